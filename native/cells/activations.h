@@ -1,0 +1,51 @@
+// Scalar activation functions written so the compiler vectorises the loops that call them.
+// float: branch-free Cephes-style approximations (max error a few ulp); double: libm, because the
+// double instantiation exists to make gradient checks exact, not fast.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace rnnkit {
+
+inline float fast_exp(float x) {
+  // exp(x) = 2^n * exp(r), r = x - n*ln2, |r| <= ln2/2.
+  x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
+  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to the nearest integer
+  float n = (x * 1.44269504088896341f + magic) - magic;
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+template <typename S> inline S sigmoid(S x);
+template <> inline float sigmoid<float>(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
+template <> inline double sigmoid<double>(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+template <typename S> inline S tanh_act(S x);
+template <> inline float tanh_act<float>(float x) {
+  // Small |x|: odd polynomial (no cancellation); otherwise 1 - 2/(exp(2|x|)+1) with the sign restored.
+  float ax = x < 0 ? -x : x;
+  float z = x * x;
+  float poly = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z +
+                 1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
+  float e = fast_exp(2.0f * ax);
+  float big = 1.0f - 2.0f / (e + 1.0f);
+  big = x < 0 ? -big : big;
+  return ax < 0.625f ? poly : big;
+}
+template <> inline double tanh_act<double>(double x) { return std::tanh(x); }
+
+template <typename S> inline S relu_act(S x) { return x > S(0) ? x : S(0); }
+
+}  // namespace rnnkit

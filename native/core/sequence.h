@@ -1,0 +1,61 @@
+// Whole-sequence forward and backpropagation through time for one layer-direction.
+//
+// Data is time-major and row-major: x [T, B, I], y [T, B, H]. Weights in PyTorch layout and gate
+// order: w_ih [G·H, I], w_hh [G·H, H], b_ih [G·H], b_hh [G·H]. Outputs stay at their time index
+// when cfg.reverse is set (like PyTorch's reverse direction).
+//
+// The training workspace (workspace_elems(cfg) scalars) holds, in time order:
+//   gates [T, B, G·H]  gate activations
+//   hs    [T+1, B, H]  hidden states; forward: row 0 = h0, row t+1 = h_t; reverse: row t = h_t, row T = h0
+//   cs    [T+1, B, H]  LSTM cell states, same rows as hs
+//   aux   [T, B, H]    GRU only: R_n h_prev + b_Rn (linear before reset) or r ⊙ h_prev (reset before)
+// so that h_prev of every time step forms one contiguous [T·B, H] matrix for the dW_hh GEMM.
+#pragma once
+#include <cstdint>
+
+#include "../cells/cell_kinds.h"
+
+namespace rnnkit {
+
+int64_t workspace_elems(const SeqConfig& cfg);
+
+template <typename S>
+struct ForwardBuffers {
+  const S* x = nullptr;     // [T, B, I]
+  const S* h0 = nullptr;    // [B, H] or null (zeros)
+  const S* c0 = nullptr;    // [B, H] or null (zeros); LSTM
+  const S* w_ih = nullptr;  // [G·H, I]
+  const S* w_hh = nullptr;  // [G·H, H]
+  const S* b_ih = nullptr;  // [G·H] or null
+  const S* b_hh = nullptr;  // [G·H] or null
+  S* y = nullptr;           // [T, B, H] or null
+  S* h_n = nullptr;         // [B, H] or null
+  S* c_n = nullptr;         // [B, H] or null; LSTM
+  S* workspace = nullptr;   // [workspace_elems] for training; null for inference (O(B·H) memory)
+};
+
+template <typename S>
+struct BackwardBuffers {
+  const S* x = nullptr;          // [T, B, I]
+  const S* w_ih = nullptr;       // [G·H, I]
+  const S* w_hh = nullptr;       // [G·H, H]
+  const S* workspace = nullptr;  // as filled by the training forward
+  const S* dy = nullptr;         // [T, B, H] or null
+  const S* dh_n = nullptr;       // [B, H] or null
+  const S* dc_n = nullptr;       // [B, H] or null; LSTM
+  S* dx = nullptr;               // [T, B, I] or null
+  S* dh0 = nullptr;              // [B, H] or null
+  S* dc0 = nullptr;              // [B, H] or null
+  S* dw_ih = nullptr;            // [G·H, I]
+  S* dw_hh = nullptr;            // [G·H, H]
+  S* db_ih = nullptr;            // [G·H] or null
+  S* db_hh = nullptr;            // [G·H] or null
+};
+
+template <typename S>
+void sequence_forward(const SeqConfig& cfg, const ForwardBuffers<S>& buf);
+
+template <typename S>
+void sequence_backward(const SeqConfig& cfg, const BackwardBuffers<S>& buf);
+
+}  // namespace rnnkit

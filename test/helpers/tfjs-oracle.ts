@@ -1,0 +1,351 @@
+/**
+ * Reference results for single-layer, unidirectional SimpleRNN / LSTM / GRU computed with
+ * @tensorflow/tfjs (pure-JS `cpu` backend, float32).
+ *
+ * The oracle speaks PyTorch: weights come in (and gradients go out) in PyTorch's layout
+ * (`weight_ih_l0 [G*H, I]`, `weight_hh_l0 [G*H, H]`, `bias_ih_l0 [G*H]`, `bias_hh_l0 [G*H]`,
+ * gate order LSTM i,f,g,o and GRU r,z,n), and all sequences are time-major `[T, B, *]`.
+ * Internally everything is converted to the Keras/tfjs layout (`kernel [I, G*H]`,
+ * `recurrent_kernel [H, G*H]`, a single `bias [G*H]`, batch-first sequences, GRU gate
+ * order z,r,h).
+ *
+ * The scalar whose gradients are returned is
+ *   L = sum(y * dy) + sum(hN * dhN) + sum(cN * dcN),
+ * so every gradient is the vector-Jacobian product of the given upstream gradients.
+ *
+ * Semantics worth knowing:
+ *  - tfjs only implements the "reset-before" GRU (Cho et al. 2014; `resetAfter: true` throws):
+ *      n = tanh(W_n x + b_n + R_n (r ⊙ h_prev)).
+ *    This is NOT PyTorch's nn.GRU, which is reset-after: n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)).
+ *    In the reset-before form the two PyTorch biases only ever appear as a sum, so the tfjs
+ *    bias is `bias_ih + bias_hh` and both bias gradients equal the tfjs bias gradient.
+ *  - The same bias folding holds exactly for SimpleRNN and LSTM.
+ *  - A missing `h0` / `c0` means "zeros, not differentiated": the corresponding gradient
+ *    is absent from the result.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export type OracleCell = 'rnn_tanh' | 'rnn_relu' | 'lstm' | 'gru';
+
+export interface OracleInput {
+  cell: OracleCell;
+  T: number;
+  B: number;
+  I: number;
+  H: number;
+  /** Time-major input sequence [T, B, I]. */
+  x: Float32Array;
+  /** Initial hidden state [B, H]; omitted = zeros and no gradient. */
+  h0?: Float32Array;
+  /** Initial cell state [B, H] (LSTM only); omitted = zeros and no gradient. */
+  c0?: Float32Array;
+  /**
+   * PyTorch layout: weight_ih [G*H, I], weight_hh [G*H, H], biases [G*H];
+   * gate order LSTM i,f,g,o (G=4), GRU r,z,n (G=3), RNN G=1.
+   */
+  weights: {
+    weight_ih_l0: Float32Array;
+    weight_hh_l0: Float32Array;
+    bias_ih_l0: Float32Array;
+    bias_hh_l0: Float32Array;
+  };
+  /** Upstream gradient for the output sequence, time-major [T, B, H]. */
+  dy: Float32Array;
+  /** Upstream gradient for the final hidden state [B, H]. */
+  dhN: Float32Array;
+  /** Upstream gradient for the final cell state [B, H] (LSTM only; omitted = zeros). */
+  dcN?: Float32Array;
+}
+
+export interface OracleResult {
+  /** Time-major output sequence [T, B, H]. */
+  y: Float32Array;
+  /** Final hidden state [B, H]. */
+  hN: Float32Array;
+  /** Final cell state [B, H] (LSTM only). */
+  cN?: Float32Array;
+  /** dL/d(everything), PyTorch layout, time-major. */
+  grads: {
+    x: Float32Array;
+    h0?: Float32Array;
+    c0?: Float32Array;
+    weight_ih_l0: Float32Array;
+    weight_hh_l0: Float32Array;
+    bias_ih_l0: Float32Array;
+    bias_hh_l0: Float32Array;
+  };
+}
+
+/** Number of gate blocks G in the stacked weight matrices. */
+function gateCount(cell: OracleCell): number {
+  switch (cell) {
+    case 'rnn_tanh':
+    case 'rnn_relu':
+      return 1;
+    case 'gru':
+      return 3;
+    case 'lstm':
+      return 4;
+  }
+}
+
+/**
+ * `torchGateOf[k]` is the PyTorch gate block stored in Keras gate block k.
+ * LSTM: Keras i,f,c,o == PyTorch i,f,g,o. GRU: Keras z,r,h <- PyTorch r,z,n.
+ */
+function torchGateOrder(cell: OracleCell): readonly number[] {
+  switch (cell) {
+    case 'rnn_tanh':
+    case 'rnn_relu':
+      return [0];
+    case 'gru':
+      return [1, 0, 2];
+    case 'lstm':
+      return [0, 1, 2, 3];
+  }
+}
+
+/** PyTorch [G*H, cols] (row-major) -> Keras [cols, G*H] with gate blocks reordered. */
+function torchMatrixToKeras(w: Float32Array, cols: number, H: number, order: readonly number[]): Float32Array {
+  const GH = order.length * H;
+  const out = new Float32Array(cols * GH);
+  order.forEach((torchGate, kerasGate) => {
+    for (let j = 0; j < H; j++) {
+      const torchRow = torchGate * H + j;
+      const kerasCol = kerasGate * H + j;
+      for (let c = 0; c < cols; c++) out[c * GH + kerasCol] = w[torchRow * cols + c];
+    }
+  });
+  return out;
+}
+
+/** Inverse of {@link torchMatrixToKeras}: Keras [cols, G*H] -> PyTorch [G*H, cols]. */
+function kerasMatrixToTorch(k: Float32Array, cols: number, H: number, order: readonly number[]): Float32Array {
+  const GH = order.length * H;
+  const out = new Float32Array(GH * cols);
+  order.forEach((torchGate, kerasGate) => {
+    for (let j = 0; j < H; j++) {
+      const torchRow = torchGate * H + j;
+      const kerasCol = kerasGate * H + j;
+      for (let c = 0; c < cols; c++) out[torchRow * cols + c] = k[c * GH + kerasCol];
+    }
+  });
+  return out;
+}
+
+/** Reorders the gate blocks of a PyTorch-order vector into Keras order (or, with `inverse`, back). */
+function permuteGateVector(v: ArrayLike<number>, H: number, order: readonly number[], inverse: boolean): Float32Array {
+  const out = new Float32Array(order.length * H);
+  order.forEach((torchGate, kerasGate) => {
+    for (let j = 0; j < H; j++) {
+      if (inverse) out[torchGate * H + j] = v[kerasGate * H + j];
+      else out[kerasGate * H + j] = v[torchGate * H + j];
+    }
+  });
+  return out;
+}
+
+function checkLength(name: string, a: Float32Array | undefined, expected: number): void {
+  if (a !== undefined && a.length !== expected) {
+    throw new RangeError(`tfjsOracle: ${name} has length ${a.length}, expected ${expected}`);
+  }
+}
+
+function validate(input: OracleInput): void {
+  const { cell, T, B, I, H } = input;
+  for (const [name, v] of [['T', T], ['B', B], ['I', I], ['H', H]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`tfjsOracle: ${name} must be a positive integer, got ${v}`);
+  }
+  const GH = gateCount(cell) * H;
+  checkLength('x', input.x, T * B * I);
+  checkLength('h0', input.h0, B * H);
+  checkLength('c0', input.c0, B * H);
+  checkLength('weight_ih_l0', input.weights.weight_ih_l0, GH * I);
+  checkLength('weight_hh_l0', input.weights.weight_hh_l0, GH * H);
+  checkLength('bias_ih_l0', input.weights.bias_ih_l0, GH);
+  checkLength('bias_hh_l0', input.weights.bias_hh_l0, GH);
+  checkLength('dy', input.dy, T * B * H);
+  checkLength('dhN', input.dhN, B * H);
+  checkLength('dcN', input.dcN, B * H);
+  if (cell !== 'lstm' && (input.c0 !== undefined || input.dcN !== undefined)) {
+    throw new TypeError(`tfjsOracle: c0/dcN are only meaningful for 'lstm', not '${cell}'`);
+  }
+}
+
+function makeLayer(cell: OracleCell, H: number, initialWeights: tf.Tensor[]): tf.layers.RNN {
+  const common = {
+    units: H,
+    returnSequences: true,
+    returnState: true,
+    useBias: true,
+    // Cheap deterministic placeholders; the real values come from `weights` right after build.
+    kernelInitializer: 'zeros',
+    recurrentInitializer: 'zeros',
+    biasInitializer: 'zeros',
+    weights: initialWeights,
+  } as const;
+  switch (cell) {
+    case 'rnn_tanh':
+      return tf.layers.simpleRNN({ ...common, activation: 'tanh' });
+    case 'rnn_relu':
+      return tf.layers.simpleRNN({ ...common, activation: 'relu' });
+    case 'lstm':
+      return tf.layers.lstm({ ...common, activation: 'tanh', recurrentActivation: 'sigmoid', unitForgetBias: false });
+    case 'gru':
+      // Always the reset-before GRU: tfjs has no reset-after variant (not even in GRULayerArgs).
+      return tf.layers.gru({ ...common, activation: 'tanh', recurrentActivation: 'sigmoid' });
+  }
+}
+
+/** The trainable tf.Variable behind a layer weight (kernel, recurrent_kernel or bias). */
+function layerVariable(layer: tf.layers.Layer, suffix: string): tf.Variable {
+  const matches = layer.trainableWeights.filter((w) => w.originalName.endsWith(`/${suffix}`));
+  if (matches.length !== 1) {
+    throw new Error(
+      `tfjsOracle: expected one '${suffix}' weight, found [${layer.trainableWeights.map((w) => w.originalName).join(', ')}]`,
+    );
+  }
+  const v = matches[0].read();
+  if (!(v instanceof tf.Variable)) throw new Error(`tfjsOracle: weight '${suffix}' is not backed by a tf.Variable`);
+  return v;
+}
+
+/**
+ * Works around a tfjs-core 4.x bug: the engine hands a single-output op's gradient function a
+ * bare Tensor instead of a one-element array, and Unpack's gradient then calls
+ * `stack(tensor)`, which throws ("Argument tensors passed to stack must be a `Tensor[]`").
+ * tf.unstack over an axis of length 1 (the time loop of an RNN layer with T = 1) is therefore
+ * not differentiable. The wrapper only normalises `dy` to an array, so it is a no-op wherever
+ * the original worked.
+ */
+function patchUnpackGradient(): void {
+  const original = tf.getGradient(tf.Unpack);
+  tf.registerGradient({
+    ...original,
+    gradFunc: (dy, saved, attrs) => original.gradFunc(Array.isArray(dy) ? dy : [dy], saved, attrs),
+  });
+}
+
+let backendReady: Promise<void> | undefined;
+
+/** Selects the pure-JS cpu backend (and applies the gradient fix) once per process. */
+function ensureCpuBackend(): Promise<void> {
+  backendReady ??= tf.setBackend('cpu').then((ok) => {
+    if (!ok || tf.getBackend() !== 'cpu') throw new Error('tfjsOracle: could not activate the tfjs cpu backend');
+    patchUnpackGradient();
+  });
+  return backendReady;
+}
+
+async function download(t: tf.Tensor): Promise<Float32Array> {
+  const data = await t.data();
+  if (!(data instanceof Float32Array)) throw new Error(`tfjsOracle: expected float32 data, got ${t.dtype}`);
+  return data;
+}
+
+/**
+ * Runs the forward pass and the vector-Jacobian product of one recurrent layer with tfjs.
+ * All tensors and variables created here are disposed before returning.
+ */
+export async function tfjsOracle(input: OracleInput): Promise<OracleResult> {
+  validate(input);
+  await ensureCpuBackend();
+
+  const { cell, T, B, I, H } = input;
+  const isLstm = cell === 'lstm';
+  const order = torchGateOrder(cell);
+  const GH = order.length * H;
+  const { weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0 } = input.weights;
+
+  const biasSum = new Float32Array(GH);
+  for (let k = 0; k < GH; k++) biasSum[k] = bias_ih_l0[k] + bias_hh_l0[k];
+
+  // Every tensor allocated outside tf.tidy is registered here and disposed in `finally`.
+  const owned: tf.Tensor[] = [];
+  const own = <Tn extends tf.Tensor>(t: Tn): Tn => {
+    owned.push(t);
+    return t;
+  };
+  let layer: tf.layers.RNN | undefined;
+  try {
+    const initialWeights = [
+      own(tf.tensor2d(torchMatrixToKeras(weight_ih_l0, I, H, order), [I, GH])),
+      own(tf.tensor2d(torchMatrixToKeras(weight_hh_l0, H, H, order), [H, GH])),
+      own(tf.tensor1d(permuteGateVector(biasSum, H, order, false))),
+    ];
+    const rnn = makeLayer(cell, H, initialWeights);
+    layer = rnn;
+
+    // A layer creates its variables (and loads `weights` into them) on its first apply(), but
+    // variableGrads needs them up front: build with a cheap throw-away call on a length-1 sequence.
+    tf.tidy(() => {
+      rnn.apply(tf.zeros([B, 1, I]));
+    });
+    const kernel = layerVariable(rnn, 'kernel');
+    const recurrentKernel = layerVariable(rnn, 'recurrent_kernel');
+    const bias = layerVariable(rnn, 'bias');
+
+    // Differentiable inputs are variables too, so one tf.variableGrads call yields every gradient.
+    // x stays time-major; the layout transposes happen inside the taped function.
+    const xVar = own(tf.variable(own(tf.tensor3d(input.x, [T, B, I])), true));
+    const h0Var = input.h0 && own(tf.variable(own(tf.tensor2d(input.h0, [B, H])), true));
+    const c0Var = input.c0 && own(tf.variable(own(tf.tensor2d(input.c0, [B, H])), true));
+    // Missing initial states are constant zeros (no gradient); tfjs LSTM state order is [h, c].
+    const h0 = h0Var ?? own(tf.zeros([B, H]));
+    const initialState = isLstm ? [h0, c0Var ?? own(tf.zeros([B, H]))] : [h0];
+    const dy = own(tf.tensor3d(input.dy, [T, B, H]));
+    const dhN = own(tf.tensor2d(input.dhN, [B, H]));
+    const dcN = own(input.dcN ? tf.tensor2d(input.dcN, [B, H]) : tf.zeros([B, H]));
+
+    // Forward results, captured from inside the taped function (tf.keep'd, disposed via `owned`).
+    let forward: { y: tf.Tensor; hN: tf.Tensor; cN?: tf.Tensor } | undefined;
+    const loss = (): tf.Scalar => {
+      const out = rnn.apply(tf.transpose(xVar, [1, 0, 2]), { initialState });
+      if (!Array.isArray(out) || !out.every((t): t is tf.Tensor => t instanceof tf.Tensor)) {
+        throw new Error('tfjsOracle: layer.apply did not return an array of concrete tensors');
+      }
+      if (out.length !== initialState.length + 1) {
+        throw new Error(`tfjsOracle: expected ${initialState.length + 1} outputs, got ${out.length}`);
+      }
+      const y = tf.transpose(out[0], [1, 0, 2]); // back to time-major [T, B, H]
+      const hN = out[1];
+      const cN: tf.Tensor | undefined = out[2];
+      forward = { y: own(tf.keep(y)), hN: own(tf.keep(hN)), cN: cN && own(tf.keep(cN)) };
+      let L = tf.add(tf.sum(tf.mul(y, dy)), tf.sum(tf.mul(hN, dhN)));
+      if (cN) L = tf.add(L, tf.sum(tf.mul(cN, dcN)));
+      return L as tf.Scalar;
+    };
+
+    const varList = [xVar, kernel, recurrentKernel, bias];
+    if (h0Var) varList.push(h0Var);
+    if (c0Var) varList.push(c0Var);
+    const { value, grads } = tf.variableGrads(loss, varList);
+    own(value);
+    for (const g of Object.values(grads)) own(g);
+    const grad = (v: tf.Variable): Promise<Float32Array> => {
+      const g = grads[v.name];
+      if (!g) throw new Error(`tfjsOracle: no gradient for variable '${v.name}'`);
+      return download(g);
+    };
+    if (!forward) throw new Error('tfjsOracle: the forward pass did not run');
+
+    const dBias = permuteGateVector(await grad(bias), H, order, true);
+    return {
+      y: await download(forward.y),
+      hN: await download(forward.hN),
+      ...(forward.cN && { cN: await download(forward.cN) }),
+      grads: {
+        x: await grad(xVar),
+        ...(h0Var && { h0: await grad(h0Var) }),
+        ...(c0Var && { c0: await grad(c0Var) }),
+        weight_ih_l0: kerasMatrixToTorch(await grad(kernel), I, H, order),
+        weight_hh_l0: kerasMatrixToTorch(await grad(recurrentKernel), H, H, order),
+        bias_ih_l0: dBias,
+        bias_hh_l0: Float32Array.from(dBias),
+      },
+    };
+  } finally {
+    layer?.dispose();
+    for (const t of owned) if (!t.isDisposed) t.dispose();
+  }
+}
