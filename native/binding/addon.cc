@@ -292,7 +292,6 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   double n = info[0].As<Napi::Number>().DoubleValue();
   if (!(n >= 1) || n != std::floor(n) || n > 1024) throw Napi::RangeError::New(env, "n: expected an integer in [1, 1024]");
   ThreadPool::instance().set_num_threads(static_cast<int>(n));
-  blas_set_num_threads(static_cast<int>(n));
   return env.Undefined();
 }
 
@@ -301,6 +300,9 @@ Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // All parallelism comes from rnnkit's own pool, which splits every GEMM itself: BLAS runs one
+  // thread per call, so the two never compete for the cores.
+  blas_set_num_threads(1);
   exports.Set("workspaceSize", Napi::Function::New(env, WorkspaceSize, "workspaceSize"));
   exports.Set("forward", Napi::Function::New(env, Forward, "forward"));
   exports.Set("forwardAsync", Napi::Function::New(env, ForwardAsync, "forwardAsync"));

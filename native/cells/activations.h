@@ -6,7 +6,14 @@
 #include <cstdint>
 #include <cstring>
 
+// Each instruction-set build of the kernels (see step_kernels.h) compiles these in its own namespace,
+// so no inline function compiled for AVX-512 can be picked by the linker for another build.
+#ifndef RNNKIT_KERNEL_NS
+#define RNNKIT_KERNEL_NS generic
+#endif
+
 namespace rnnkit {
+namespace RNNKIT_KERNEL_NS {
 
 inline float fast_exp(float x) {
   // exp(x) = 2^n * exp(r), r = x - n*ln2, |r| <= ln2/2.
@@ -48,4 +55,5 @@ template <> inline double tanh_act<double>(double x) { return std::tanh(x); }
 
 template <typename S> inline S relu_act(S x) { return x > S(0) ? x : S(0); }
 
+}  // namespace RNNKIT_KERNEL_NS
 }  // namespace rnnkit

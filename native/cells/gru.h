@@ -6,15 +6,16 @@
 #include "activations.h"
 
 namespace rnnkit {
+namespace RNNKIT_KERNEL_NS {
 
 // ---- linear before reset: one recurrent GEMM, hh = h_prev · R^T (no bias) ----
 // gates: [3H] x-projection (with b_W) in, activations r, z, n out; hn: [H] out (R_n h_prev + b_Rn);
-// hh: [3H]; b_hh: [3H] or null; h_prev, h: [H].
+// hh: [3H]; b_hh: [3H]; h_prev, h: [H].
 template <typename S>
-inline void gru_lbr_forward_row(S* gates, S* hn, S* h, const S* hh, const S* b_hh, const S* h_prev,
+inline void gru_lbr_forward_row(S* __restrict gates, S* __restrict hn, S* __restrict h, const S* __restrict hh, const S* __restrict b_hh, const S* __restrict h_prev,
                                 int64_t H, int64_t k0, int64_t k1) {
   for (int64_t k = k0; k < k1; ++k) {
-    S br = b_hh ? b_hh[k] : S(0), bz = b_hh ? b_hh[H + k] : S(0), bn = b_hh ? b_hh[2 * H + k] : S(0);
+    S br = b_hh[k], bz = b_hh[H + k], bn = b_hh[2 * H + k];
     S r = sigmoid(gates[k] + hh[k] + br);
     S z = sigmoid(gates[H + k] + hh[H + k] + bz);
     S hnk = hh[2 * H + k] + bn;
@@ -28,11 +29,11 @@ inline void gru_lbr_forward_row(S* gates, S* hn, S* h, const S* hh, const S* b_h
 // dgx: [3H] out, gradients of the x-side pre-activations; dgh: [3H] out, of the h-side ones
 // (they differ in the n block: dgh_n = dgx_n ⊙ r); dh_prev: [H] out, the direct path (dh ⊙ z).
 template <typename S>
-inline void gru_lbr_backward_row(S* dgx, S* dgh, S* dh_prev, const S* gates, const S* hn, const S* h_prev,
-                                 const S* dh, const S* dy, int64_t H, int64_t k0, int64_t k1) {
+inline void gru_lbr_backward_row(S* __restrict dgx, S* __restrict dgh, S* __restrict dh_prev, const S* __restrict gates, const S* __restrict hn, const S* __restrict h_prev,
+                                 const S* __restrict dh, const S* __restrict dy, int64_t H, int64_t k0, int64_t k1) {
   for (int64_t k = k0; k < k1; ++k) {
     S r = gates[k], z = gates[H + k], n = gates[2 * H + k];
-    S dht = dh[k] + (dy ? dy[k] : S(0));
+    S dht = dh[k] + dy[k];
     S dan = dht * (S(1) - z) * (S(1) - n * n);
     S dar = dan * hn[k] * r * (S(1) - r);
     S daz = dht * (h_prev[k] - n) * z * (S(1) - z);
@@ -46,7 +47,7 @@ inline void gru_lbr_backward_row(S* dgx, S* dgh, S* dh_prev, const S* gates, con
 // Phase 1. gates: [3H] pre-activations of r, z (x- and h-side summed) in, activations out;
 // rh: [H] out (r ⊙ h_prev).
 template <typename S>
-inline void gru_rb_forward_rz_row(S* gates, S* rh, const S* h_prev, int64_t H, int64_t k0, int64_t k1) {
+inline void gru_rb_forward_rz_row(S* __restrict gates, S* __restrict rh, const S* __restrict h_prev, int64_t H, int64_t k0, int64_t k1) {
   for (int64_t k = k0; k < k1; ++k) {
     S r = sigmoid(gates[k]);
     S z = sigmoid(gates[H + k]);
@@ -56,7 +57,7 @@ inline void gru_rb_forward_rz_row(S* gates, S* rh, const S* h_prev, int64_t H, i
 }
 // Phase 2. gates n block: pre-activation in (x-side + R_n rh), activation out.
 template <typename S>
-inline void gru_rb_forward_n_row(S* gates, S* h, const S* h_prev, int64_t H, int64_t k0, int64_t k1) {
+inline void gru_rb_forward_n_row(S* __restrict gates, S* __restrict h, const S* __restrict h_prev, int64_t H, int64_t k0, int64_t k1) {
   for (int64_t k = k0; k < k1; ++k) {
     S z = gates[H + k];
     S n = tanh_act(gates[2 * H + k]);
@@ -66,11 +67,11 @@ inline void gru_rb_forward_n_row(S* gates, S* h, const S* h_prev, int64_t H, int
 }
 // Backward phase 1: dgates z and n blocks; dh_prev = dh ⊙ z (direct path); dht kept for phase 2.
 template <typename S>
-inline void gru_rb_backward_zn_row(S* dgates, S* dh_prev, const S* gates, const S* h_prev, const S* dh,
-                                   const S* dy, int64_t H, int64_t k0, int64_t k1) {
+inline void gru_rb_backward_zn_row(S* __restrict dgates, S* __restrict dh_prev, const S* __restrict gates, const S* __restrict h_prev, const S* __restrict dh,
+                                   const S* __restrict dy, int64_t H, int64_t k0, int64_t k1) {
   for (int64_t k = k0; k < k1; ++k) {
     S z = gates[H + k], n = gates[2 * H + k];
-    S dht = dh[k] + (dy ? dy[k] : S(0));
+    S dht = dh[k] + dy[k];
     dgates[H + k] = dht * (h_prev[k] - n) * z * (S(1) - z);
     dgates[2 * H + k] = dht * (S(1) - z) * (S(1) - n * n);
     dh_prev[k] = dht * z;
@@ -78,7 +79,7 @@ inline void gru_rb_backward_zn_row(S* dgates, S* dh_prev, const S* gates, const 
 }
 // Backward phase 2, given drh = d(r ⊙ h_prev) = dgates_n · R_n: dgates r block, and dh_prev += drh ⊙ r.
 template <typename S>
-inline void gru_rb_backward_r_row(S* dgates, S* dh_prev, const S* gates, const S* h_prev, const S* drh,
+inline void gru_rb_backward_r_row(S* __restrict dgates, S* __restrict dh_prev, const S* __restrict gates, const S* __restrict h_prev, const S* __restrict drh,
                                   int64_t k0, int64_t k1) {
   for (int64_t k = k0; k < k1; ++k) {
     S r = gates[k];
@@ -87,4 +88,5 @@ inline void gru_rb_backward_r_row(S* dgates, S* dh_prev, const S* gates, const S
   }
 }
 
+}  // namespace RNNKIT_KERNEL_NS
 }  // namespace rnnkit

@@ -4,9 +4,7 @@
 #include <cstring>
 #include <vector>
 
-#include "../cells/gru.h"
-#include "../cells/lstm.h"
-#include "../cells/rnn.h"
+#include "../cells/step_kernels.h"
 #include "blas.h"
 #include "thread_pool.h"
 
@@ -14,21 +12,62 @@ namespace rnnkit {
 
 namespace {
 
-// Element-wise work is shared by the pool once a step has this many hidden units in all.
-constexpr int64_t kParallelGrain = 4096;
+// Hidden units per work item when a step is split across the pool (one AVX-512 vector of floats).
+constexpr int64_t kUnitBlock = 16;
+// A step (or GEMM) with fewer flops than this runs on the calling thread alone.
+constexpr int64_t kMinParallelFlops = 1 << 18;
 // Inference projects the input in chunks of at most this many scalars (bounds memory).
 constexpr int64_t kProjectionChunk = 1 << 21;
 
-// Runs fn(b, k0, k1) over every row segment of a [B, H] grid, split across the pool.
+// Runs fn(u0, u1) over [0, H) split into ranges aligned to kUnitBlock, across the pool when the
+// work (flops) is worth sharing.
 template <typename Fn>
-void for_each_row_segment(int64_t B, int64_t H, Fn&& fn) {
-  parallel_for(B * H, kParallelGrain, [&](int64_t begin, int64_t end) {
-    while (begin < end) {
-      int64_t b = begin / H, k0 = begin % H;
-      int64_t k1 = std::min(H, k0 + (end - begin));
-      fn(b, k0, k1);
-      begin += k1 - k0;
-    }
+void for_unit_ranges(int64_t H, double flops, Fn&& fn) {
+  const int64_t blocks = (H + kUnitBlock - 1) / kUnitBlock;
+  const int64_t grain = flops < kMinParallelFlops ? blocks : 1;
+  parallel_for(blocks, grain, [&](int64_t b0, int64_t b1) { fn(b0 * kUnitBlock, std::min(H, b1 * kUnitBlock)); });
+}
+
+// Splits [0, n) across the pool in ranges of at least min_items, or runs inline when small.
+template <typename Fn>
+void for_ranges(int64_t n, int64_t min_items, double flops, Fn&& fn) {
+  const int64_t grain = flops < kMinParallelFlops ? n : std::max<int64_t>(1, min_items);
+  parallel_for(n, grain, fn);
+}
+
+// C[B, g·H + u0 .. g·H + u1) (+)= A[B, K] · W[g·H + u0 .. g·H + u1, K]ᵀ for the gates g in [g0, g1).
+template <typename S>
+void gate_slices_gemm(int64_t B, int64_t K, const S* A, int64_t lda, const S* W, int64_t H, int g0, int g1,
+                      int64_t u0, int64_t u1, bool accumulate, S* C, int64_t ldc) {
+  for (int g = g0; g < g1; ++g)
+    gemm(false, true, B, u1 - u0, K, S(1), A, lda, W + (g * H + u0) * K, K, accumulate ? S(1) : S(0),
+         C + g * H + u0, ldc);
+}
+
+// C[M, N] (+)= A[M, K] · B[K, N], the columns of C split across the pool.
+template <typename S>
+void gemm_nn_by_columns(int64_t M, int64_t N, int64_t K, const S* A, int64_t lda, const S* B, int64_t ldb,
+                        bool accumulate, S* C, int64_t ldc) {
+  for_unit_ranges(N, 2.0 * M * N * K, [&](int64_t n0, int64_t n1) {
+    gemm(false, false, M, n1 - n0, K, S(1), A, lda, B + n0, ldb, accumulate ? S(1) : S(0), C + n0, ldc);
+  });
+}
+
+// C[M, N] (+)= A[M, K] · op(B), the rows of C split across the pool.
+template <typename S>
+void gemm_by_rows(bool trans_b, int64_t M, int64_t N, int64_t K, const S* A, int64_t lda, const S* B, int64_t ldb,
+                  bool accumulate, S* C, int64_t ldc) {
+  for_ranges(M, 32, 2.0 * M * N * K, [&](int64_t r0, int64_t r1) {
+    gemm(false, trans_b, r1 - r0, N, K, S(1), A + r0 * lda, lda, B, ldb, accumulate ? S(1) : S(0), C + r0 * ldc, ldc);
+  });
+}
+
+// C[M, N] = A[K, M]ᵀ · B[K, N], the rows of C split across the pool (weight gradients).
+template <typename S>
+void gemm_tn_by_rows(int64_t M, int64_t N, int64_t K, const S* A, int64_t lda, const S* B, int64_t ldb, S* C,
+                     int64_t ldc) {
+  for_ranges(M, 16, 2.0 * M * N * K, [&](int64_t r0, int64_t r1) {
+    gemm(true, false, r1 - r0, N, K, S(1), A + r0, lda, B, ldb, S(0), C + r0 * ldc, ldc);
   });
 }
 
@@ -50,26 +89,18 @@ WorkspaceLayout layout_of(const SeqConfig& c) {
   return w;
 }
 
-// out[rows, G·H] = x[rows, I] · w_ihᵀ + bias, where bias folds b_hh in unless the cell needs it apart.
-template <typename S>
-void project_inputs(const SeqConfig& c, const S* x, int64_t rows, const S* w_ih, const S* bias, S* out) {
-  const int64_t GH = c.gate_width();
-  if (bias) {
-    for (int64_t r = 0; r < rows; ++r) std::memcpy(out + r * GH, bias, sizeof(S) * GH);
-  }
-  gemm(false, true, rows, GH, c.I, S(1), x, c.I, w_ih, c.I, bias ? S(1) : S(0), out, GH);
-}
-
 }  // namespace
 
 int64_t workspace_elems(const SeqConfig& cfg) { return layout_of(cfg).total; }
 
 template <typename S>
 void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
-  const int64_t T = c.T, B = c.B, H = c.H, GH = c.gate_width(), BH = B * H;
+  const int64_t T = c.T, B = c.B, H = c.H, I = c.I, G = c.gates(), GH = c.gate_width(), BH = B * H;
   const bool train = buf.workspace != nullptr;
   const bool lstm = c.cell == CellKind::kLstm, gru = c.cell == CellKind::kGru;
   const bool lbr = gru && c.linear_before_reset;
+  const StepKernels<S>& K = step_kernels<S>();
+  const double step_flops = 2.0 * B * GH * H;
 
   // The bias added to the input projection: b_ih (+ b_hh unless GRU-lbr keeps b_hh inside r ⊙ (…)).
   std::vector<S> bias;
@@ -80,104 +111,97 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
       if (buf.b_hh && !lbr) bias[j] += buf.b_hh[j];
     }
   }
-  const S* bias_ptr = bias.empty() ? nullptr : bias.data();
 
-  // State storage: training keeps every step in the workspace; inference ping-pongs two rows.
-  std::vector<S> scratch;
+  std::vector<S> b_hh_zeros;  // the kernels always read b_hh (GRU-lbr)
+  const S* b_hh = buf.b_hh;
+  if (lbr && !b_hh) {
+    b_hh_zeros.assign(GH, S(0));
+    b_hh = b_hh_zeros.data();
+  }
+
+  // Training keeps every step in the workspace (time order); inference keeps a projection chunk
+  // and alternates between two state rows (or writes h straight into y).
   const int64_t chunk_steps = train ? T : std::max<int64_t>(1, std::min<int64_t>(T, kProjectionChunk / (B * GH)));
-  const int64_t inf_gates = train ? 0 : chunk_steps * B * GH;
-  const int64_t inf_states = train ? 0 : (lstm ? 5 : 3) * BH;  // h ×2 (+ c ×2) + zeros
+  const int64_t chunk_elems = train ? 0 : chunk_steps * B * GH;
+  const int64_t state_elems = train ? 0 : (lstm ? 5 : 3) * BH;  // h ×2, (c ×2), zeros
   const int64_t hh_elems = lbr ? B * GH : 0;
-  const int64_t aux_inf = (gru && !train) ? BH : 0;
-  scratch.assign(inf_gates + inf_states + hh_elems + aux_inf, S(0));
-  S* sp = scratch.data();
-  S* chunk = sp;             sp += inf_gates;
-  S* states = sp;            sp += inf_states;
-  S* hh = sp;                sp += hh_elems;
-  S* aux_row = sp;
+  const int64_t aux_elems = (gru && !train) ? BH : 0;
+  std::vector<S> scratch(chunk_elems + state_elems + hh_elems + aux_elems, S(0));
+  S* chunk = scratch.data();
+  S* states = chunk + chunk_elems;
+  S* hh = states + state_elems;
+  S* aux_row = hh + hh_elems;
 
-  WorkspaceLayout L = layout_of(c);
-  S* ws = buf.workspace;
-  S* hs = train ? ws + L.hs : nullptr;
-  S* cs = train ? ws + L.cs : nullptr;
-  S* aux = train ? ws + L.aux : nullptr;
-  S* gates_all = train ? ws + L.gates : chunk;
+  const WorkspaceLayout L = layout_of(c);
+  S* hs = train ? buf.workspace + L.hs : nullptr;
+  S* cs = train ? buf.workspace + L.cs : nullptr;
+  S* aux = train ? buf.workspace + L.aux : nullptr;
 
-  // Initial states.
-  const S* zeros = train ? nullptr : states + (lstm ? 4 : 2) * BH;
-  std::vector<S> zero_row;
+  const S* h_prev;
+  const S* c_prev = nullptr;
   if (train) {
     S* h_init = hs + (c.reverse ? T : 0) * BH;
     if (buf.h0) std::memcpy(h_init, buf.h0, sizeof(S) * BH); else std::fill(h_init, h_init + BH, S(0));
+    h_prev = h_init;
     if (lstm) {
       S* c_init = cs + (c.reverse ? T : 0) * BH;
       if (buf.c0) std::memcpy(c_init, buf.c0, sizeof(S) * BH); else std::fill(c_init, c_init + BH, S(0));
+      c_prev = c_init;
     }
+  } else {
+    const S* zeros = states + (lstm ? 4 : 2) * BH;
+    h_prev = buf.h0 ? buf.h0 : zeros;
+    if (lstm) c_prev = buf.c0 ? buf.c0 : zeros;
   }
-  const S* h_prev = train ? hs + (c.reverse ? T : 0) * BH : (buf.h0 ? buf.h0 : zeros);
-  const S* c_prev = lstm ? (train ? cs + (c.reverse ? T : 0) * BH : (buf.c0 ? buf.c0 : zeros)) : nullptr;
 
   for (int64_t s0 = 0; s0 < T; s0 += chunk_steps) {
     const int64_t n = std::min(chunk_steps, T - s0);
-    // Times covered by this chunk: [t_lo, t_lo + n).
-    const int64_t t_lo = c.reverse ? T - s0 - n : s0;
-    S* gbase = train ? gates_all : chunk;
-    const int64_t g_origin = train ? 0 : t_lo;  // time index of gbase's row 0
-    project_inputs(c, buf.x + t_lo * B * c.I, n * B, buf.w_ih, bias_ptr, gbase + (t_lo - g_origin) * B * GH);
+    const int64_t t_lo = c.reverse ? T - s0 - n : s0;      // this chunk covers times [t_lo, t_lo + n)
+    S* gbase = train ? buf.workspace + L.gates + t_lo * B * GH : chunk;  // row 0 is time t_lo
+    if (!bias.empty())
+      for (int64_t r = 0; r < n * B; ++r) std::memcpy(gbase + r * GH, bias.data(), sizeof(S) * GH);
+    gemm_by_rows(true, n * B, GH, I, buf.x + t_lo * B * I, I, buf.w_ih, I, !bias.empty(), gbase, GH);
 
     for (int64_t j = 0; j < n; ++j) {
       const int64_t t = c.reverse ? t_lo + n - 1 - j : t_lo + j;
-      S* g = gbase + (t - g_origin) * B * GH;  // [B, G·H]
+      S* g = gbase + (t - t_lo) * B * GH;  // [B, G·H]
       S* h_out;
       S* c_out = nullptr;
       if (train) {
         h_out = hs + out_row(c, t) * BH;
         if (lstm) c_out = cs + out_row(c, t) * BH;
       } else {
-        // Write straight into y when it is wanted; otherwise alternate two rows.
         const int64_t parity = (s0 + j) & 1;
         h_out = buf.y ? buf.y + t * BH : states + parity * BH;
         if (lstm) c_out = states + (2 + parity) * BH;
       }
+      StepArgs<S> a;
+      a.H = H; a.GH = GH; a.gates = g; a.h = h_out; a.c = c_out; a.h_prev = h_prev; a.c_prev = c_prev;
+      a.aux = gru ? (train ? aux + t * BH : aux_row) : nullptr;
+      a.hh = hh; a.b_hh = lbr ? b_hh : nullptr;
 
-      switch (c.cell) {
-        case CellKind::kRnnTanh:
-        case CellKind::kRnnRelu: {
-          gemm(false, true, B, GH, H, S(1), h_prev, H, buf.w_hh, H, S(1), g, GH);
-          const bool relu = c.cell == CellKind::kRnnRelu;
-          for_each_row_segment(B, H, [&](int64_t b, int64_t k0, int64_t k1) {
-            if (relu) rnn_forward_row<S, true>(h_out + b * H, g + b * GH, k0, k1);
-            else rnn_forward_row<S, false>(h_out + b * H, g + b * GH, k0, k1);
-          });
-          break;
-        }
-        case CellKind::kLstm: {
-          gemm(false, true, B, GH, H, S(1), h_prev, H, buf.w_hh, H, S(1), g, GH);
-          for_each_row_segment(B, H, [&](int64_t b, int64_t k0, int64_t k1) {
-            lstm_forward_row(g + b * GH, c_out + b * H, h_out + b * H, c_prev + b * H, H, k0, k1);
-          });
-          break;
-        }
-        case CellKind::kGru: {
-          S* a = train ? aux + t * BH : aux_row;  // [B, H]
-          if (lbr) {
-            gemm(false, true, B, GH, H, S(1), h_prev, H, buf.w_hh, H, S(0), hh, GH);
-            for_each_row_segment(B, H, [&](int64_t b, int64_t k0, int64_t k1) {
-              gru_lbr_forward_row(g + b * GH, a + b * H, h_out + b * H, hh + b * GH, buf.b_hh,
-                                  h_prev + b * H, H, k0, k1);
-            });
-          } else {
-            gemm(false, true, B, 2 * H, H, S(1), h_prev, H, buf.w_hh, H, S(1), g, GH);
-            for_each_row_segment(B, H, [&](int64_t b, int64_t k0, int64_t k1) {
-              gru_rb_forward_rz_row(g + b * GH, a + b * H, h_prev + b * H, H, k0, k1);
-            });
-            gemm(false, true, B, H, H, S(1), a, H, buf.w_hh + 2 * H * H, H, S(1), g + 2 * H, GH);
-            for_each_row_segment(B, H, [&](int64_t b, int64_t k0, int64_t k1) {
-              gru_rb_forward_n_row(g + b * GH, h_out + b * H, h_prev + b * H, H, k0, k1);
-            });
-          }
-          break;
-        }
+      // Each thread computes the recurrent GEMM for its hidden units (all gates) and then their gate math.
+      if (!gru) {
+        StepKernel<S> kernel = lstm ? K.lstm_forward
+                               : c.cell == CellKind::kRnnRelu ? K.rnn_relu_forward : K.rnn_tanh_forward;
+        for_unit_ranges(H, step_flops, [&](int64_t u0, int64_t u1) {
+          gate_slices_gemm(B, H, h_prev, H, buf.w_hh, H, 0, G, u0, u1, true, g, GH);
+          kernel(a, 0, B, u0, u1);
+        });
+      } else if (lbr) {
+        for_unit_ranges(H, step_flops, [&](int64_t u0, int64_t u1) {
+          gate_slices_gemm(B, H, h_prev, H, buf.w_hh, H, 0, 3, u0, u1, false, hh, GH);
+          K.gru_lbr_forward(a, 0, B, u0, u1);
+        });
+      } else {
+        for_unit_ranges(H, step_flops * 2 / 3, [&](int64_t u0, int64_t u1) {
+          gate_slices_gemm(B, H, h_prev, H, buf.w_hh, H, 0, 2, u0, u1, true, g, GH);
+          K.gru_rb_rz_forward(a, 0, B, u0, u1);
+        });
+        for_unit_ranges(H, step_flops / 3, [&](int64_t u0, int64_t u1) {
+          gate_slices_gemm(B, H, a.aux, H, buf.w_hh, H, 2, 3, u0, u1, true, g, GH);
+          K.gru_rb_n_forward(a, 0, B, u0, u1);
+        });
       }
       if (train && buf.y) std::memcpy(buf.y + t * BH, h_out, sizeof(S) * BH);
       h_prev = h_out;
@@ -193,100 +217,87 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
   const int64_t T = c.T, B = c.B, H = c.H, I = c.I, GH = c.gate_width(), BH = B * H, TB = T * B;
   const bool lstm = c.cell == CellKind::kLstm, gru = c.cell == CellKind::kGru;
   const bool lbr = gru && c.linear_before_reset;
+  const StepKernels<S>& K = step_kernels<S>();
   const WorkspaceLayout L = layout_of(c);
-  const S* gates_all = buf.workspace + L.gates;
   const S* hs = buf.workspace + L.hs;
   const S* cs = buf.workspace + L.cs;
   const S* aux = buf.workspace + L.aux;
+  const double cell_flops = 30.0 * BH;  // rough cost of the element-wise work, for the threading choice
 
-  // dgx [T, B, G·H]: gradients of the x-side pre-activations; dgh: of the h-side ones (GRU-lbr only
-  // differs). dh, dc: carried gradients; dh_next: the one being built for the previous step.
-  std::vector<S> scratch((lbr ? 2 : 1) * TB * GH + (lstm ? 4 : 3) * BH, S(0));
+  // dgx [T, B, G·H]: gradients of the x-side pre-activations; dgh: of the h-side ones (differs for
+  // GRU-lbr only). dh, dc: carried gradients; dh_next: the one being built for the previous step.
+  std::vector<S> scratch((lbr ? 2 : 1) * TB * GH + (lstm ? 5 : 4) * BH, S(0));
   S* dgx = scratch.data();
   S* dgh = lbr ? dgx + TB * GH : dgx;
   S* dh = dgx + (lbr ? 2 : 1) * TB * GH;
   S* dh_next = dh + BH;
-  S* drh = dh_next + BH;  // GRU reset-before: d(r ⊙ h_prev)
-  S* dc = lstm ? drh + BH : nullptr;
+  S* drh = dh_next + BH;
+  S* dy_zeros = drh + BH;  // the kernels always read dy
+  S* dc = lstm ? dy_zeros + BH : nullptr;
   if (buf.dh_n) std::memcpy(dh, buf.dh_n, sizeof(S) * BH);
   if (lstm && buf.dc_n) std::memcpy(dc, buf.dc_n, sizeof(S) * BH);
 
   for (int64_t j = 0; j < T; ++j) {
     const int64_t t = c.reverse ? j : T - 1 - j;
-    const S* g = gates_all + t * B * GH;
-    const S* h_prev = hs + prev_row(c, t) * BH;
-    const S* h_cur = hs + out_row(c, t) * BH;
-    const S* dy = buf.dy ? buf.dy + t * BH : nullptr;
-    S* dgxt = dgx + t * B * GH;
-    S* dght = dgh + t * B * GH;
+    StepArgs<S> a;
+    a.H = H; a.GH = GH;
+    a.gates = const_cast<S*>(buf.workspace + L.gates + t * B * GH);
+    a.h_prev = hs + prev_row(c, t) * BH;
+    a.h_cur = hs + out_row(c, t) * BH;
+    a.dh = dh; a.dy = buf.dy ? buf.dy + t * BH : dy_zeros;
+    a.dgx = dgx + t * B * GH; a.dgh = dgh + t * B * GH;
+    a.dh_prev = dh_next; a.dc = dc; a.drh = drh;
+    if (lstm) { a.c_prev = cs + prev_row(c, t) * BH; a.c_cur = cs + out_row(c, t) * BH; }
+    if (gru) a.aux = const_cast<S*>(aux + t * BH);
+    auto cell = [&](StepKernel<S> kernel) {
+      for_unit_ranges(H, cell_flops, [&](int64_t u0, int64_t u1) { kernel(a, 0, B, u0, u1); });
+    };
     switch (c.cell) {
       case CellKind::kRnnTanh:
-      case CellKind::kRnnRelu: {
-        const bool relu = c.cell == CellKind::kRnnRelu;
-        for_each_row_segment(B, H, [&](int64_t b, int64_t k0, int64_t k1) {
-          const S* dyb = dy ? dy + b * H : nullptr;
-          if (relu) rnn_backward_row<S, true>(dgxt + b * GH, h_cur + b * H, dh + b * H, dyb, k0, k1);
-          else rnn_backward_row<S, false>(dgxt + b * GH, h_cur + b * H, dh + b * H, dyb, k0, k1);
-        });
-        gemm(false, false, B, H, GH, S(1), dgxt, GH, buf.w_hh, H, S(0), dh_next, H);
+      case CellKind::kRnnRelu:
+        cell(c.cell == CellKind::kRnnRelu ? K.rnn_relu_backward : K.rnn_tanh_backward);
+        gemm_nn_by_columns(B, H, GH, a.dgx, GH, buf.w_hh, H, false, dh_next, H);
         break;
-      }
-      case CellKind::kLstm: {
-        const S* c_prev = cs + prev_row(c, t) * BH;
-        const S* c_cur = cs + out_row(c, t) * BH;
-        // dc is read and written in place: each element reads its own carry before writing it.
-        for_each_row_segment(B, H, [&](int64_t b, int64_t k0, int64_t k1) {
-          lstm_backward_row(dgxt + b * GH, dc + b * H, g + b * GH, c_cur + b * H, c_prev + b * H,
-                            dh + b * H, dy ? dy + b * H : nullptr, dc + b * H, H, k0, k1);
-        });
-        gemm(false, false, B, H, GH, S(1), dgxt, GH, buf.w_hh, H, S(0), dh_next, H);
+      case CellKind::kLstm:
+        cell(K.lstm_backward);  // dc is read and written in place, element by element
+        gemm_nn_by_columns(B, H, GH, a.dgx, GH, buf.w_hh, H, false, dh_next, H);
         break;
-      }
-      case CellKind::kGru: {
-        const S* a = aux + t * BH;
+      case CellKind::kGru:
         if (lbr) {
-          for_each_row_segment(B, H, [&](int64_t b, int64_t k0, int64_t k1) {
-            gru_lbr_backward_row(dgxt + b * GH, dght + b * GH, dh_next + b * H, g + b * GH, a + b * H,
-                                 h_prev + b * H, dh + b * H, dy ? dy + b * H : nullptr, H, k0, k1);
-          });
-          gemm(false, false, B, H, GH, S(1), dght, GH, buf.w_hh, H, S(1), dh_next, H);
+          cell(K.gru_lbr_backward);  // writes the direct path dh ⊙ z into dh_next
+          gemm_nn_by_columns(B, H, GH, a.dgh, GH, buf.w_hh, H, true, dh_next, H);
         } else {
-          for_each_row_segment(B, H, [&](int64_t b, int64_t k0, int64_t k1) {
-            gru_rb_backward_zn_row(dgxt + b * GH, dh_next + b * H, g + b * GH, h_prev + b * H, dh + b * H,
-                                   dy ? dy + b * H : nullptr, H, k0, k1);
-          });
+          cell(K.gru_rb_zn_backward);
           // drh[B, H] = dgates_n[B, H] · R_n[H, H]
-          gemm(false, false, B, H, H, S(1), dgxt + 2 * H, GH, buf.w_hh + 2 * H * H, H, S(0), drh, H);
-          for_each_row_segment(B, H, [&](int64_t b, int64_t k0, int64_t k1) {
-            gru_rb_backward_r_row(dgxt + b * GH, dh_next + b * H, g + b * GH, h_prev + b * H, drh + b * H,
-                                  k0, k1);
-          });
-          gemm(false, false, B, H, 2 * H, S(1), dgxt, GH, buf.w_hh, H, S(1), dh_next, H);
+          gemm_nn_by_columns(B, H, H, a.dgx + 2 * H, GH, buf.w_hh + 2 * H * H, H, false, drh, H);
+          cell(K.gru_rb_r_backward);
+          gemm_nn_by_columns(B, H, 2 * H, a.dgx, GH, buf.w_hh, H, true, dh_next, H);
         }
         break;
-      }
     }
     std::swap(dh, dh_next);
   }
   if (buf.dh0) std::memcpy(buf.dh0, dh, sizeof(S) * BH);
   if (lstm && buf.dc0) std::memcpy(buf.dc0, dc, sizeof(S) * BH);
 
-  // Weight gradients over all T·B rows at once.
-  const S* h_prev_all = hs + (c.reverse ? BH : 0);  // [T·B, H], row block t = h_prev of time t
-  gemm(true, false, GH, I, TB, S(1), dgx, GH, buf.x, I, S(0), buf.dw_ih, I);
+  // Weight and input gradients over all T·B rows at once.
+  const S* h_prev_all = hs + (c.reverse ? BH : 0);  // [T·B, H]: row block t is h_prev of time t
+  gemm_tn_by_rows(GH, I, TB, dgx, GH, buf.x, I, buf.dw_ih, I);
   if (gru && !lbr) {
-    gemm(true, false, 2 * H, H, TB, S(1), dgh, GH, h_prev_all, H, S(0), buf.dw_hh, H);
-    gemm(true, false, H, H, TB, S(1), dgh + 2 * H, GH, aux, H, S(0), buf.dw_hh + 2 * H * H, H);
+    gemm_tn_by_rows(2 * H, H, TB, dgh, GH, h_prev_all, H, buf.dw_hh, H);
+    gemm_tn_by_rows(H, H, TB, dgh + 2 * H, GH, aux, H, buf.dw_hh + 2 * H * H, H);
   } else {
-    gemm(true, false, GH, H, TB, S(1), dgh, GH, h_prev_all, H, S(0), buf.dw_hh, H);
+    gemm_tn_by_rows(GH, H, TB, dgh, GH, h_prev_all, H, buf.dw_hh, H);
   }
-  if (buf.dx) gemm(false, false, TB, I, GH, S(1), dgx, GH, buf.w_ih, I, S(0), buf.dx, I);
+  if (buf.dx) gemm_by_rows(false, TB, I, GH, dgx, GH, buf.w_ih, I, false, buf.dx, I);
   auto column_sums = [&](const S* m, S* out) {
-    std::fill(out, out + GH, S(0));
-    for (int64_t r = 0; r < TB; ++r) {
-      const S* row = m + r * GH;
-      for (int64_t j = 0; j < GH; ++j) out[j] += row[j];
-    }
+    for_ranges(GH, 64, double(TB) * GH * 8, [&](int64_t j0, int64_t j1) {
+      std::fill(out + j0, out + j1, S(0));
+      for (int64_t r = 0; r < TB; ++r) {
+        const S* row = m + r * GH;
+        for (int64_t j = j0; j < j1; ++j) out[j] += row[j];
+      }
+    });
   };
   if (buf.db_ih) column_sums(dgx, buf.db_ih);
   if (buf.db_hh) column_sums(dgh, buf.db_hh);

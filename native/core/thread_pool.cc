@@ -11,7 +11,7 @@ int default_threads() {
 }
 // How long an idle worker keeps polling before it sleeps: the recurrent loop hands out work every
 // few tens of microseconds, and a condition-variable wake-up costs about as much as the work.
-constexpr int kSpinIterations = 20000;
+constexpr int kSpinIterations = 4000;
 }  // namespace
 
 ThreadPool& ThreadPool::instance() {

@@ -1,0 +1,95 @@
+// Included by exactly one translation unit per instruction set, with RNNKIT_KERNEL_NS defined.
+// Applies a row function to every row of a rectangle [b0, b1) × [k0, k1) of the step's [B, H] grid.
+#pragma once
+#include "gru.h"
+#include "lstm.h"
+#include "rnn.h"
+#include "step_kernels.h"
+
+namespace rnnkit {
+namespace RNNKIT_KERNEL_NS {
+
+template <typename Row>
+inline void segments(int64_t b0, int64_t b1, Row row) {
+  for (int64_t b = b0; b < b1; ++b) row(b);
+}
+
+template <typename S, bool kRelu>
+void rnn_fwd(const StepArgs<S>& a, int64_t b0, int64_t b1, int64_t k0, int64_t k1) {
+  segments(b0, b1, [&](int64_t b) {
+    rnn_forward_row<S, kRelu>(a.h + b * a.H, a.gates + b * a.GH, k0, k1);
+  });
+}
+template <typename S, bool kRelu>
+void rnn_bwd(const StepArgs<S>& a, int64_t b0, int64_t b1, int64_t k0, int64_t k1) {
+  segments(b0, b1, [&](int64_t b) {
+    rnn_backward_row<S, kRelu>(a.dgx + b * a.GH, a.h_cur + b * a.H, a.dh + b * a.H, a.dy + b * a.H,
+                               k0, k1);
+  });
+}
+template <typename S>
+void lstm_fwd(const StepArgs<S>& a, int64_t b0, int64_t b1, int64_t k0, int64_t k1) {
+  segments(b0, b1, [&](int64_t b) {
+    lstm_forward_row(a.gates + b * a.GH, a.c + b * a.H, a.h + b * a.H, a.c_prev + b * a.H, a.H, k0, k1);
+  });
+}
+template <typename S>
+void lstm_bwd(const StepArgs<S>& a, int64_t b0, int64_t b1, int64_t k0, int64_t k1) {
+  segments(b0, b1, [&](int64_t b) {
+    lstm_backward_row(a.dgx + b * a.GH, a.gates + b * a.GH, a.c_cur + b * a.H, a.c_prev + b * a.H,
+                      a.dh + b * a.H, a.dy + b * a.H, a.dc + b * a.H, a.H, k0, k1);
+  });
+}
+template <typename S>
+void gru_lbr_fwd(const StepArgs<S>& a, int64_t b0, int64_t b1, int64_t k0, int64_t k1) {
+  segments(b0, b1, [&](int64_t b) {
+    gru_lbr_forward_row(a.gates + b * a.GH, a.aux + b * a.H, a.h + b * a.H, a.hh + b * a.GH, a.b_hh,
+                        a.h_prev + b * a.H, a.H, k0, k1);
+  });
+}
+template <typename S>
+void gru_lbr_bwd(const StepArgs<S>& a, int64_t b0, int64_t b1, int64_t k0, int64_t k1) {
+  segments(b0, b1, [&](int64_t b) {
+    gru_lbr_backward_row(a.dgx + b * a.GH, a.dgh + b * a.GH, a.dh_prev + b * a.H, a.gates + b * a.GH,
+                         a.aux + b * a.H, a.h_prev + b * a.H, a.dh + b * a.H, a.dy + b * a.H, a.H,
+                         k0, k1);
+  });
+}
+template <typename S>
+void gru_rb_rz_fwd(const StepArgs<S>& a, int64_t b0, int64_t b1, int64_t k0, int64_t k1) {
+  segments(b0, b1, [&](int64_t b) {
+    gru_rb_forward_rz_row(a.gates + b * a.GH, a.aux + b * a.H, a.h_prev + b * a.H, a.H, k0, k1);
+  });
+}
+template <typename S>
+void gru_rb_n_fwd(const StepArgs<S>& a, int64_t b0, int64_t b1, int64_t k0, int64_t k1) {
+  segments(b0, b1, [&](int64_t b) {
+    gru_rb_forward_n_row(a.gates + b * a.GH, a.h + b * a.H, a.h_prev + b * a.H, a.H, k0, k1);
+  });
+}
+template <typename S>
+void gru_rb_zn_bwd(const StepArgs<S>& a, int64_t b0, int64_t b1, int64_t k0, int64_t k1) {
+  segments(b0, b1, [&](int64_t b) {
+    gru_rb_backward_zn_row(a.dgx + b * a.GH, a.dh_prev + b * a.H, a.gates + b * a.GH, a.h_prev + b * a.H,
+                           a.dh + b * a.H, a.dy + b * a.H, a.H, k0, k1);
+  });
+}
+template <typename S>
+void gru_rb_r_bwd(const StepArgs<S>& a, int64_t b0, int64_t b1, int64_t k0, int64_t k1) {
+  segments(b0, b1, [&](int64_t b) {
+    gru_rb_backward_r_row(a.dgx + b * a.GH, a.dh_prev + b * a.H, a.gates + b * a.GH, a.h_prev + b * a.H,
+                          a.drh + b * a.H, k0, k1);
+  });
+}
+
+template <typename S>
+constexpr StepKernels<S> make_step_kernels(const char* isa) {
+  return StepKernels<S>{isa,
+                        rnn_fwd<S, false>, rnn_fwd<S, true>, lstm_fwd<S>, gru_lbr_fwd<S>, gru_rb_rz_fwd<S>,
+                        gru_rb_n_fwd<S>,
+                        rnn_bwd<S, false>, rnn_bwd<S, true>, lstm_bwd<S>, gru_lbr_bwd<S>, gru_rb_zn_bwd<S>,
+                        gru_rb_r_bwd<S>};
+}
+
+}  // namespace RNNKIT_KERNEL_NS
+}  // namespace rnnkit

@@ -1,0 +1,242 @@
+// packed_gemm: packing, run-time kernel dispatch, cache blocking and the portable kernel.
+// The AVX2 / AVX-512 micro-kernels live in packed_gemm_avx2.cc / packed_gemm_avx512.cc (compiled with
+// their own -m flags); this file is compiled for baseline x86-64 and must not inline any of them.
+#include "packed_gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace rnnkit {
+
+namespace {
+
+constexpr int64_t kP = PackedMatrix::kPanelWidth;
+constexpr std::align_val_t kAlign{64};
+
+// ---- Cache blocking (sizes in floats; L1d 32-48 KiB, L2 >= 1 MiB on the targets) ----------------
+// K is cut into chunks of at most kKcMax so that a panel chunk (kc × 32 floats = 32 KiB at kc = 256)
+// stays in L1 while all row blocks of A use it. Longer K is split into near-equal chunks; the
+// partial sums go through C (the first chunk honours `accumulate`, the others accumulate).
+#ifndef RNNKIT_PG_KC
+#define RNNKIT_PG_KC 256
+#endif
+constexpr int64_t kKcMax = RNNKIT_PG_KC;
+// M is cut into blocks of at most kMcMax rows so that the A block (mc × kc floats, 256 KiB at
+// mc = 256, kc = 256) stays in L2 while every panel of the column range runs over it.
+#ifndef RNNKIT_PG_MC
+#define RNNKIT_PG_MC 256
+#endif
+constexpr int64_t kMcMax = RNNKIT_PG_MC;
+
+// Number of chunks of at most max_chunk that n is cut into; chunk c is [c·n / count, (c+1)·n / count)
+// (near-equal sizes, none empty).
+inline int64_t chunk_count(int64_t n, int64_t max_chunk) { return (n + max_chunk - 1) / max_chunk; }
+
+// ---- Portable kernel ----------------------------------------------------------------------------
+// Tile of R <= 4 rows × 8 columns (columns j0 .. j0+7 of one panel), accumulated in a float array
+// the compiler keeps in SSE registers; only columns [lo, hi) ∩ [j0, j0 + 8) are stored.
+template <int R>
+void generic_tile(int64_t kc, const float* A, int64_t lda, const float* B, float* C, int64_t ldc, int lo,
+                  int hi, bool accumulate) {
+  float acc[R][8] = {};
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* b = B + k * kP;
+    for (int i = 0; i < R; ++i) {
+      const float a = A[i * lda + k];
+      for (int j = 0; j < 8; ++j) acc[i][j] += a * b[j];
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    float* row = C + i * ldc;
+    for (int j = lo; j < hi; ++j) row[j] = accumulate ? row[j] + acc[i][j] : acc[i][j];
+  }
+}
+
+void generic_run_panels(const packed_gemm_internal::PanelTask& t) {
+  constexpr int kMr = 4;
+  for (int64_t p = 0; p < t.num_panels; ++p) {
+    const int lo = p == 0 ? t.col_begin : 0;
+    const int hi = p == t.num_panels - 1 ? t.col_end : static_cast<int>(kP);
+    const float* B = t.B + p * t.panel_stride;
+    float* C = t.C + p * kP;
+    for (int j0 = lo / 8 * 8; j0 < hi; j0 += 8) {
+      const int jlo = std::max(lo, j0) - j0, jhi = std::min(hi, j0 + 8) - j0;  // in [0, 8]
+      for (int64_t i0 = 0; i0 < t.m; i0 += kMr) {
+        const float* A = t.A + i0 * t.lda;
+        float* Ct = C + i0 * t.ldc + j0;
+        switch (std::min<int64_t>(kMr, t.m - i0)) {
+          case 4: generic_tile<4>(t.kc, A, t.lda, B + j0, Ct, t.ldc, jlo, jhi, t.accumulate); break;
+          case 3: generic_tile<3>(t.kc, A, t.lda, B + j0, Ct, t.ldc, jlo, jhi, t.accumulate); break;
+          case 2: generic_tile<2>(t.kc, A, t.lda, B + j0, Ct, t.ldc, jlo, jhi, t.accumulate); break;
+          default: generic_tile<1>(t.kc, A, t.lda, B + j0, Ct, t.ldc, jlo, jhi, t.accumulate); break;
+        }
+      }
+    }
+  }
+}
+
+// ---- Run-time dispatch --------------------------------------------------------------------------
+enum Isa : int { kGeneric = 0, kAvx2 = 1, kAvx512 = 2, kAuto = -1 };
+const char* const kIsaNames[] = {"generic", "avx2", "avx512"};
+
+// Best kernel the CPU (and OS: __builtin_cpu_supports checks XCR0) can run. The AVX-512 file is built
+// with -mavx512f/dq/bw/vl -mfma, so the compiler may use any of those: require them all.
+int detect_isa() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma"))
+    return kAvx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return kAvx2;
+#endif
+  return kGeneric;
+}
+
+int best_isa() {
+  static const int best = detect_isa();
+  return best;
+}
+
+int parse_isa(const char* name) {
+  if (name == nullptr || *name == '\0') return kAuto;
+  for (int i = 0; i < 3; ++i)
+    if (std::strcmp(name, kIsaNames[i]) == 0) return i;
+  return kAuto;
+}
+
+// Default kernel: the best one, or RNNKIT_ISA if set to a kernel this CPU can run (read once).
+int default_isa() {
+  static const int isa = [] {
+    const int env = parse_isa(std::getenv("RNNKIT_ISA"));
+    return env != kAuto && env <= best_isa() ? env : best_isa();
+  }();
+  return isa;
+}
+
+std::atomic<int> g_forced_isa{kAuto};  // set by packed_gemm_force_isa
+
+int active_isa() {
+  const int forced = g_forced_isa.load(std::memory_order_relaxed);
+  return forced != kAuto ? forced : default_isa();
+}
+
+using RunPanels = void (*)(const packed_gemm_internal::PanelTask&);
+
+RunPanels kernel_for(int isa) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (isa == kAvx512) return &packed_gemm_internal::avx512::run_panels;
+  if (isa == kAvx2) return &packed_gemm_internal::avx2::run_panels;
+#else
+  (void)isa;
+#endif
+  return &generic_run_panels;
+}
+
+}  // namespace
+
+// ---- PackedMatrix -----------------------------------------------------------------------------
+
+PackedMatrix::~PackedMatrix() {
+  if (data_) ::operator delete(data_, kAlign);
+}
+
+PackedMatrix::PackedMatrix(PackedMatrix&& other) noexcept
+    : data_(other.data_), capacity_(other.capacity_), n_(other.n_), k_(other.k_) {
+  other.data_ = nullptr;
+  other.capacity_ = 0;
+  other.n_ = other.k_ = 0;
+}
+
+PackedMatrix& PackedMatrix::operator=(PackedMatrix&& other) noexcept {
+  if (this != &other) {
+    if (data_) ::operator delete(data_, kAlign);
+    data_ = other.data_;
+    capacity_ = other.capacity_;
+    n_ = other.n_;
+    k_ = other.k_;
+    other.data_ = nullptr;
+    other.capacity_ = 0;
+    other.n_ = other.k_ = 0;
+  }
+  return *this;
+}
+
+void PackedMatrix::pack(const float* W, int64_t N, int64_t K) {
+  const int64_t panels = (N + kP - 1) / kP;
+  const size_t need = static_cast<size_t>(panels * kP * K);
+  if (need > capacity_) {
+    if (data_) ::operator delete(data_, kAlign);
+    data_ = nullptr;  // stays valid (empty) if the allocation throws
+    capacity_ = 0;
+    n_ = k_ = 0;
+    data_ = static_cast<float*>(::operator new(need * sizeof(float), kAlign));
+    capacity_ = need;
+  }
+  n_ = N;
+  k_ = K;
+  // panel(p)[k·P + j] = W[p·P + j, k]: read W row by row (contiguous), write with stride P. A panel
+  // (K·P floats) is small enough to stay in cache while it is filled.
+  for (int64_t p = 0; p < panels; ++p) {
+    float* dst = data_ + p * kP * K;
+    const int64_t width = std::min(kP, N - p * kP);
+    for (int64_t j = 0; j < width; ++j) {
+      const float* src = W + (p * kP + j) * K;
+      for (int64_t k = 0; k < K; ++k) dst[k * kP + j] = src[k];
+    }
+    for (int64_t j = width; j < kP; ++j)  // zero padding of the last panel
+      for (int64_t k = 0; k < K; ++k) dst[k * kP + j] = 0.0f;
+  }
+}
+
+// ---- packed_gemm ------------------------------------------------------------------------------
+
+void packed_gemm(int64_t M, const float* A, int64_t lda, const PackedMatrix& W, int64_t n0, int64_t n1,
+                 bool accumulate, float* C, int64_t ldc) {
+  if (M <= 0 || n1 <= n0 || W.empty()) return;
+  const int64_t K = W.cols();
+  const RunPanels run = kernel_for(active_isa());
+
+  // Panels p0 .. p1-1 hold the columns [n0, n1); the first and last may be partial.
+  const int64_t p0 = n0 / kP, p1 = (n1 + kP - 1) / kP;
+  packed_gemm_internal::PanelTask t;
+  t.lda = lda;
+  t.ldc = ldc;
+  t.panel_stride = kP * K;
+  t.num_panels = p1 - p0;
+  t.col_begin = static_cast<int>(n0 - p0 * kP);
+  t.col_end = static_cast<int>(n1 - (p1 - 1) * kP);
+
+  const int64_t m_chunks = chunk_count(M, kMcMax), k_chunks = chunk_count(K, kKcMax);
+  for (int64_t mb = 0; mb < m_chunks; ++mb) {
+    const int64_t m_begin = mb * M / m_chunks, m_end = (mb + 1) * M / m_chunks;
+    t.m = m_end - m_begin;
+    t.C = C + m_begin * ldc + p0 * kP;
+    for (int64_t kb = 0; kb < k_chunks; ++kb) {
+      const int64_t k_begin = kb * K / k_chunks, k_end = (kb + 1) * K / k_chunks;
+      t.kc = k_end - k_begin;
+      t.A = A + m_begin * lda + k_begin;
+      t.B = W.panel(p0) + k_begin * kP;
+      t.accumulate = accumulate || kb > 0;
+      run(t);
+    }
+  }
+}
+
+const char* packed_gemm_isa() { return kIsaNames[active_isa()]; }
+
+bool packed_gemm_force_isa(const char* isa) {
+  const int want = parse_isa(isa);
+  if (want == kAuto) {
+    if (isa != nullptr && *isa != '\0') return false;  // unknown name
+    g_forced_isa.store(kAuto);
+    return true;
+  }
+  if (want > best_isa()) return false;
+  g_forced_isa.store(want);
+  return true;
+}
+
+}  // namespace rnnkit

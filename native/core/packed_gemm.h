@@ -1,0 +1,114 @@
+// Single-threaded float32 GEMM on a prepacked weight matrix, for the recurrent step of an RNN:
+//
+//   C[M, n0:n1] = A[M, K] · W[n0:n1, :]ᵀ  (+ C[M, n0:n1] when accumulating)
+//
+// W is [N, K] row-major (the PyTorch weight layout, e.g. W_hh [4H, H]); it is packed once with
+// PackedMatrix::pack and reused for every time step. A is the hidden state h [M = batch, K = H] and C
+// the gate pre-activations [M, N], both row-major with leading dimensions lda >= K, ldc >= N.
+//
+// Threading: packed_gemm itself is single-threaded. Callers parallelise by splitting the columns
+// [0, N) into ranges, one call per thread; ranges aligned to PackedMatrix::panel_width() avoid
+// computing (and discarding) part of a panel at each end. Concurrent calls are safe as long as they
+// write disjoint columns of C.
+//
+// Kernels: AVX-512 (8 x 32 register tile), AVX2+FMA (6 x 16) or portable C++, chosen at run time
+// from the CPU. The packed layout is the same for all three, so a PackedMatrix never depends on
+// which kernel runs. Tests can force a kernel (see packed_gemm_force_isa / RNNKIT_ISA below).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace rnnkit {
+
+// W [N, K] row-major, repacked into column panels for the micro-kernels; owns its (64-byte aligned)
+// memory. Layout (kPanelWidth = P = 32):
+//
+//   panel p (p in [0, ceil(N / P))) covers the columns n in [p·P, p·P + P) of C, i.e. rows of W;
+//   it is K·P contiguous floats, k-major: panel(p)[k·P + j] = W[p·P + j, k], and 0 for p·P + j >= N.
+//
+// so the micro-kernel streams one 128-byte panel row (two zmm / four ymm) per k. Copies are not
+// allowed (the matrix may be large); moves are.
+class PackedMatrix {
+ public:
+  static constexpr int64_t kPanelWidth = 32;
+
+  PackedMatrix() = default;
+  ~PackedMatrix();
+  PackedMatrix(PackedMatrix&& other) noexcept;
+  PackedMatrix& operator=(PackedMatrix&& other) noexcept;
+  PackedMatrix(const PackedMatrix&) = delete;
+  PackedMatrix& operator=(const PackedMatrix&) = delete;
+
+  // (Re)packs W [N, K] row-major (leading dimension K); N, K >= 1. Reuses the buffer when it is big
+  // enough, so repacking to the same or a smaller size does not allocate.
+  void pack(const float* W, int64_t N, int64_t K);
+
+  int64_t rows() const { return n_; }  // N
+  int64_t cols() const { return k_; }  // K
+  bool empty() const { return n_ == 0; }
+  int64_t num_panels() const { return (n_ + kPanelWidth - 1) / kPanelWidth; }
+  // Panel width in columns of C; callers align column ranges to it for best speed (any range works).
+  static int64_t panel_width() { return kPanelWidth; }
+  // First float of panel p (K·P floats, 64-byte aligned).
+  const float* panel(int64_t p) const { return data_ + p * kPanelWidth * k_; }
+
+ private:
+  float* data_ = nullptr;
+  size_t capacity_ = 0;  // floats allocated at data_
+  int64_t n_ = 0, k_ = 0;
+};
+
+// C[M, n0:n1] = A[M, K] · W[n0:n1, :]ᵀ + (accumulate ? C[M, n0:n1] : 0).  Single-threaded.
+//   M >= 1; K = W.cols(); A is [M, K] with lda >= K; C points at column 0 of an [M, >= n1] matrix
+//   with ldc >= n1; 0 <= n0 <= n1 <= W.rows() (an empty range does nothing). Only columns [n0, n1)
+//   of C are read (when accumulating) or written. A and C must not overlap.
+void packed_gemm(int64_t M, const float* A, int64_t lda, const PackedMatrix& W, int64_t n0, int64_t n1,
+                 bool accumulate, float* C, int64_t ldc);
+
+// Which kernel runs on this CPU: "avx512", "avx2" or "generic".
+const char* packed_gemm_isa();
+
+// For tests and benchmarks: forces a kernel ("avx512", "avx2" or "generic"; nullptr or "" restores
+// the automatic choice). Returns false, changing nothing, if the name is unknown or the CPU cannot
+// run that kernel. Not synchronised with running packed_gemm calls: set it before starting them.
+// The environment variable RNNKIT_ISA (same names), read once at the first call, does the same
+// without code changes; a kernel the CPU cannot run is ignored there too.
+bool packed_gemm_force_isa(const char* isa);
+
+// ---- Implementation details shared by packed_gemm*.cc (not part of the API) ------------------
+
+namespace packed_gemm_internal {
+
+// One K chunk of a run of consecutive panels over all M rows:
+//   C[0:m, c0:c1] (+)= A[0:m, 0:kc] · B[0:kc, c0:c1], where the columns are those of panels
+//   0 .. num_panels-1 of B, c0 = col_begin (in panel 0) and c1 = col_end (in the last panel).
+// Invariants: m, kc, num_panels >= 1; 0 <= col_begin < 32; 1 <= col_end <= 32, and
+// col_begin < col_end when num_panels == 1; B (64-byte aligned) and each panel row hold 32 floats;
+// C points at column 0 of panel 0, so only C[i·ldc + c] with c in [col_begin, 32·(num_panels-1) +
+// col_end) may be touched.
+struct PanelTask {
+  int64_t m;             // rows of A and C
+  int64_t kc;            // depth of this chunk
+  const float* A;        // A[0, k0]; row i at A + i·lda
+  int64_t lda;
+  const float* B;        // panel 0 at row k0: B[k·32 + j]
+  int64_t panel_stride;  // floats from one panel to the next (32·K)
+  int64_t num_panels;
+  int col_begin;         // first column written in panel 0
+  int col_end;           // one past the last column written in the last panel
+  bool accumulate;       // add to C instead of overwriting it
+  float* C;              // C[0, column 0 of panel 0]
+  int64_t ldc;
+};
+
+// The ISA-specific macro-kernels (each in its own translation unit, compiled with its own flags).
+namespace avx512 {
+void run_panels(const PanelTask& t);
+}
+namespace avx2 {
+void run_panels(const PanelTask& t);
+}
+
+}  // namespace packed_gemm_internal
+
+}  // namespace rnnkit
