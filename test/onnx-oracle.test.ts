@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import onnxProto from 'onnx-proto';
+import type { onnx } from 'onnx-proto';
 
 import {
   ONNX_IR_VERSION,
@@ -92,7 +93,7 @@ function assertClose(
 function describe(spec: OnnxRnnSpec): string {
   const flags = [
     spec.direction ?? 'forward',
-    `T=${spec.T} B=${spec.B} I=${spec.I} H=${spec.H}`,
+    `T=${spec.T} N=${spec.N} I=${spec.I} H=${spec.H}`,
     spec.B === undefined ? 'no bias' : 'bias',
     spec.P !== undefined ? 'peepholes' : '',
     spec.withInitialH === true ? 'h0' : '',
@@ -115,10 +116,10 @@ interface CaseOptions {
   extra?: Partial<OnnxRnnSpec>;
 }
 
-/** A random spec with small shapes (T<=5, B<=3, I<=5, H<=6). */
+/** A random spec with small shapes (T<=5, N<=3, I<=5, H<=6). */
 function randomSpec(rng: Rng, op: OnnxCell, o: CaseOptions): OnnxRnnSpec {
   const T = rng.int(1, 5);
-  const B = rng.int(1, 3);
+  const N = rng.int(1, 3);
   const I = rng.int(1, 5);
   const H = rng.int(1, 6);
   const dirs = onnxNumDirections(o.direction);
@@ -126,7 +127,7 @@ function randomSpec(rng: Rng, op: OnnxCell, o: CaseOptions): OnnxRnnSpec {
   const spec: OnnxRnnSpec = {
     op,
     T,
-    B,
+    N,
     I,
     H,
     direction: o.direction,
@@ -150,9 +151,9 @@ interface Inputs {
 
 function randomInputs(rng: Rng, spec: OnnxRnnSpec, stateScale = 1): Inputs {
   const dirs = onnxNumDirections(spec.direction);
-  const inputs: Inputs = { x: rng.floats(spec.T * spec.B * spec.I, 1.5) };
-  if (spec.withInitialH === true) inputs.h0 = rng.floats(dirs * spec.B * spec.H, stateScale);
-  if (spec.withInitialC === true) inputs.c0 = rng.floats(dirs * spec.B * spec.H, 2 * stateScale);
+  const inputs: Inputs = { x: rng.floats(spec.T * spec.N * spec.I, 1.5) };
+  if (spec.withInitialH === true) inputs.h0 = rng.floats(dirs * spec.N * spec.H, stateScale);
+  if (spec.withInitialC === true) inputs.c0 = rng.floats(dirs * spec.N * spec.H, 2 * stateScale);
   return inputs;
 }
 
@@ -167,9 +168,9 @@ async function checkAgainstReference(spec: OnnxRnnSpec, rng: Rng, runs = 1, stat
       const got = await runner.run(x, h0, c0);
       const want = onnxReference(spec, x, h0, c0);
       const tag = runs > 1 ? `${what} (run ${r})` : what;
-      assertClose(`${tag}: Y`, got.Y, want.Y, [spec.T, dirs, spec.B, spec.H]);
-      assertClose(`${tag}: Y_h`, got.Y_h, want.Y_h, [dirs, spec.B, spec.H]);
-      if (spec.op === 'LSTM') assertClose(`${tag}: Y_c`, got.Y_c, want.Y_c, [dirs, spec.B, spec.H]);
+      assertClose(`${tag}: Y`, got.Y, want.Y, [spec.T, dirs, spec.N, spec.H]);
+      assertClose(`${tag}: Y_h`, got.Y_h, want.Y_h, [dirs, spec.N, spec.H]);
+      if (spec.op === 'LSTM') assertClose(`${tag}: Y_c`, got.Y_c, want.Y_c, [dirs, spec.N, spec.H]);
       else assert.equal(got.Y_c, undefined);
     }
   } finally {
@@ -290,6 +291,16 @@ test('one runner, many runs (and intraOpNumThreads > 1)', async () => {
 // ---------------------------------------------------------------------------------------------
 // the model itself and input validation
 
+/** The graph of serialized model bytes (decoded message fields are nullable in the typings). */
+function decodeGraph(bytes: Uint8Array): { model: onnx.ModelProto; graph: onnx.IGraphProto; node: onnx.INodeProto } {
+  const model = onnxProto.onnx.ModelProto.decode(bytes);
+  const graph = model.graph;
+  assert.ok(graph, 'model has no graph');
+  assert.equal(graph.node?.length, 1, 'graph must hold exactly one node');
+  const node = graph.node[0];
+  return { model, graph, node };
+}
+
 test('buildRnnModel: serialized ModelProto with W/R/B/P initializers and X/initial_h/initial_c inputs', () => {
   const rng = new Rng(0xb0);
   const spec = randomSpec(rng, 'LSTM', {
@@ -299,16 +310,15 @@ test('buildRnnModel: serialized ModelProto with W/R/B/P initializers and X/initi
     initialC: true,
     extra: { clip: 2, activations: ['Sigmoid', 'Tanh', 'Tanh', 'Sigmoid', 'Tanh', 'Tanh'] },
   });
-  const model = onnxProto.onnx.ModelProto.decode(buildRnnModel(spec));
+  const { model, graph, node } = decodeGraph(buildRnnModel(spec));
   assert.equal(Number(model.irVersion), ONNX_IR_VERSION);
   assert.deepEqual(
     model.opsetImport.map((o) => [o.domain, Number(o.version)]),
     [['', ONNX_OPSET]],
   );
-  const graph = model.graph;
-  assert.ok(graph);
+  const initializers = graph.initializer ?? [];
   assert.deepEqual(
-    graph.initializer.map((t) => [t.name, t.dims.map(Number)]),
+    initializers.map((t) => [t.name, (t.dims ?? []).map(Number)]),
     [
       ['W', [2, 4 * spec.H, spec.I]],
       ['R', [2, 4 * spec.H, spec.H]],
@@ -316,33 +326,30 @@ test('buildRnnModel: serialized ModelProto with W/R/B/P initializers and X/initi
       ['P', [2, 3 * spec.H]],
     ],
   );
-  const w = graph.initializer[0];
-  assert.deepEqual(new Float32Array(w.rawData.slice().buffer), spec.W);
+  // rawData decodes as a (pooled) Buffer view in Node: copy it before reinterpreting.
+  const rawW = Uint8Array.from(initializers[0]?.rawData ?? []);
+  assert.deepEqual(new Float32Array(rawW.buffer), spec.W);
   assert.deepEqual(
-    graph.input.map((v) => v.name),
+    (graph.input ?? []).map((v) => v.name),
     ['X', 'initial_h', 'initial_c'],
   );
   assert.deepEqual(
-    graph.output.map((v) => v.name),
+    (graph.output ?? []).map((v) => v.name),
     ['Y', 'Y_h', 'Y_c'],
   );
-  assert.equal(graph.node.length, 1);
-  const node = graph.node[0];
   assert.equal(node.opType, 'LSTM');
   assert.deepEqual(node.input, ['X', 'W', 'R', 'B', '', 'initial_h', 'initial_c', 'P']);
-  const attrs = Object.fromEntries(node.attribute.map((a) => [a.name, a]));
-  assert.equal(Number(attrs['hidden_size']?.i), spec.H);
-  assert.equal(new TextDecoder().decode(attrs['direction']?.s), 'bidirectional');
-  assert.equal(attrs['clip']?.f, 2);
-  assert.equal(attrs['activations']?.strings.length, 6);
+  const attrs = new Map((node.attribute ?? []).map((a) => [a.name, a]));
+  assert.equal(Number(attrs.get('hidden_size')?.i), spec.H);
+  assert.equal(new TextDecoder().decode(attrs.get('direction')?.s ?? undefined), 'bidirectional');
+  assert.equal(attrs.get('clip')?.f, 2);
+  assert.equal(attrs.get('activations')?.strings?.length, 6);
 
   // Trailing omitted optional inputs are dropped, inner ones are empty names.
-  const gru = onnxProto.onnx.ModelProto.decode(
-    buildRnnModel(randomSpec(rng, 'GRU', { direction: 'forward', bias: false, initialH: true })),
-  );
-  assert.deepEqual(gru.graph?.node[0]?.input, ['X', 'W', 'R', '', '', 'initial_h']);
-  const rnn = onnxProto.onnx.ModelProto.decode(buildRnnModel(randomSpec(rng, 'RNN', { direction: 'reverse' })));
-  assert.deepEqual(rnn.graph?.node[0]?.input, ['X', 'W', 'R', 'B']);
+  const gru = decodeGraph(buildRnnModel(randomSpec(rng, 'GRU', { direction: 'forward', bias: false, initialH: true })));
+  assert.deepEqual(gru.node.input, ['X', 'W', 'R', '', '', 'initial_h']);
+  const rnn = decodeGraph(buildRnnModel(randomSpec(rng, 'RNN', { direction: 'reverse' })));
+  assert.deepEqual(rnn.node.input, ['X', 'W', 'R', 'B']);
 });
 
 test('inconsistent specs and inputs are rejected', async () => {
@@ -362,7 +369,7 @@ test('inconsistent specs and inputs are rejected', async () => {
   } finally {
     await runner.release();
   }
-  await assert.rejects(runner.run(new Float32Array(spec.T * spec.B * spec.I)), /after release/);
+  await assert.rejects(runner.run(new Float32Array(spec.T * spec.N * spec.I)), /after release/);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -378,7 +385,7 @@ function randomTorchWeights(rng: Rng, op: OnnxCell, I: number, H: number, bias: 
   return w;
 }
 
-/** x [T, B, I] with the time axis reversed. */
+/** x [T, N, I] with the time axis reversed. */
 function reverseTime(x: ArrayLike<number>, T: number, frame: number): Float64Array {
   const out = new Float64Array(T * frame);
   for (let t = 0; t < T; t++) {
@@ -393,10 +400,10 @@ test('torchToOnnx: PyTorch-order reference == ONNX reference == onnxruntime on t
     for (const bias of [true, false]) {
       for (const initial of [false, true]) {
         const T = rng.int(1, 5);
-        const B = rng.int(1, 3);
+        const N = rng.int(1, 3);
         const I = rng.int(1, 5);
         const H = rng.int(1, 6);
-        const dims = { T, B, I, H };
+        const dims = { T, N, I, H };
         const fwd = randomTorchWeights(rng, op, I, H, bias);
         const bwd = randomTorchWeights(rng, op, I, H, bias);
         const a = torchToOnnx(op, H, fwd);
@@ -423,12 +430,12 @@ test('torchToOnnx: PyTorch-order reference == ONNX reference == onnxruntime on t
         };
         const what = `${describe(spec)} (torch weights${bias ? '' : ', no torch bias'})`;
         const { x, h0, c0 } = randomInputs(rng, spec);
-        const frame = B * H;
+        const frame = N * H;
 
         // Forward direction: PyTorch semantics on PyTorch weights; reverse direction: PyTorch runs
         // the time-reversed sequence and reports outputs at the original positions.
         const tf = torchReference(op, dims, fwd, x, h0?.subarray(0, frame), c0?.subarray(0, frame));
-        const tbRev = torchReference(op, dims, bwd, reverseTime(x, T, B * I), h0?.subarray(frame), c0?.subarray(frame));
+        const tbRev = torchReference(op, dims, bwd, reverseTime(x, T, N * I), h0?.subarray(frame), c0?.subarray(frame));
         const tb = { ...tbRev, output: reverseTime(tbRev.output, T, frame) };
         const torchY = new Float64Array(T * 2 * frame);
         for (let t = 0; t < T; t++) {
@@ -439,16 +446,16 @@ test('torchToOnnx: PyTorch-order reference == ONNX reference == onnxruntime on t
         const torchC = isLstm && tf.c_n && tb.c_n ? new Float64Array([...tf.c_n, ...tb.c_n]) : undefined;
 
         const ref = onnxReference(spec, x, h0, c0);
-        assertClose(`${what}: ONNX reference Y vs PyTorch reference`, ref.Y, torchY, [T, 2, B, H], 1e-12);
-        assertClose(`${what}: ONNX reference Y_h vs PyTorch reference`, ref.Y_h, torchH, [2, B, H], 1e-12);
-        if (isLstm) assertClose(`${what}: ONNX reference Y_c vs PyTorch`, ref.Y_c, torchC, [2, B, H], 1e-12);
+        assertClose(`${what}: ONNX reference Y vs PyTorch reference`, ref.Y, torchY, [T, 2, N, H], 1e-12);
+        assertClose(`${what}: ONNX reference Y_h vs PyTorch reference`, ref.Y_h, torchH, [2, N, H], 1e-12);
+        if (isLstm) assertClose(`${what}: ONNX reference Y_c vs PyTorch`, ref.Y_c, torchC, [2, N, H], 1e-12);
 
         const runner = await createRunner(spec);
         try {
           const got = await runner.run(x, h0, c0);
-          assertClose(`${what}: onnxruntime Y vs PyTorch reference`, got.Y, torchY, [T, 2, B, H]);
-          assertClose(`${what}: onnxruntime Y_h vs PyTorch reference`, got.Y_h, torchH, [2, B, H]);
-          if (isLstm) assertClose(`${what}: onnxruntime Y_c vs PyTorch reference`, got.Y_c, torchC, [2, B, H]);
+          assertClose(`${what}: onnxruntime Y vs PyTorch reference`, got.Y, torchY, [T, 2, N, H]);
+          assertClose(`${what}: onnxruntime Y_h vs PyTorch reference`, got.Y_h, torchH, [2, N, H]);
+          if (isLstm) assertClose(`${what}: onnxruntime Y_c vs PyTorch reference`, got.Y_c, torchC, [2, N, H]);
         } finally {
           await runner.release();
         }
@@ -469,22 +476,28 @@ test('torchToOnnx: gate blocks are permuted as documented and onnxToTorch invert
   for (const op of ['LSTM', 'GRU', 'RNN'] as const) {
     const G = onnxGateCount(op);
     const rowTag = (g: number, j: number): number => 100 * g + j;
+    // [G*H, cols], every element of row gate*H + j set to sign * rowTag(gate, j)
+    const tagged = (cols: number, sign = 1): Float32Array =>
+      Float32Array.from({ length: G * H * cols }, (_, k) => {
+        const row = Math.floor(k / cols);
+        return sign * rowTag(Math.floor(row / H), row % H);
+      });
     const torch: Required<TorchRnnWeights> = {
-      weight_ih: Float32Array.from({ length: G * H * I }, (_, k) => rowTag(Math.floor(k / (H * I)), Math.floor(k / I) % H)),
-      weight_hh: Float32Array.from({ length: G * H * H }, (_, k) => rowTag(Math.floor(k / (H * H)), Math.floor(k / H) % H)),
-      bias_ih: Float32Array.from({ length: G * H }, (_, k) => rowTag(Math.floor(k / H), k % H)),
-      bias_hh: Float32Array.from({ length: G * H }, (_, k) => -rowTag(Math.floor(k / H), k % H)),
+      weight_ih: tagged(I),
+      weight_hh: tagged(H),
+      bias_ih: tagged(1),
+      bias_hh: tagged(1, -1),
     };
-    const onnx = torchToOnnx(op, H, torch);
+    const converted = torchToOnnx(op, H, torch);
     expected[op].forEach((from, to) => {
       for (let j = 0; j < H; j++) {
-        assert.equal(onnx.W[(to * H + j) * I], rowTag(from, j), `${op} W gate ${to} unit ${j}`);
-        assert.equal(onnx.R[(to * H + j) * H], rowTag(from, j), `${op} R gate ${to} unit ${j}`);
-        assert.equal(onnx.B[to * H + j], rowTag(from, j), `${op} Wb gate ${to} unit ${j}`);
-        assert.equal(onnx.B[G * H + to * H + j], -rowTag(from, j), `${op} Rb gate ${to} unit ${j}`);
+        assert.equal(converted.W[(to * H + j) * I], rowTag(from, j), `${op} W gate ${to} unit ${j}`);
+        assert.equal(converted.R[(to * H + j) * H], rowTag(from, j), `${op} R gate ${to} unit ${j}`);
+        assert.equal(converted.B[to * H + j], rowTag(from, j), `${op} Wb gate ${to} unit ${j}`);
+        assert.equal(converted.B[G * H + to * H + j], -rowTag(from, j), `${op} Rb gate ${to} unit ${j}`);
       }
     });
-    assert.deepEqual(onnxToTorch(op, H, onnx), torch, `${op}: onnxToTorch(torchToOnnx(w)) != w`);
+    assert.deepEqual(onnxToTorch(op, H, converted), torch, `${op}: onnxToTorch(torchToOnnx(w)) != w`);
 
     // Missing PyTorch biases become zeros.
     const noBias = torchToOnnx(op, H, { weight_ih: torch.weight_ih, weight_hh: torch.weight_hh });

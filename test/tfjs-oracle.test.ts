@@ -250,7 +250,7 @@ interface CaseErrors {
 
 function checkCase({ label, input }: Case, result: OracleResult): CaseErrors {
   const { T, B, H } = input;
-  const want = referenceForward({ ...input });
+  const want = referenceForward(input);
   let forward = assertClose(`${label}: y`, result.y, want.y, [T, B, H], FORWARD_TOL);
   forward = Math.max(forward, assertClose(`${label}: hN`, result.hN, want.hN, [B, H], FORWARD_TOL));
   if (input.cell === 'lstm') {

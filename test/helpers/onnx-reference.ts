@@ -9,6 +9,9 @@
  *  - activation_alpha / activation_beta are consumed in order by the activations that take them
  *    (defaults of the corresponding ONNX operators when the list runs out; Affine and ScaledTanh
  *    have no defaults and must be given explicitly).
+ * Known onnxruntime deviation (not modelled): LSTM/GRU use alpha 0, not 1, for ThresholdedRelu
+ * when no alpha is given. Also note that onnxruntime's RNN kernel only accepts activation names
+ * in their canonical spelling ('Tanh'), while LSTM/GRU accept any case.
  *
  * torchReference: PyTorch's nn.RNN(tanh) / nn.LSTM / nn.GRU equations for one direction, with the
  * weights in PyTorch layout and gate order (LSTM i,f,g,o ; GRU r,z,n).
@@ -20,11 +23,11 @@ type Numbers = ArrayLike<number>;
 type Activation = (x: number) => number;
 
 export interface OnnxReferenceResult {
-  /** [T, dirs, B, H] */
+  /** [T, dirs, N, H] */
   Y: Float64Array;
-  /** [dirs, B, H] */
+  /** [dirs, N, H] */
   Y_h: Float64Array;
-  /** [dirs, B, H], LSTM only */
+  /** [dirs, N, H], LSTM only */
   Y_c?: Float64Array;
 }
 
@@ -112,11 +115,11 @@ function dot(a: Numbers, aOff: number, b: Numbers, bOff: number, n: number): num
 }
 
 /**
- * float64 ONNX operator: x [T, B, I]; h0 / c0 [dirs, B, H] (zeros when omitted).
+ * float64 ONNX operator: x [T, N, I]; h0 / c0 [dirs, N, H] (zeros when omitted).
  * Weights, biases, peepholes and attributes are taken from `spec`.
  */
 export function onnxReference(spec: OnnxRnnSpec, x: Numbers, h0?: Numbers, c0?: Numbers): OnnxReferenceResult {
-  const { op, T, B, I, H } = spec;
+  const { op, T, N, I, H } = spec;
   const dirs = onnxNumDirections(spec.direction);
   const G = onnxGateCount(op);
   const GH = G * H;
@@ -124,9 +127,9 @@ export function onnxReference(spec: OnnxRnnSpec, x: Numbers, h0?: Numbers, c0?: 
   const clipLimit = spec.clip;
   const clip = clipLimit === undefined ? (v: number) => v : (v: number) => Math.min(clipLimit, Math.max(-clipLimit, v));
   const bias = spec.B;
-  const Y = new Float64Array(T * dirs * B * H);
-  const Y_h = new Float64Array(dirs * B * H);
-  const Y_c = op === 'LSTM' ? new Float64Array(dirs * B * H) : undefined;
+  const Y = new Float64Array(T * dirs * N * H);
+  const Y_h = new Float64Array(dirs * N * H);
+  const Y_c = op === 'LSTM' ? new Float64Array(dirs * N * H) : undefined;
 
   for (let d = 0; d < dirs; d++) {
     const reverse = spec.direction === 'reverse' || d === 1;
@@ -134,7 +137,7 @@ export function onnxReference(spec: OnnxRnnSpec, x: Numbers, h0?: Numbers, c0?: 
     // x[t, b] . W[d, gate*H + j] + Wb[d, gate*H + j]
     const xw = (t: number, b: number, gate: number, j: number): number => {
       const row = d * GH + gate * H + j;
-      return dot(x, (t * B + b) * I, spec.W, row * I, I) + (bias ? bias[d * 2 * GH + gate * H + j] : 0);
+      return dot(x, (t * N + b) * I, spec.W, row * I, I) + (bias ? bias[d * 2 * GH + gate * H + j] : 0);
     };
     // v[vOff .. vOff + H] . R[d, gate*H + j] + Rb[d, gate*H + j]
     const hr = (v: Numbers, vOff: number, gate: number, j: number): number => {
@@ -143,14 +146,14 @@ export function onnxReference(spec: OnnxRnnSpec, x: Numbers, h0?: Numbers, c0?: 
     };
     const peephole = (p: number, j: number): number => (spec.P ? spec.P[d * 3 * H + p * H + j] : 0);
 
-    let hPrev = h0 ? Float64Array.from({ length: B * H }, (_, k) => h0[d * B * H + k]) : new Float64Array(B * H);
-    let cPrev = c0 ? Float64Array.from({ length: B * H }, (_, k) => c0[d * B * H + k]) : new Float64Array(B * H);
+    let hPrev = h0 ? Float64Array.from({ length: N * H }, (_, k) => h0[d * N * H + k]) : new Float64Array(N * H);
+    let cPrev = c0 ? Float64Array.from({ length: N * H }, (_, k) => c0[d * N * H + k]) : new Float64Array(N * H);
 
     for (let step = 0; step < T; step++) {
       const t = reverse ? T - 1 - step : step;
-      const hNext = new Float64Array(B * H);
-      const cNext = new Float64Array(B * H);
-      for (let b = 0; b < B; b++) {
+      const hNext = new Float64Array(N * H);
+      const cNext = new Float64Array(N * H);
+      for (let b = 0; b < N; b++) {
         if (op === 'RNN') {
           for (let j = 0; j < H; j++) hNext[b * H + j] = f(clip(xw(t, b, 0, j) + hr(hPrev, b * H, 0, j)));
         } else if (op === 'LSTM') {
@@ -184,51 +187,51 @@ export function onnxReference(spec: OnnxRnnSpec, x: Numbers, h0?: Numbers, c0?: 
           }
         }
       }
-      Y.set(hNext, (t * dirs + d) * B * H);
+      Y.set(hNext, (t * dirs + d) * N * H);
       hPrev = hNext;
       cPrev = cNext;
     }
-    Y_h.set(hPrev, d * B * H);
-    Y_c?.set(cPrev, d * B * H);
+    Y_h.set(hPrev, d * N * H);
+    Y_c?.set(cPrev, d * N * H);
   }
   return Y_c ? { Y, Y_h, Y_c } : { Y, Y_h };
 }
 
 export interface TorchReferenceResult {
-  /** [T, B, H] */
+  /** [T, N, H] */
   output: Float64Array;
-  /** [B, H] */
+  /** [N, H] */
   h_n: Float64Array;
-  /** [B, H], LSTM only */
+  /** [N, H], LSTM only */
   c_n?: Float64Array;
 }
 
 /**
  * float64 PyTorch nn.RNN (tanh) / nn.LSTM / nn.GRU, one layer, one direction, time-major:
- * x [T, B, I]; h0 / c0 [B, H] (zeros when omitted); weights in PyTorch layout and gate order.
+ * x [T, N, I]; h0 / c0 [N, H] (zeros when omitted); weights in PyTorch layout and gate order.
  */
 export function torchReference(
   op: OnnxCell,
-  dims: { T: number; B: number; I: number; H: number },
+  dims: { T: number; N: number; I: number; H: number },
   w: TorchRnnWeights,
   x: Numbers,
   h0?: Numbers,
   c0?: Numbers,
 ): TorchReferenceResult {
-  const { T, B, I, H } = dims;
-  const output = new Float64Array(T * B * H);
-  let hPrev = h0 ? Float64Array.from(h0) : new Float64Array(B * H);
-  let cPrev = c0 ? Float64Array.from(c0) : new Float64Array(B * H);
+  const { T, N, I, H } = dims;
+  const output = new Float64Array(T * N * H);
+  let hPrev = h0 ? Float64Array.from(h0) : new Float64Array(N * H);
+  let cPrev = c0 ? Float64Array.from(c0) : new Float64Array(N * H);
   // W_i? x_t + b_i?  and  W_h? h + b_h?  for gate block `gate`, unit j
   const gi = (t: number, b: number, gate: number, j: number): number =>
-    dot(x, (t * B + b) * I, w.weight_ih, (gate * H + j) * I, I) + (w.bias_ih ? w.bias_ih[gate * H + j] : 0);
+    dot(x, (t * N + b) * I, w.weight_ih, (gate * H + j) * I, I) + (w.bias_ih ? w.bias_ih[gate * H + j] : 0);
   const gh = (b: number, gate: number, j: number): number =>
     dot(hPrev, b * H, w.weight_hh, (gate * H + j) * H, H) + (w.bias_hh ? w.bias_hh[gate * H + j] : 0);
 
   for (let t = 0; t < T; t++) {
-    const hNext = new Float64Array(B * H);
-    const cNext = new Float64Array(B * H);
-    for (let b = 0; b < B; b++) {
+    const hNext = new Float64Array(N * H);
+    const cNext = new Float64Array(N * H);
+    for (let b = 0; b < N; b++) {
       for (let j = 0; j < H; j++) {
         const k = b * H + j;
         if (op === 'RNN') {
@@ -250,7 +253,7 @@ export function torchReference(
         }
       }
     }
-    output.set(hNext, t * B * H);
+    output.set(hNext, t * N * H);
     hPrev = hNext;
     cPrev = cNext;
   }

@@ -10,7 +10,8 @@
  * W, R, B and P are graph initializers (so onnxruntime can prepack them, as in real
  * deployments); X and, when requested, initial_h / initial_c are graph inputs.
  * Shapes (time-major, layout 0):
- *   X [T, B, I]   Y [T, dirs, B, H]   Y_h, Y_c, initial_h, initial_c [dirs, B, H]
+ *   X [T, N, I]   Y [T, dirs, N, H]   Y_h, Y_c, initial_h, initial_c [dirs, N, H]
+ * (N = batch size: `B` is the ONNX bias input, as in the operator's own signature.)
  */
 import onnxProto from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
@@ -32,9 +33,13 @@ export type OnnxDirection = 'forward' | 'reverse' | 'bidirectional';
 
 export interface OnnxRnnSpec {
   op: OnnxCell;
+  /** Sequence length. */
   T: number;
-  B: number;
+  /** Batch size (named N because `B` is the ONNX bias input, below and in torchToOnnx's result). */
+  N: number;
+  /** Input size. */
   I: number;
+  /** Hidden size. */
   H: number;
   /** Default 'forward'. */
   direction?: OnnxDirection;
@@ -47,11 +52,14 @@ export interface OnnxRnnSpec {
   B?: Float32Array;
   /** [dirs, 3*H], LSTM peepholes i,o,f. Omitted: no peepholes. */
   P?: Float32Array;
-  /** Adds the graph input initial_h [dirs, B, H]. */
+  /** Adds the graph input initial_h [dirs, N, H]. */
   withInitialH?: boolean;
-  /** Adds the graph input initial_c [dirs, B, H] (LSTM only). */
+  /** Adds the graph input initial_c [dirs, N, H] (LSTM only). */
   withInitialC?: boolean;
-  /** Passed through as the `activations` attribute (one list entry per function per direction). */
+  /**
+   * Passed through as the `activations` attribute: every function of a direction, for each direction
+   * (e.g. 6 names for a bidirectional LSTM). onnxruntime's RNN kernel is case-sensitive ('Tanh').
+   */
   activations?: string[];
   activationAlpha?: number[];
   activationBeta?: number[];
@@ -67,17 +75,17 @@ export interface OnnxRnnSpec {
 }
 
 export interface OnnxRunResult {
-  /** [T, dirs, B, H] */
+  /** [T, dirs, N, H] */
   Y: Float32Array;
-  /** [dirs, B, H] */
+  /** [dirs, N, H] */
   Y_h: Float32Array;
-  /** [dirs, B, H], LSTM only. */
+  /** [dirs, N, H], LSTM only. */
   Y_c?: Float32Array;
 }
 
 export interface OnnxRunner {
   /**
-   * x: [T, B, I]; h0 / c0: [dirs, B, H], required exactly when the model was built with
+   * x: [T, N, I]; h0 / c0: [dirs, N, H], required exactly when the model was built with
    * withInitialH / withInitialC.
    */
   run(x: Float32Array, h0?: Float32Array, c0?: Float32Array): Promise<OnnxRunResult>;
@@ -115,10 +123,10 @@ function checkLength(name: string, actual: number, dims: readonly number[]): voi
 
 /** Throws a descriptive error when the spec is inconsistent. */
 export function validateSpec(spec: OnnxRnnSpec): void {
-  const { op, T, B, I, H } = spec;
+  const { op, T, N, I, H } = spec;
   if (op !== 'RNN' && op !== 'LSTM' && op !== 'GRU') throw new RangeError(`unknown op ${String(op)}`);
   checkDim('T', T);
-  checkDim('B', B);
+  checkDim('N', N);
   checkDim('I', I);
   checkDim('H', H);
   const dirs = onnxNumDirections(spec.direction);
@@ -180,7 +188,7 @@ function stringsAttr(name: string, strings: readonly string[]): onnx.IAttributeP
 /** Serialized ModelProto bytes of a graph holding the single RNN/LSTM/GRU node of `spec`. */
 export function buildRnnModel(spec: OnnxRnnSpec): Uint8Array {
   validateSpec(spec);
-  const { op, T, B, I, H } = spec;
+  const { op, T, N, I, H } = spec;
   const direction = spec.direction ?? 'forward';
   const dirs = onnxNumDirections(direction);
   const G = onnxGateCount(op);
@@ -193,15 +201,15 @@ export function buildRnnModel(spec: OnnxRnnSpec): Uint8Array {
   if (spec.B !== undefined) initializer.push(floatInitializer('B', [dirs, 2 * G * H], spec.B));
   if (spec.P !== undefined) initializer.push(floatInitializer('P', [dirs, 3 * H], spec.P));
 
-  const input: onnx.IValueInfoProto[] = [floatValueInfo('X', [T, B, I])];
-  if (spec.withInitialH === true) input.push(floatValueInfo('initial_h', [dirs, B, H]));
-  if (spec.withInitialC === true) input.push(floatValueInfo('initial_c', [dirs, B, H]));
+  const input: onnx.IValueInfoProto[] = [floatValueInfo('X', [T, N, I])];
+  if (spec.withInitialH === true) input.push(floatValueInfo('initial_h', [dirs, N, H]));
+  if (spec.withInitialC === true) input.push(floatValueInfo('initial_c', [dirs, N, H]));
 
   const output: onnx.IValueInfoProto[] = [
-    floatValueInfo('Y', [T, dirs, B, H]),
-    floatValueInfo('Y_h', [dirs, B, H]),
+    floatValueInfo('Y', [T, dirs, N, H]),
+    floatValueInfo('Y_h', [dirs, N, H]),
   ];
-  if (isLstm) output.push(floatValueInfo('Y_c', [dirs, B, H]));
+  if (isLstm) output.push(floatValueInfo('Y_c', [dirs, N, H]));
 
   // Operator inputs: X, W, R, B, sequence_lens, initial_h[, initial_c, P (LSTM)];
   // an omitted optional input is the empty name, trailing ones are dropped.
@@ -271,7 +279,7 @@ export async function createRunner(spec: OnnxRnnSpec): Promise<OnnxRunner> {
     graphOptimizationLevel: 'all',
   });
 
-  const { T, B, I, H } = spec;
+  const { T, N, I, H } = spec;
   const dirs = onnxNumDirections(spec.direction);
   const withH = spec.withInitialH === true;
   const withC = spec.withInitialC === true;
@@ -281,8 +289,8 @@ export async function createRunner(spec: OnnxRnnSpec): Promise<OnnxRunner> {
   return {
     async run(x: Float32Array, h0?: Float32Array, c0?: Float32Array): Promise<OnnxRunResult> {
       if (released) throw new Error('OnnxRunner.run called after release()');
-      checkLength('x', x.length, [T, B, I]);
-      const feeds: Record<string, ort.Tensor> = { X: new ort.Tensor('float32', x, [T, B, I]) };
+      checkLength('x', x.length, [T, N, I]);
+      const feeds: Record<string, ort.Tensor> = { X: new ort.Tensor('float32', x, [T, N, I]) };
       if (withH !== (h0 !== undefined)) {
         throw new Error(`h0 must be given exactly when the model has initial_h (withInitialH: ${withH})`);
       }
@@ -290,12 +298,12 @@ export async function createRunner(spec: OnnxRnnSpec): Promise<OnnxRunner> {
         throw new Error(`c0 must be given exactly when the model has initial_c (withInitialC: ${withC})`);
       }
       if (h0 !== undefined) {
-        checkLength('h0', h0.length, [dirs, B, H]);
-        feeds['initial_h'] = new ort.Tensor('float32', h0, [dirs, B, H]);
+        checkLength('h0', h0.length, [dirs, N, H]);
+        feeds['initial_h'] = new ort.Tensor('float32', h0, [dirs, N, H]);
       }
       if (c0 !== undefined) {
-        checkLength('c0', c0.length, [dirs, B, H]);
-        feeds['initial_c'] = new ort.Tensor('float32', c0, [dirs, B, H]);
+        checkLength('c0', c0.length, [dirs, N, H]);
+        feeds['initial_c'] = new ort.Tensor('float32', c0, [dirs, N, H]);
       }
       const outputs = await session.run(feeds);
       const result: OnnxRunResult = { Y: floatOutput(outputs, 'Y'), Y_h: floatOutput(outputs, 'Y_h') };

@@ -345,7 +345,7 @@ export async function tfjsOracle(input: OracleInput): Promise<OracleResult> {
       },
     };
   } finally {
-    layer?.dispose();
+    if (layer?.built) layer.dispose();
     for (const t of owned) if (!t.isDisposed) t.dispose();
   }
 }

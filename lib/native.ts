@@ -1,0 +1,79 @@
+// The only module that touches the native addon: loads it with node-gyp-build (a prebuild from
+// prebuilds/ when one matches, else build/Release/rnnkit.node) and declares its raw surface.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type NativeArray = Float32Array | Float64Array;
+export type NativeCell = 'rnn_tanh' | 'rnn_relu' | 'lstm' | 'gru';
+
+/** One layer-direction over a whole sequence; sizes as in the time-major buffers. */
+export interface NativeConfig {
+  cell: NativeCell;
+  linearBeforeReset?: boolean;
+  reverse?: boolean;
+  steps: number;
+  batch: number;
+  inputSize: number;
+  hiddenSize: number;
+}
+
+export interface NativeForwardBuffers {
+  x: NativeArray;            // [steps, batch, inputSize]
+  weightIh: NativeArray;     // [G·H, inputSize]
+  weightHh: NativeArray;     // [G·H, H]
+  biasIh?: NativeArray;      // [G·H]
+  biasHh?: NativeArray;      // [G·H]
+  h0?: NativeArray;          // [batch, H]
+  c0?: NativeArray;          // [batch, H]
+  y?: NativeArray;           // out [steps, batch, H]
+  hN?: NativeArray;          // out [batch, H]
+  cN?: NativeArray;          // out [batch, H]
+  workspace?: NativeArray;   // [workspaceSize(config)] for training
+}
+
+export interface NativeBackwardBuffers {
+  x: NativeArray;
+  weightIh: NativeArray;
+  weightHh: NativeArray;
+  workspace: NativeArray;
+  dy?: NativeArray;
+  dhN?: NativeArray;
+  dcN?: NativeArray;
+  dx?: NativeArray;
+  dh0?: NativeArray;
+  dc0?: NativeArray;
+  dWeightIh: NativeArray;
+  dWeightHh: NativeArray;
+  dBiasIh?: NativeArray;
+  dBiasHh?: NativeArray;
+}
+
+export interface NativeBinding {
+  workspaceSize(config: NativeConfig): number;
+  forward(config: NativeConfig, buffers: NativeForwardBuffers): void;
+  forwardAsync(config: NativeConfig, buffers: NativeForwardBuffers): Promise<void>;
+  backward(config: NativeConfig, buffers: NativeBackwardBuffers): void;
+  backwardAsync(config: NativeConfig, buffers: NativeBackwardBuffers): Promise<void>;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+}
+
+const require = createRequire(import.meta.url);
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+function load(): NativeBinding {
+  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+  try {
+    return nodeGypBuild(packageRoot) as NativeBinding;
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      `rnnkit: the native addon could not be loaded (${reason}). ` +
+        'Build it with `npm run build` (needs cmake, a C++17 compiler and OpenBLAS: ' +
+        'Debian/Ubuntu `sudo apt-get install -y libopenblas-dev`).',
+    );
+  }
+}
+
+export const native: NativeBinding = load();
