@@ -192,14 +192,19 @@ export abstract class Recurrent {
     return this.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
   }
 
-  /** Batch-first [B, T, F] ↔ time-major [T, B, F]; `reverseTime` maps index k to T-1-k. */
-  private transpose(src: TensorData, outer: number, inner: number, features: number, reverseTime = false): TensorData {
+  /**
+   * Batch-first [B, T, F] → time-major [T, B, F], or back with `toBatchFirst`. With `reverseTime`
+   * the batch-first time index k maps to T-1-k (goBackwards returns outputs in reversed order).
+   */
+  private transpose(src: TensorData, batch: number, steps: number, features: number, toBatchFirst: boolean, reverseTime = false): TensorData {
     const dst = this.newArray(src.length);
-    for (let a = 0; a < outer; a++) {
-      for (let b = 0; b < inner; b++) {
-        const from = (a * inner + b) * features;
-        const bb = reverseTime ? inner - 1 - b : b;
-        dst.set(src.subarray(from, from + features), (bb * outer + a) * features);
+    for (let b = 0; b < batch; b++) {
+      for (let k = 0; k < steps; k++) {
+        const t = reverseTime ? steps - 1 - k : k;
+        const batchFirst = (b * steps + k) * features;
+        const timeMajor = (t * batch + b) * features;
+        if (toBatchFirst) dst.set(src.subarray(timeMajor, timeMajor + features), batchFirst);
+        else dst.set(src.subarray(batchFirst, batchFirst + features), timeMajor);
       }
     }
     return dst;
@@ -237,7 +242,7 @@ export abstract class Recurrent {
     }
     const cfg = this.nativeConfig(batch, steps);
     const training = options?.training ?? false;
-    const xTime = this.transpose(x.data, batch, steps, this.inputSize);
+    const xTime = this.transpose(x.data, batch, steps, this.inputSize, false);
     const wantSeq = this.returnSequences;
     const p = this.p;
     const bufs = {
@@ -256,7 +261,7 @@ export abstract class Recurrent {
     const finish = (): ForwardResult => {
       const H = this.units;
       const output = wantSeq
-        ? Tensor.from(this.transpose(bufs.y!, steps, batch, H, this.goBackwards), [batch, steps, H])
+        ? Tensor.from(this.transpose(bufs.y!, batch, steps, H, true, this.goBackwards), [batch, steps, H])
         : Tensor.from(bufs.hN.slice(), [batch, H]);
       const states: Tensor[] = [];
       if (this.returnState) {
@@ -301,7 +306,7 @@ export abstract class Recurrent {
     if (dOutput !== null && dOutput !== undefined) {
       if (this.returnSequences) {
         const d = checkTensor(dOutput, `${where}: dOutput`, [batch, steps, H], ['batch', 'steps', 'units'], this.dtype);
-        dy = this.transpose(d.data, batch, steps, H, this.goBackwards);
+        dy = this.transpose(d.data, batch, steps, H, false, this.goBackwards);
       } else {
         // The last output is the final h: its gradient joins dh_N.
         dhN = checkTensor(dOutput, `${where}: dOutput`, [batch, H], ['batch', 'units'], this.dtype).data.slice();
@@ -348,7 +353,7 @@ export abstract class Recurrent {
       }
       const initialState = [Tensor.from(bufs.dh0, [batch, H])];
       if (bufs.dc0) initialState.push(Tensor.from(bufs.dc0, [batch, H]));
-      return { input: Tensor.from(this.transpose(bufs.dx, steps, batch, I), [batch, steps, I]), initialState, params };
+      return { input: Tensor.from(this.transpose(bufs.dx, batch, steps, I, true), [batch, steps, I]), initialState, params };
     };
     return { cfg, bufs, finish };
   }
