@@ -18,6 +18,17 @@ export {
   type TrainingRun,
 } from './layers/recurrent.js';
 export { Random } from './init.js';
+export {
+  Dense,
+  type DenseOptions,
+  type DenseActivation,
+  type DenseForwardOptions,
+  type DenseForwardResult,
+  type DenseGradients,
+  type DenseRun,
+} from './layers/dense.js';
+export { mseLoss, softmaxCrossEntropy, type LossResult } from './train/losses.js';
+export { Adam, SGD, clipGradNorm, type Optimizer, type AdamOptions, type SGDOptions } from './train/optimizers.js';
 
 /** Threads used by the native kernels (default: the machine's cores). */
 export function setNumThreads(n: number): void {

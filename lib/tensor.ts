@@ -95,7 +95,7 @@ export function checkTensor(
   names: readonly string[],
   dtype: DType,
 ): Tensor {
-  const expected = formatShape(names.map((n, i) => (n ? `${n}=${shape[i]}` : shape[i])));
+  const expected = formatShape(shape.map((d, i) => (names[i] ? `${names[i]}=${d}` : d)));
   if (!(t instanceof Tensor)) {
     throw new TypeError(`${what}: expected a Tensor of shape ${expected}, got ${describe(t)}`);
   }

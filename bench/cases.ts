@@ -1,0 +1,76 @@
+// The benchmark cases of DESIGN §7 and their GEMM flop counts.
+
+export type Cell = 'lstm' | 'gru';
+/** 'forward': inference. 'train': forward that keeps what backward needs, then backward (BPTT). */
+export type Work = 'forward' | 'train';
+
+export interface BenchCase {
+  id: string;
+  cell: Cell;
+  work: Work;
+  batch: number;
+  steps: number;
+  inputSize: number;
+  hiddenSize: number;
+  /** Stacked layers (each one or two directions). */
+  layers: number;
+  bidirectional: boolean;
+  /** Threads for every implementation in this case; default: the --threads option. */
+  threads?: number;
+  /** What the case stands for, for the report. */
+  title: string;
+}
+
+const base = { layers: 1, bidirectional: false } as const;
+
+export const CASES: readonly BenchCase[] = [
+  { id: 'L1', cell: 'lstm', work: 'forward', batch: 64, steps: 100, inputSize: 128, hiddenSize: 256, ...base, title: 'LSTM forward' },
+  { id: 'L2', cell: 'lstm', work: 'train', batch: 32, steps: 50, inputSize: 128, hiddenSize: 256, ...base, title: 'LSTM forward+backward' },
+  { id: 'L3', cell: 'lstm', work: 'forward', batch: 1, steps: 50, inputSize: 64, hiddenSize: 128, ...base, title: 'LSTM forward (latency)' },
+  {
+    id: 'L3t1', cell: 'lstm', work: 'forward', batch: 1, steps: 50, inputSize: 64, hiddenSize: 128, ...base, threads: 1,
+    title: 'LSTM forward (latency), 1 thread for all',
+  },
+  { id: 'L4', cell: 'lstm', work: 'forward', batch: 32, steps: 50, inputSize: 1024, hiddenSize: 1024, ...base, title: 'LSTM forward (large)' },
+  { id: 'G1', cell: 'gru', work: 'forward', batch: 64, steps: 100, inputSize: 128, hiddenSize: 256, ...base, title: 'GRU forward' },
+  { id: 'G2', cell: 'gru', work: 'train', batch: 32, steps: 50, inputSize: 128, hiddenSize: 256, ...base, title: 'GRU forward+backward' },
+  {
+    id: 'D2', cell: 'lstm', work: 'train', batch: 32, steps: 50, inputSize: 128, hiddenSize: 256, layers: 2, bidirectional: true,
+    title: '2-layer bidirectional LSTM forward+backward',
+  },
+];
+
+export function gateCount(cell: Cell): number {
+  return cell === 'lstm' ? 4 : 3;
+}
+
+export function directions(c: BenchCase): 1 | 2 {
+  return c.bidirectional ? 2 : 1;
+}
+
+/** Features of the case's output per step: dirs·H (directions concatenated). */
+export function outputSize(c: BenchCase): number {
+  return directions(c) * c.hiddenSize;
+}
+
+/** Input features of layer `l` (0-based): the case's input, then the previous layer's concatenated output. */
+export function layerInputSize(c: BenchCase, l: number): number {
+  return l === 0 ? c.inputSize : outputSize(c);
+}
+
+/**
+ * GEMM flops of one call (DESIGN §7): per layer-direction, forward 2·B·T·G·H·(I+H) (input
+ * projection plus recurrent product); backward ≈ 2× forward, so forward+backward counts 3×.
+ * Element-wise gate math is not counted.
+ */
+export function gemmFlops(c: BenchCase): number {
+  const G = gateCount(c.cell), H = c.hiddenSize, B = c.batch, T = c.steps;
+  let forward = 0;
+  for (let l = 0; l < c.layers; l++) forward += directions(c) * 2 * B * T * G * H * (layerInputSize(c, l) + H);
+  return c.work === 'train' ? 3 * forward : forward;
+}
+
+export function describeCase(c: BenchCase): string {
+  const shape = `B=${c.batch} T=${c.steps} I=${c.inputSize} H=${c.hiddenSize}`;
+  return `${c.id}  ${c.title}  ${shape}  ${(gemmFlops(c) / 1e9).toFixed(3)} GFLOP/call`;
+}

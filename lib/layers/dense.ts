@@ -1,0 +1,263 @@
+// Fully connected layer y = act(x Wᵀ + b) on [batch, features] tensors. Parameters use PyTorch
+// nn.Linear's names and layout (weight [units, inputSize], bias [units]); initialisation is Keras's
+// default (Glorot-uniform weight, zero bias). Plain TypeScript, row-major inner loops, float64 sums.
+import { checkTensor, formatShape, Tensor, type DType, type TensorData } from '../tensor.js';
+import { glorotUniform, Random } from '../init.js';
+
+export type DenseActivation = 'linear' | 'sigmoid' | 'tanh' | 'relu' | 'softmax';
+
+const ACTIVATIONS: readonly DenseActivation[] = ['linear', 'sigmoid', 'tanh', 'relu', 'softmax'];
+
+export interface DenseOptions {
+  /** Features of the input (its last dimension). */
+  inputSize: number;
+  /** Output features. */
+  units: number;
+  /** Applied after the affine map (default 'linear'); 'softmax' normalises each row. */
+  activation?: DenseActivation;
+  /** Whether the layer has a bias (default true). */
+  useBias?: boolean;
+  /** Seed for the initial weights. */
+  seed?: number;
+  /** Scalar type of parameters and data (default 'float32'; 'float64' exists for exact checks). */
+  dtype?: DType;
+}
+
+export interface DenseForwardOptions {
+  /** Keep what backward() needs (default false). */
+  training?: boolean;
+}
+
+/** What a training forward keeps for backward() (its own copies, so later changes to x do not matter). */
+export interface DenseRun {
+  readonly layer: Dense;
+  readonly batch: number;
+  /** @internal Copy of the input, [batch, inputSize]. */ readonly x: TensorData;
+  /** @internal Copy of the activation's output, [batch, units]; absent for 'linear'. */ readonly y?: TensorData;
+}
+
+export interface DenseForwardResult {
+  /** [batch, units]. */
+  output: Tensor;
+  /** Present when forward ran with training: true. */
+  run?: DenseRun;
+}
+
+export interface DenseGradients {
+  /** dLoss/dInput, [batch, inputSize]. */
+  input: Tensor;
+  /** dLoss/dParameter, keyed like stateDict(): weight [units, inputSize] and, with a bias, bias [units]. */
+  params: Record<string, Tensor>;
+}
+
+function positiveInt(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
+    throw new TypeError(`${what}: expected a positive integer, got ${String(v)}`);
+  }
+  return v;
+}
+
+export class Dense {
+  readonly className = 'Dense';
+  readonly inputSize: number;
+  readonly units: number;
+  readonly activation: DenseActivation;
+  readonly useBias: boolean;
+  readonly dtype: DType;
+  private readonly weight: Tensor;
+  private readonly bias: Tensor | undefined;
+
+  constructor(options: DenseOptions) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('options: expected an object');
+    this.inputSize = positiveInt(options.inputSize, 'options.inputSize');
+    this.units = positiveInt(options.units, 'options.units');
+    this.activation = options.activation ?? 'linear';
+    if (!ACTIVATIONS.includes(this.activation)) {
+      throw new TypeError(`options.activation: expected one of ${ACTIVATIONS.map((a) => `'${a}'`).join(', ')}, got ${String(options.activation)}`);
+    }
+    this.useBias = options.useBias ?? true;
+    this.dtype = options.dtype ?? 'float32';
+    if (this.dtype !== 'float32' && this.dtype !== 'float64') {
+      throw new TypeError(`options.dtype: expected 'float32' or 'float64', got ${String(options.dtype)}`);
+    }
+    this.weight = Tensor.zeros([this.units, this.inputSize], this.dtype);
+    glorotUniform(this.weight.data, this.units, this.inputSize, new Random(options.seed));
+    this.bias = this.useBias ? Tensor.zeros([this.units], this.dtype) : undefined;
+  }
+
+  /** Parameter shapes by name (PyTorch nn.Linear names and layout). */
+  parameterShapes(): Record<string, number[]> {
+    const shapes: Record<string, number[]> = { weight: [this.units, this.inputSize] };
+    if (this.useBias) shapes.bias = [this.units];
+    return shapes;
+  }
+
+  /** The parameters, live (not copies): weight [units, inputSize] and, with a bias, bias [units]. */
+  stateDict(): Record<string, Tensor> {
+    return this.bias ? { weight: this.weight, bias: this.bias } : { weight: this.weight };
+  }
+
+  /** Copies parameters in, checking names, shapes and that every value is finite (all or nothing). */
+  loadStateDict(dict: Record<string, Tensor>, { strict = true }: { strict?: boolean } = {}): void {
+    if (typeof dict !== 'object' || dict === null) throw new TypeError('loadStateDict: expected an object of Tensors');
+    const shapes = this.parameterShapes();
+    if (strict) {
+      const unknown = Object.keys(dict).filter((k) => !(k in shapes));
+      if (unknown.length) {
+        throw new RangeError(`loadStateDict: unexpected parameter(s) ${unknown.join(', ')}; ${this.className} has ${Object.keys(shapes).join(', ')}`);
+      }
+    }
+    const live = this.stateDict();
+    const staged: [Tensor, Tensor][] = [];
+    for (const [name, shape] of Object.entries(shapes)) {
+      const t = dict[name];
+      if (t === undefined) {
+        if (strict) throw new RangeError(`loadStateDict: missing parameter ${name} of shape ${formatShape(shape)}`);
+        continue;
+      }
+      const checked = checkTensor(t, `loadStateDict: ${name}`, shape, shape.map(() => ''), t instanceof Tensor ? t.dtype : this.dtype);
+      for (let i = 0; i < checked.data.length; i++) {
+        if (!Number.isFinite(checked.data[i])) {
+          throw new RangeError(`loadStateDict: ${name} has a non-finite value (${checked.data[i]}) at flat index ${i}`);
+        }
+      }
+      staged.push([live[name], checked]);
+    }
+    for (const [dst, src] of staged) dst.data.set(src.data);
+  }
+
+  /** y = act(x Wᵀ + b). x: [batch, inputSize] → output [batch, units]. */
+  forward(x: Tensor, options?: DenseForwardOptions): DenseForwardResult {
+    const where = `${this.className}.forward`;
+    const I = this.inputSize, U = this.units;
+    if (!(x instanceof Tensor)) {
+      throw new TypeError(`${where}: input must be a Tensor of shape [batch, inputSize=${I}], got ${x === null ? 'null' : typeof x}`);
+    }
+    if (x.rank !== 2 || x.shape[1] !== I || x.shape[0] < 1) {
+      throw new RangeError(`${where}: input must have shape [batch, inputSize=${I}] with batch >= 1, got ${formatShape(x.shape)}`);
+    }
+    const batch = x.shape[0];
+    checkTensor(x, `${where}: input`, [batch, I], ['batch', 'inputSize'], this.dtype);
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new TypeError(`${where}: options must be an object`);
+    }
+    const xs = x.data, w = this.weight.data, b = this.bias?.data;
+    const y = this.newArray(batch * U);
+    for (let r = 0; r < batch; r++) {
+      const xo = r * I, yo = r * U;
+      for (let u = 0; u < U; u++) {
+        const wo = u * I;
+        let s = b ? b[u] : 0;
+        for (let i = 0; i < I; i++) s += xs[xo + i] * w[wo + i];
+        y[yo + u] = s;
+      }
+    }
+    this.activate(y, batch);
+    const result: DenseForwardResult = { output: Tensor.from(y, [batch, U]) };
+    if (options?.training) {
+      result.run = { layer: this, batch, x: xs.slice(), y: this.activation === 'linear' ? undefined : y.slice() };
+    }
+    return result;
+  }
+
+  /** Gradients for a training run. dOutput: dLoss/dOutput, [batch, units]. */
+  backward(run: DenseRun, dOutput: Tensor): DenseGradients {
+    const where = `${this.className}.backward`;
+    if (typeof run !== 'object' || run === null || (run as DenseRun).layer !== this) {
+      throw new TypeError(`${where}: run must be the .run of a forward(x, { training: true }) of this layer`);
+    }
+    const { batch, x } = run;
+    const I = this.inputSize, U = this.units;
+    const d = checkTensor(dOutput, `${where}: dOutput`, [batch, U], ['batch', 'units'], this.dtype).data;
+    const dz = this.preActivationGrad(d, run.y, batch);
+    const w = this.weight.data;
+    const dw = new Float64Array(U * I);
+    const db = new Float64Array(U);
+    const dx = new Float64Array(batch * I);
+    for (let r = 0; r < batch; r++) {
+      const xo = r * I, zo = r * U;
+      for (let u = 0; u < U; u++) {
+        const g = dz[zo + u];
+        if (g === 0) continue;
+        db[u] += g;
+        const wo = u * I;
+        for (let i = 0; i < I; i++) {
+          dw[wo + i] += g * x[xo + i];
+          dx[xo + i] += g * w[wo + i];
+        }
+      }
+    }
+    const params: Record<string, Tensor> = { weight: Tensor.from(this.fromFloat64(dw), [U, I]) };
+    if (this.useBias) params.bias = Tensor.from(this.fromFloat64(db), [U]);
+    return { input: Tensor.from(this.fromFloat64(dx), [batch, I]), params };
+  }
+
+  /** Applies the activation in place to pre-activations z: [batch, units]. */
+  private activate(z: TensorData, batch: number): void {
+    const n = z.length;
+    switch (this.activation) {
+      case 'linear':
+        return;
+      case 'sigmoid':
+        for (let k = 0; k < n; k++) z[k] = 1 / (1 + Math.exp(-z[k]));
+        return;
+      case 'tanh':
+        for (let k = 0; k < n; k++) z[k] = Math.tanh(z[k]);
+        return;
+      case 'relu':
+        for (let k = 0; k < n; k++) z[k] = z[k] > 0 ? z[k] : 0;
+        return;
+      case 'softmax': {
+        const U = this.units;
+        for (let r = 0; r < batch; r++) {
+          const o = r * U;
+          let max = -Infinity;
+          for (let u = 0; u < U; u++) max = Math.max(max, z[o + u]);
+          let sum = 0;
+          for (let u = 0; u < U; u++) sum += z[o + u] = Math.exp(z[o + u] - max);
+          for (let u = 0; u < U; u++) z[o + u] /= sum;
+        }
+        return;
+      }
+    }
+  }
+
+  /** dLoss/dz from dLoss/dy = d and the activation's output y (both [batch, units]). */
+  private preActivationGrad(d: TensorData, y: TensorData | undefined, batch: number): Float64Array {
+    const dz = Float64Array.from(d);
+    if (this.activation === 'linear') return dz;
+    const a = y!;
+    const n = dz.length;
+    switch (this.activation) {
+      case 'sigmoid':
+        for (let k = 0; k < n; k++) dz[k] *= a[k] * (1 - a[k]);
+        break;
+      case 'tanh':
+        for (let k = 0; k < n; k++) dz[k] *= 1 - a[k] * a[k];
+        break;
+      case 'relu':
+        for (let k = 0; k < n; k++) if (!(a[k] > 0)) dz[k] = 0;
+        break;
+      case 'softmax': {
+        // dz_i = y_i (d_i - Σ_j d_j y_j) per row.
+        const U = this.units;
+        for (let r = 0; r < batch; r++) {
+          const o = r * U;
+          let dot = 0;
+          for (let u = 0; u < U; u++) dot += dz[o + u] * a[o + u];
+          for (let u = 0; u < U; u++) dz[o + u] = a[o + u] * (dz[o + u] - dot);
+        }
+        break;
+      }
+    }
+    return dz;
+  }
+
+  private newArray(n: number): TensorData {
+    return this.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  }
+
+  private fromFloat64(a: Float64Array): TensorData {
+    return this.dtype === 'float64' ? a : Float32Array.from(a);
+  }
+}
