@@ -105,6 +105,11 @@ export function checkTensor(
   if (t.data.length === 0 && t.data.buffer.byteLength === 0 && shapeSize(t.shape) > 0) {
     throw new TypeError(`${what}: its ArrayBuffer is detached (was it transferred?)`);
   }
+  if (typeof SharedArrayBuffer !== 'undefined' && t.data.buffer instanceof SharedArrayBuffer) {
+    throw new TypeError(
+      `${what}: data over a SharedArrayBuffer is not accepted (another thread could change it during the call); copy it into a regular ${t.data.constructor.name}`,
+    );
+  }
   if (t.rank !== shape.length) {
     throw new RangeError(`${what}: expected rank ${shape.length} with shape ${expected}, got shape ${formatShape(t.shape)}`);
   }

@@ -139,7 +139,10 @@ export abstract class Recurrent {
     return Object.fromEntries(this.params);
   }
 
-  /** Copies parameters in, checking names, shapes, dtype and that every value is finite. */
+  /**
+   * Copies parameters in, checking names, shapes and that every value is finite. Tensors of the other
+   * dtype are converted (float64 into a float32 layer rounds to float32).
+   */
   loadStateDict(dict: Record<string, Tensor>, { strict = true }: { strict?: boolean } = {}): void {
     if (typeof dict !== 'object' || dict === null) throw new TypeError('loadStateDict: expected an object of Tensors');
     const shapes = this.parameterShapes();

@@ -15,6 +15,8 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <cstring>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -87,56 +89,85 @@ SeqConfig read_config(const Napi::Value& value) {
   return c;
 }
 
-// Reads the typed arrays of one call, all of one dtype, and keeps them referenced.
+// One typed array of a call: where its data pointer is stored in the call, and whether the call writes it.
+struct BufferBinding {
+  std::string name;
+  Napi::Reference<Napi::Value> ref;  // keeps the typed array alive until the call ends
+  void** field;                      // the call's pointer to the data (swapped for a private copy when async)
+  size_t bytes;
+  bool output;
+};
+
+// Returns the typed array's data or throws a TypeError/RangeError naming it: Float32Array or
+// Float64Array only, not detached, not shared, exactly `length` elements.
+void* typed_array_data(const Napi::Value& v, const std::string& name, int64_t length, const std::string& shape,
+                       DType* dtype) {
+  Napi::Env env = v.Env();
+  const std::string expected = std::string(*dtype == DType::kUnset ? "Float32Array or Float64Array" : dtype_name(*dtype));
+  if (!v.IsTypedArray()) throw Napi::TypeError::New(env, name + ": expected a " + expected + " of shape " + shape);
+  napi_typedarray_type type;
+  size_t elements = 0, offset = 0;
+  napi_value buffer;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, &elements, &data, &buffer, &offset) != napi_ok)
+    throw Napi::TypeError::New(env, name + ": could not read the typed array");
+  DType d;
+  switch (type) {
+    case napi_float32_array: d = DType::kFloat32; break;
+    case napi_float64_array: d = DType::kFloat64; break;
+    default: throw Napi::TypeError::New(env, name + ": expected a " + expected + " of shape " + shape);
+  }
+  if (*dtype == DType::kUnset) *dtype = d;
+  else if (d != *dtype)
+    throw Napi::TypeError::New(env, name + ": expected a " + dtype_name(*dtype) +
+                                        " (all buffers of a call share one dtype), got a " + dtype_name(d));
+  bool is_plain = false;
+  napi_is_arraybuffer(env, buffer, &is_plain);
+  if (!is_plain)
+    throw Napi::TypeError::New(env, name + ": typed arrays over a SharedArrayBuffer are not accepted (another thread "
+                                           "could change them during the call); copy into a regular " + dtype_name(d));
+  bool detached = false;
+  napi_is_detached_arraybuffer(env, buffer, &detached);
+  if (detached) throw Napi::TypeError::New(env, name + ": its ArrayBuffer is detached (was it transferred?)");
+  if (static_cast<int64_t>(elements) != length)
+    throw Napi::RangeError::New(env, name + ": expected " + std::to_string(length) + " elements for shape " + shape +
+                                         ", got " + std::to_string(elements));
+  return data;
+}
+
+// Reads the typed arrays of one call, all of one dtype, and records them as bindings.
 class BufferReader {
  public:
-  BufferReader(const Napi::Value& value, std::vector<Napi::Reference<Napi::Value>>* keep) : keep_(keep) {
+  BufferReader(const Napi::Value& value, std::vector<BufferBinding>* bindings) : bindings_(bindings) {
     if (!value.IsObject()) throw Napi::TypeError::New(value.Env(), "buffers: expected an object of typed arrays");
     obj_ = value.As<Napi::Object>();
   }
   DType dtype() const { return dtype_; }
 
-  // Returns the data pointer of buffers[name], or null when it is absent and optional.
-  void* get(const char* name, int64_t length, const std::string& shape, bool required) {
+  // Sets *field to the data of buffers[name], or null when it is absent and optional.
+  template <typename P>
+  void bind(P** field, const char* name, int64_t length, const std::string& shape, bool required, bool output) {
     Napi::Env env = obj_.Env();
     Napi::Value v = obj_.Get(name);
+    *field = nullptr;
     if (v.IsUndefined() || v.IsNull()) {
-      if (required) throw Napi::TypeError::New(env, std::string(name) + ": required, expected a " +
-                                                        expected_type() + " of shape " + shape);
-      return nullptr;
+      if (required)
+        throw Napi::TypeError::New(env, std::string(name) + ": required, expected a " +
+                                            (dtype_ == DType::kUnset ? "Float32Array or Float64Array" : dtype_name(dtype_)) +
+                                            " of shape " + shape);
+      return;
     }
-    if (!v.IsTypedArray()) throw Napi::TypeError::New(env, std::string(name) + ": expected a " + expected_type() +
-                                                               " of shape " + shape);
-    Napi::TypedArray ta = v.As<Napi::TypedArray>();
-    DType d;
-    switch (ta.TypedArrayType()) {
-      case napi_float32_array: d = DType::kFloat32; break;
-      case napi_float64_array: d = DType::kFloat64; break;
-      default:
-        throw Napi::TypeError::New(env, std::string(name) + ": expected a " + expected_type() + " of shape " + shape);
-    }
-    if (dtype_ == DType::kUnset) dtype_ = d;
-    else if (d != dtype_)
-      throw Napi::TypeError::New(env, std::string(name) + ": expected a " + dtype_name(dtype_) +
-                                          " (all buffers of a call share one dtype), got a " + dtype_name(d));
-    Napi::ArrayBuffer ab = ta.ArrayBuffer();
-    if (ab.IsDetached())
-      throw Napi::TypeError::New(env, std::string(name) + ": its ArrayBuffer is detached (was it transferred?)");
-    if (static_cast<int64_t>(ta.ElementLength()) != length)
-      throw Napi::RangeError::New(env, std::string(name) + ": expected " + std::to_string(length) +
-                                           " elements for shape " + shape + ", got " +
-                                           std::to_string(ta.ElementLength()));
-    keep_->push_back(Napi::Persistent(v));
-    return static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset();
+    void* data = typed_array_data(v, name, length, shape, &dtype_);
+    *field = static_cast<P*>(data);
+    const size_t bytes = size_t(length) * (dtype_ == DType::kFloat64 ? 8 : 4);
+    // const void* and void* share a representation: one slot type serves inputs and outputs.
+    bindings_->push_back({name, Napi::Persistent(v), (void**)field, bytes, output});
   }
 
  private:
-  std::string expected_type() const {
-    return dtype_ == DType::kUnset ? "Float32Array or Float64Array" : dtype_name(dtype_);
-  }
   Napi::Object obj_;
   DType dtype_ = DType::kUnset;
-  std::vector<Napi::Reference<Napi::Value>>* keep_;
+  std::vector<BufferBinding>* bindings_;
 };
 
 // One fully checked call: plain config and raw pointers, runnable on any thread.
@@ -152,7 +183,28 @@ struct SequenceCall {
   const void *dy = nullptr, *dh_n = nullptr, *dc_n = nullptr;
   void *dx = nullptr, *dh0 = nullptr, *dc0 = nullptr, *dw_ih = nullptr, *dw_hh = nullptr, *db_ih = nullptr,
        *db_hh = nullptr;
-  std::vector<Napi::Reference<Napi::Value>> keep;
+  std::vector<BufferBinding> bindings;
+  std::vector<std::unique_ptr<uint8_t[]>> owned;
+
+  // Async calls work on private copies: JavaScript may transfer, resize or change its buffers while
+  // the work runs on another thread, so inputs are copied in now and outputs copied out on completion.
+  void use_private_copies() {
+    for (BufferBinding& b : bindings) {
+      owned.emplace_back(new uint8_t[b.bytes]);
+      if (!b.output) std::memcpy(owned.back().get(), *b.field, b.bytes);
+      *b.field = owned.back().get();
+    }
+  }
+  // Copies the outputs back into their typed arrays; throws if one was detached or changed meanwhile.
+  void copy_outputs_back(Napi::Env env) {
+    for (BufferBinding& b : bindings) {
+      if (!b.output) continue;
+      DType d = dtype;
+      const int64_t length = int64_t(b.bytes / (dtype == DType::kFloat64 ? 8 : 4));
+      void* dst = typed_array_data(b.ref.Value(), b.name + " (after the call)", length, "as when the call started", &d);
+      std::memcpy(dst, *b.field, b.bytes);
+    }
+  }
 
   template <typename S>
   void run_typed() {
@@ -187,7 +239,7 @@ void parse_call(const Napi::CallbackInfo& info, bool backward, SequenceCall* cal
   const SeqConfig& c = k.cfg;
   const int64_t T = c.T, B = c.B, I = c.I, H = c.H, G = c.gates(), GH = c.gate_width();
   const bool lstm = c.cell == CellKind::kLstm;
-  BufferReader r(info[1], &k.keep);
+  BufferReader r(info[1], &k.bindings);
   const std::string s_x = shape_str({{"steps", T}, {"batch", B}, {"inputSize", I}});
   const std::string s_y = shape_str({{"steps", T}, {"batch", B}, {"hiddenSize", H}});
   const std::string s_state = shape_str({{"batch", B}, {"hiddenSize", H}});
@@ -197,30 +249,30 @@ void parse_call(const Napi::CallbackInfo& info, bool backward, SequenceCall* cal
   const int64_t ws = workspace_elems(c);
   const std::string s_ws = "[" + std::to_string(ws) + "] (workspaceSize(config))";
 
-  k.x = r.get("x", T * B * I, s_x, true);
-  k.w_ih = r.get("weightIh", GH * I, s_wih, true);
-  k.w_hh = r.get("weightHh", GH * H, s_whh, true);
+  r.bind(&k.x, "x", T * B * I, s_x, true, false);
+  r.bind(&k.w_ih, "weightIh", GH * I, s_wih, true, false);
+  r.bind(&k.w_hh, "weightHh", GH * H, s_whh, true, false);
   if (!backward) {
-    k.h0 = r.get("h0", B * H, s_state, false);
-    if (lstm) k.c0 = r.get("c0", B * H, s_state, false);
-    k.b_ih = r.get("biasIh", GH, s_b, false);
-    k.b_hh = r.get("biasHh", GH, s_b, false);
-    k.y = r.get("y", T * B * H, s_y, false);
-    k.h_n = r.get("hN", B * H, s_state, false);
-    if (lstm) k.c_n = r.get("cN", B * H, s_state, false);
-    k.workspace = r.get("workspace", ws, s_ws, false);
+    r.bind(&k.h0, "h0", B * H, s_state, false, false);
+    if (lstm) r.bind(&k.c0, "c0", B * H, s_state, false, false);
+    r.bind(&k.b_ih, "biasIh", GH, s_b, false, false);
+    r.bind(&k.b_hh, "biasHh", GH, s_b, false, false);
+    r.bind(&k.y, "y", T * B * H, s_y, false, true);
+    r.bind(&k.h_n, "hN", B * H, s_state, false, true);
+    if (lstm) r.bind(&k.c_n, "cN", B * H, s_state, false, true);
+    r.bind(&k.workspace, "workspace", ws, s_ws, false, !backward);
   } else {
-    k.workspace = r.get("workspace", ws, s_ws, true);
-    k.dy = r.get("dy", T * B * H, s_y, false);
-    k.dh_n = r.get("dhN", B * H, s_state, false);
-    if (lstm) k.dc_n = r.get("dcN", B * H, s_state, false);
-    k.dx = r.get("dx", T * B * I, s_x, false);
-    k.dh0 = r.get("dh0", B * H, s_state, false);
-    if (lstm) k.dc0 = r.get("dc0", B * H, s_state, false);
-    k.dw_ih = r.get("dWeightIh", GH * I, s_wih, true);
-    k.dw_hh = r.get("dWeightHh", GH * H, s_whh, true);
-    k.db_ih = r.get("dBiasIh", GH, s_b, false);
-    k.db_hh = r.get("dBiasHh", GH, s_b, false);
+    r.bind(&k.workspace, "workspace", ws, s_ws, true, !backward);
+    r.bind(&k.dy, "dy", T * B * H, s_y, false, false);
+    r.bind(&k.dh_n, "dhN", B * H, s_state, false, false);
+    if (lstm) r.bind(&k.dc_n, "dcN", B * H, s_state, false, false);
+    r.bind(&k.dx, "dx", T * B * I, s_x, false, true);
+    r.bind(&k.dh0, "dh0", B * H, s_state, false, true);
+    if (lstm) r.bind(&k.dc0, "dc0", B * H, s_state, false, true);
+    r.bind(&k.dw_ih, "dWeightIh", GH * I, s_wih, true, true);
+    r.bind(&k.dw_hh, "dWeightHh", GH * H, s_whh, true, true);
+    r.bind(&k.db_ih, "dBiasIh", GH, s_b, false, true);
+    r.bind(&k.db_hh, "dBiasHh", GH, s_b, false, true);
   }
   k.dtype = r.dtype();
 }
@@ -245,7 +297,14 @@ class SequenceWorker : public Napi::AsyncWorker {
       SetError("out of memory for this sequence (reduce batch or steps)");
     }
   }
-  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnOK() override {
+    try {
+      call_->copy_outputs_back(Env());
+      deferred_.Resolve(Env().Undefined());
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
@@ -270,6 +329,7 @@ Napi::Value RunAsync(const Napi::CallbackInfo& info, bool backward) {
     d.Reject(e.Value());
     return d.Promise();
   }
+  call->use_private_copies();
   auto* worker = new SequenceWorker(env, std::move(call));
   Napi::Promise p = worker->promise();
   worker->Queue();

@@ -24,12 +24,19 @@ constexpr std::align_val_t kAlign{64};
 #define RNNKIT_PG_KC 256
 #endif
 constexpr int64_t kKcMax = RNNKIT_PG_KC;
-// M is cut into blocks of at most kMcMax rows so that the A block (mc × kc floats, 256 KiB at
-// mc = 256, kc = 256) stays in L2 while every panel of the column range runs over it.
+// M blocking. Up to kMSingleBlock rows form one block: every panel runs down all M rows (the
+// cheapest order while A and C fit in L2). For larger M, the traffic on C dominates: a panel touches
+// 2 lines in each of its rows, 4·ldc bytes apart; with at most 32 rows per block the next panel
+// continues the same 32 page-streams, which the hardware prefetcher follows, while with hundreds
+// of rows every C access misses. The cost of a smaller block is that W is re-read once per block
+// (2·mc flops per W float), so mc grows with the W range: from 32 rows up to 1 MiB of W to 256
+// rows from 8 MiB (where W comes from L3 rather than L2).
 #ifndef RNNKIT_PG_MC
-#define RNNKIT_PG_MC 256
+#define RNNKIT_PG_MC 32
 #endif
-constexpr int64_t kMcMax = RNNKIT_PG_MC;
+constexpr int64_t kMSingleBlock = 64;
+constexpr int64_t kMcMin = RNNKIT_PG_MC, kMcMax = 256;
+constexpr int64_t kWBytesPerMcRow = 32 << 10;
 
 // Number of chunks of at most max_chunk that n is cut into; chunk c is [c·n / count, (c+1)·n / count)
 // (near-equal sizes, none empty).
@@ -209,7 +216,9 @@ void packed_gemm(int64_t M, const float* A, int64_t lda, const PackedMatrix& W, 
   t.col_begin = static_cast<int>(n0 - p0 * kP);
   t.col_end = static_cast<int>(n1 - (p1 - 1) * kP);
 
-  const int64_t m_chunks = chunk_count(M, kMcMax), k_chunks = chunk_count(K, kKcMax);
+  const int64_t w_bytes = (p1 - p0) * kP * K * static_cast<int64_t>(sizeof(float));
+  const int64_t mc = M <= kMSingleBlock ? M : std::min(kMcMax, std::max(kMcMin, w_bytes / kWBytesPerMcRow));
+  const int64_t m_chunks = chunk_count(M, mc), k_chunks = chunk_count(K, kKcMax);
   for (int64_t mb = 0; mb < m_chunks; ++mb) {
     const int64_t m_begin = mb * M / m_chunks, m_end = (mb + 1) * M / m_chunks;
     t.m = m_end - m_begin;

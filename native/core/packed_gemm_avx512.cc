@@ -18,6 +18,9 @@ namespace {
 
 // Register tile: up to kMr rows × 32 columns (2 zmm per row) → kMr·2 accumulators, plus 2 zmm for the
 // panel row; the A element is broadcast straight from memory by the FMA ({1to16}).
+#ifndef RNNKIT_PG_MR
+#define RNNKIT_PG_MR 8
+#endif
 constexpr int kMr = RNNKIT_PG_MR;
 constexpr int kP = 32;  // panel width (PackedMatrix::kPanelWidth)
 
@@ -31,14 +34,43 @@ inline __mmask16 lane_mask(int lo, int hi, int base) {
   return static_cast<__mmask16>(((1u << b) - 1u) & ~((1u << a) - 1u));
 }
 
-// C[0:R, 0:32] (+)= A[0:R, 0:kc] · B[0:kc, 0:32] on the lanes of (mask0, mask1).
-//   A: row i at A + i·lda; B: k-major panel rows of 32 floats (64-byte aligned); C: row i at C + i·ldc.
+// One register tile: C[0:R, 0:32] (+)= A[0:R, 0:kc] · B[0:kc, 0:32] on the lanes of (mask0, mask1),
+// plus software prefetches for what comes next (see run_panels).
+struct TileArgs {
+  int64_t kc;
+  const float* A;  // row i at A + i·lda
+  int64_t lda;
+  const float* B;  // k-major panel rows of 32 floats, 64-byte aligned
+  float* C;        // row i at C + i·ldc
+  int64_t ldc;
+  __mmask16 mask0, mask1;  // columns 0-15 / 16-31 to store
+  bool accumulate;
+  const float* next_B;  // panel to prefetch alongside B (row k with row k), or nullptr
+  const float* next_C;  // C tile to prefetch: next_C_rows rows at stride ldc, columns [next_lo, next_hi)
+  int next_C_rows, next_lo, next_hi;
+};
+
 // For R = 1 or 2 the tile has only 2 or 4 accumulators, too few to hide the FMA latency (4 cycles,
 // 2 per cycle), so the k loop is split into S interleaved chains that are summed at the end.
-template <int R>
-__attribute__((noinline)) void tile(int64_t kc, const float* __restrict A, int64_t lda, const float* __restrict B,
-          float* __restrict C, int64_t ldc, __mmask16 mask0, __mmask16 mask1, bool accumulate) {
+// Prefetch of next_B, row k while B row k is used: none, into L2 (_MM_HINT_T1) or into L1 (T0).
+enum PrefetchB { kNoPrefetch, kToL2, kToL1 };
+
+template <int R, PrefetchB kPf>
+__attribute__((noinline)) void tile(const TileArgs& t) {
+  constexpr int kHint = kPf == kToL1 ? _MM_HINT_T0 : _MM_HINT_T1;
   constexpr int S = R == 1 ? 4 : R == 2 ? 2 : 1;
+  const int64_t kc = t.kc, lda = t.lda;
+  const float* __restrict A = t.A;
+  const float* __restrict B = t.B;
+  const float* __restrict next_B = t.next_B;
+
+  // The next C tile (row starts and ends, 2-3 lines a row) is needed in ~R·kc/8 cycles: fetch now.
+  for (int i = 0; i < t.next_C_rows; ++i) {
+    const float* row = t.next_C + i * t.ldc;
+    _mm_prefetch(reinterpret_cast<const char*>(row + t.next_lo), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(row + t.next_hi - 1), _MM_HINT_T0);
+  }
+
   __m512 c0[S][R], c1[S][R];
 #pragma GCC unroll 16
   for (int s = 0; s < S; ++s) {
@@ -52,6 +84,10 @@ __attribute__((noinline)) void tile(int64_t kc, const float* __restrict A, int64
     for (int s = 0; s < S; ++s) {
       const __m512 b0 = _mm512_load_ps(B + (k + s) * kP);
       const __m512 b1 = _mm512_load_ps(B + (k + s) * kP + 16);
+      if constexpr (kPf != kNoPrefetch) {
+        _mm_prefetch(reinterpret_cast<const char*>(next_B + (k + s) * kP), static_cast<_mm_hint>(kHint));
+        _mm_prefetch(reinterpret_cast<const char*>(next_B + (k + s) * kP + 16), static_cast<_mm_hint>(kHint));
+      }
 #pragma GCC unroll 16
       for (int i = 0; i < R; ++i) {
         const __m512 a = _mm512_set1_ps(A[i * lda + k + s]);
@@ -63,6 +99,10 @@ __attribute__((noinline)) void tile(int64_t kc, const float* __restrict A, int64
   for (; k < kc; ++k) {  // only when S > 1: the last kc % S steps
     const __m512 b0 = _mm512_load_ps(B + k * kP);
     const __m512 b1 = _mm512_load_ps(B + k * kP + 16);
+    if constexpr (kPf != kNoPrefetch) {
+      _mm_prefetch(reinterpret_cast<const char*>(next_B + k * kP), static_cast<_mm_hint>(kHint));
+      _mm_prefetch(reinterpret_cast<const char*>(next_B + k * kP + 16), static_cast<_mm_hint>(kHint));
+    }
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
       const __m512 a = _mm512_set1_ps(A[i * lda + k]);
@@ -79,11 +119,12 @@ __attribute__((noinline)) void tile(int64_t kc, const float* __restrict A, int64
     }
   }
 
+  const __mmask16 mask0 = t.mask0, mask1 = t.mask1;
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i) {
-    float* row = C + i * ldc;
+    float* row = t.C + i * t.ldc;
     __m512 v0 = c0[0][i], v1 = c1[0][i];
-    if (accumulate) {
+    if (t.accumulate) {
       v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(mask0, row));
       v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(mask1, row + 16));
     }
@@ -96,11 +137,13 @@ __attribute__((noinline)) void tile(int64_t kc, const float* __restrict A, int64
 // function pointers, which would need dynamic initialisation - code of this file that would run at
 // load time, before the CPU check.
 template <int R>
-inline void tile_rows(int64_t r, int64_t kc, const float* A, int64_t lda, const float* B, float* C, int64_t ldc,
-                      __mmask16 mask0, __mmask16 mask1, bool accumulate) {
+inline void tile_rows(int64_t r, PrefetchB pf, const TileArgs& t) {
   if constexpr (R > 0) {
-    if (r == R) return tile<R>(kc, A, lda, B, C, ldc, mask0, mask1, accumulate);
-    tile_rows<R - 1>(r, kc, A, lda, B, C, ldc, mask0, mask1, accumulate);
+    if (r != R) return tile_rows<R - 1>(r, pf, t);
+    // Tiles of < 4 rows are bound by the panel loads (GEMV-like): prefetches would only compete.
+    if (R < 4 || pf == kNoPrefetch) return tile<R, kNoPrefetch>(t);
+    if (pf == kToL2) return tile<R, kToL2>(t);
+    return tile<R, kToL1>(t);
   }
 }
 
@@ -109,19 +152,52 @@ inline void tile_rows(int64_t r, int64_t kc, const float* A, int64_t lda, const 
 // Loop order: panels outer, row blocks inner, so the panel chunk (kc × 32 floats) stays in L1 while
 // the A rows stream from L1/L2. Rows are split into ceil(m / kMr) blocks of near-equal size (e.g.
 // M = 70 → 7 × 8 + 2 × 7) so no block falls to a short, latency-bound tail.
-void run_panels(const PanelTask& t) {
-  const int64_t nb = (t.m + kMr - 1) / kMr;
-  const int64_t base = t.m / nb, extra = t.m % nb;  // the first `extra` blocks get base + 1 rows
-  for (int64_t p = 0; p < t.num_panels; ++p) {
-    const int lo = p == 0 ? t.col_begin : 0;
-    const int hi = p == t.num_panels - 1 ? t.col_end : kP;
-    const __mmask16 mask0 = lane_mask(lo, hi, 0), mask1 = lane_mask(lo, hi, 16);
-    const float* B = t.B + p * t.panel_stride;
-    float* C = t.C + p * kP;
+// Prefetch, so that each panel starts warm: the first row block of panel p pulls panel p+1 into L2
+// (it may come from L3 when W is larger than L2), the last row block - whose panel rows are dead
+// once used - pulls it into L1, row k of p+1 along with row k of p. Each tile also prefetches the
+// C tile that follows it (next row block, or the first one of the next panel).
+void run_panels(const PanelTask& pt) {
+  const int64_t nb = (pt.m + kMr - 1) / kMr;
+  const int64_t base = pt.m / nb, extra = pt.m % nb;  // the first `extra` blocks get base + 1 rows
+  auto block_rows = [&](int64_t b) { return base + (b < extra ? 1 : 0); };
+  auto col_lo = [&](int64_t p) { return p == 0 ? pt.col_begin : 0; };
+  auto col_hi = [&](int64_t p) { return p == pt.num_panels - 1 ? pt.col_end : kP; };
+
+  TileArgs t;
+  t.kc = pt.kc;
+  t.lda = pt.lda;
+  t.ldc = pt.ldc;
+  t.accumulate = pt.accumulate;
+  for (int64_t p = 0; p < pt.num_panels; ++p) {
+    const int lo = col_lo(p), hi = col_hi(p);
+    const bool has_next_panel = p + 1 < pt.num_panels;
+    t.mask0 = lane_mask(lo, hi, 0);
+    t.mask1 = lane_mask(lo, hi, 16);
+    t.B = pt.B + p * pt.panel_stride;
+    t.next_B = has_next_panel ? t.B + pt.panel_stride : nullptr;
+    float* C = pt.C + p * kP;
     int64_t i0 = 0;
     for (int64_t b = 0; b < nb; ++b) {
-      const int64_t r = base + (b < extra ? 1 : 0);
-      tile_rows<kMr>(r, t.kc, t.A + i0 * t.lda, t.lda, B, C + i0 * t.ldc, t.ldc, mask0, mask1, t.accumulate);
+      const int64_t r = block_rows(b);
+      t.A = pt.A + i0 * pt.lda;
+      t.C = C + i0 * pt.ldc;
+      PrefetchB pf = kNoPrefetch;
+      if (has_next_panel) pf = b == nb - 1 ? kToL1 : b == 0 ? kToL2 : kNoPrefetch;
+      if (b + 1 < nb) {  // next tile: same panel, next rows
+        t.next_C = t.C + r * pt.ldc;
+        t.next_C_rows = static_cast<int>(block_rows(b + 1));
+        t.next_lo = lo;
+        t.next_hi = hi;
+      } else if (has_next_panel) {  // next tile: first rows of the next panel
+        t.next_C = C + kP;
+        t.next_C_rows = static_cast<int>(block_rows(0));
+        t.next_lo = col_lo(p + 1);
+        t.next_hi = col_hi(p + 1);
+      } else {
+        t.next_C = nullptr;
+        t.next_C_rows = 0;
+      }
+      tile_rows<kMr>(r, pf, t);
       i0 += r;
     }
   }
