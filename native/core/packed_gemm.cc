@@ -19,11 +19,11 @@ constexpr std::align_val_t kAlign{64};
 // ---- Cache blocking (sizes in floats; L1d 32-48 KiB, L2 >= 1 MiB on the targets) ----------------
 // K is cut into chunks of at most kKcMax so that a panel chunk (kc × 32 floats = 32 KiB at kc = 256)
 // stays in L1 while all row blocks of A use it. Longer K is split into near-equal chunks; the
-// partial sums go through C (the first chunk honours `accumulate`, the others accumulate).
-#ifndef RNNKIT_PG_KC
-#define RNNKIT_PG_KC 256
-#endif
-constexpr int64_t kKcMax = RNNKIT_PG_KC;
+// partial sums go through C (the first chunk honours `accumulate`, the others accumulate). With
+// M <= kMNoKChunks there is a single row block (8 rows for AVX-512), nothing reuses the panel, and
+// chunking would only re-read C and break the panel stream (measured 3-8% slower at M = 1-8).
+constexpr int64_t kKcMax = 256;
+constexpr int64_t kMNoKChunks = 8;
 // M blocking. Up to kMSingleBlock rows form one block: every panel runs down all M rows (the
 // cheapest order while A and C fit in L2). For larger M, the traffic on C dominates: a panel touches
 // 2 lines in each of its rows, 4·ldc bytes apart; with at most 32 rows per block the next panel
@@ -31,11 +31,8 @@ constexpr int64_t kKcMax = RNNKIT_PG_KC;
 // of rows every C access misses. The cost of a smaller block is that W is re-read once per block
 // (2·mc flops per W float), so mc grows with the W range: from 32 rows up to 1 MiB of W to 256
 // rows from 8 MiB (where W comes from L3 rather than L2).
-#ifndef RNNKIT_PG_MC
-#define RNNKIT_PG_MC 32
-#endif
 constexpr int64_t kMSingleBlock = 64;
-constexpr int64_t kMcMin = RNNKIT_PG_MC, kMcMax = 256;
+constexpr int64_t kMcMin = 32, kMcMax = 256;
 constexpr int64_t kWBytesPerMcRow = 32 << 10;
 
 // Number of chunks of at most max_chunk that n is cut into; chunk c is [c·n / count, (c+1)·n / count)
@@ -43,45 +40,26 @@ constexpr int64_t kWBytesPerMcRow = 32 << 10;
 inline int64_t chunk_count(int64_t n, int64_t max_chunk) { return (n + max_chunk - 1) / max_chunk; }
 
 // ---- Portable kernel ----------------------------------------------------------------------------
-// Tile of R <= 4 rows × 8 columns (columns j0 .. j0+7 of one panel), accumulated in a float array
-// the compiler keeps in SSE registers; only columns [lo, hi) ∩ [j0, j0 + 8) are stored.
-template <int R>
-void generic_tile(int64_t kc, const float* A, int64_t lda, const float* B, float* C, int64_t ldc, int lo,
-                  int hi, bool accumulate) {
-  float acc[R][8] = {};
+// One row of A times one panel: acc[0:32] = A[0, 0:kc] · B[0:kc, 0:32], then columns [lo, hi) of
+// the C row are stored. The compiler keeps acc in 8 SSE registers (baseline x86-64: ~20 GFLOP/s on
+// the development machine, where wider tiles of this plain form came out 1.5-8x slower).
+void generic_row(int64_t kc, const float* A, const float* B, float* C, int lo, int hi, bool accumulate) {
+  float acc[kP] = {};
   for (int64_t k = 0; k < kc; ++k) {
+    const float a = A[k];
     const float* b = B + k * kP;
-    for (int i = 0; i < R; ++i) {
-      const float a = A[i * lda + k];
-      for (int j = 0; j < 8; ++j) acc[i][j] += a * b[j];
-    }
+    for (int j = 0; j < kP; ++j) acc[j] += a * b[j];
   }
-  for (int i = 0; i < R; ++i) {
-    float* row = C + i * ldc;
-    for (int j = lo; j < hi; ++j) row[j] = accumulate ? row[j] + acc[i][j] : acc[i][j];
-  }
+  for (int j = lo; j < hi; ++j) C[j] = accumulate ? C[j] + acc[j] : acc[j];
 }
 
 void generic_run_panels(const packed_gemm_internal::PanelTask& t) {
-  constexpr int kMr = 4;
   for (int64_t p = 0; p < t.num_panels; ++p) {
     const int lo = p == 0 ? t.col_begin : 0;
     const int hi = p == t.num_panels - 1 ? t.col_end : static_cast<int>(kP);
     const float* B = t.B + p * t.panel_stride;
     float* C = t.C + p * kP;
-    for (int j0 = lo / 8 * 8; j0 < hi; j0 += 8) {
-      const int jlo = std::max(lo, j0) - j0, jhi = std::min(hi, j0 + 8) - j0;  // in [0, 8]
-      for (int64_t i0 = 0; i0 < t.m; i0 += kMr) {
-        const float* A = t.A + i0 * t.lda;
-        float* Ct = C + i0 * t.ldc + j0;
-        switch (std::min<int64_t>(kMr, t.m - i0)) {
-          case 4: generic_tile<4>(t.kc, A, t.lda, B + j0, Ct, t.ldc, jlo, jhi, t.accumulate); break;
-          case 3: generic_tile<3>(t.kc, A, t.lda, B + j0, Ct, t.ldc, jlo, jhi, t.accumulate); break;
-          case 2: generic_tile<2>(t.kc, A, t.lda, B + j0, Ct, t.ldc, jlo, jhi, t.accumulate); break;
-          default: generic_tile<1>(t.kc, A, t.lda, B + j0, Ct, t.ldc, jlo, jhi, t.accumulate); break;
-        }
-      }
-    }
+    for (int64_t i = 0; i < t.m; ++i) generic_row(t.kc, t.A + i * t.lda, B, C + i * t.ldc, lo, hi, t.accumulate);
   }
 }
 
@@ -184,17 +162,21 @@ void PackedMatrix::pack(const float* W, int64_t N, int64_t K) {
   }
   n_ = N;
   k_ = K;
-  // panel(p)[k·P + j] = W[p·P + j, k]: read W row by row (contiguous), write with stride P. A panel
-  // (K·P floats) is small enough to stay in cache while it is filled.
+  // panel(p)[k·P + j] = W[p·P + j, k], a transpose of each 32-row strip of W, done in blocks of
+  // kPackK columns so that the destination block (kPackK × 32 floats = 2 KiB) stays in L1 while the
+  // 32 source rows are read 64 bytes at a time.
+  constexpr int64_t kPackK = 16;
   for (int64_t p = 0; p < panels; ++p) {
-    float* dst = data_ + p * kP * K;
+    float* panel = data_ + p * kP * K;
+    const float* strip = W + p * kP * K;
     const int64_t width = std::min(kP, N - p * kP);
-    for (int64_t j = 0; j < width; ++j) {
-      const float* src = W + (p * kP + j) * K;
-      for (int64_t k = 0; k < K; ++k) dst[k * kP + j] = src[k];
+    for (int64_t k0 = 0; k0 < K; k0 += kPackK) {
+      const int64_t k1 = std::min(K, k0 + kPackK);
+      for (int64_t j = 0; j < width; ++j)
+        for (int64_t k = k0; k < k1; ++k) panel[k * kP + j] = strip[j * K + k];
+      for (int64_t j = width; j < kP; ++j)  // zero padding of the last panel
+        for (int64_t k = k0; k < k1; ++k) panel[k * kP + j] = 0.0f;
     }
-    for (int64_t j = width; j < kP; ++j)  // zero padding of the last panel
-      for (int64_t k = 0; k < K; ++k) dst[k * kP + j] = 0.0f;
   }
 }
 
@@ -218,7 +200,8 @@ void packed_gemm(int64_t M, const float* A, int64_t lda, const PackedMatrix& W, 
 
   const int64_t w_bytes = (p1 - p0) * kP * K * static_cast<int64_t>(sizeof(float));
   const int64_t mc = M <= kMSingleBlock ? M : std::min(kMcMax, std::max(kMcMin, w_bytes / kWBytesPerMcRow));
-  const int64_t m_chunks = chunk_count(M, mc), k_chunks = chunk_count(K, kKcMax);
+  const int64_t m_chunks = chunk_count(M, mc);
+  const int64_t k_chunks = M <= kMNoKChunks || K == 0 ? 1 : chunk_count(K, kKcMax);  // K = 0: C = 0 (or kept)
   for (int64_t mb = 0; mb < m_chunks; ++mb) {
     const int64_t m_begin = mb * M / m_chunks, m_end = (mb + 1) * M / m_chunks;
     t.m = m_end - m_begin;

@@ -30,16 +30,49 @@ inline __m256i lane_mask(int lo, int hi, int base) {
   return _mm256_and_si256(ge_lo, lt_hi);
 }
 
-// C[0:R, 0:16] (+)= A[0:R, 0:kc] · B[0:kc, 0:16] on the lanes of (mask0, mask1); `full` says both
-// masks are all-ones (plain loads/stores: masked stores are slow on some CPUs).
-//   A: row i at A + i·lda; B: half panel, row k at B + k·32 (32-byte aligned); C: row i at C + i·ldc.
+// One register tile: C[0:R, 0:16] (+)= A[0:R, 0:kc] · B[0:kc, 0:16] on the lanes of (mask0, mask1),
+// plus software prefetches for what comes next (see run_panels).
+struct TileArgs {
+  int64_t kc;
+  const float* A;  // row i at A + i·lda
+  int64_t lda;
+  const float* B;  // half panel: row k at B + k·32, 64-byte aligned
+  float* C;        // row i at C + i·ldc
+  int64_t ldc;
+  __m256i mask0, mask1;  // columns 0-7 / 8-15 to store
+  bool full;             // both masks all-ones: plain loads/stores (masked ones are slow on some CPUs)
+  bool accumulate;
+  const float* next_B;  // half panel to prefetch alongside B (row k with row k), or nullptr
+  const float* next_C;  // C tile to prefetch: next_C_rows rows at stride ldc, columns [next_lo, next_hi)
+  int next_C_rows, next_lo, next_hi;
+};
+
+// Prefetch of next_B, row k while B row k is used: none, into L2 (_MM_HINT_T1) or into L1 (T0).
+enum PrefetchB { kNoPrefetch, kToL2, kToL1 };
+
+template <PrefetchB kPf>
+inline void prefetch_line(const float* p) {
+  if constexpr (kPf == kToL1) _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
+  if constexpr (kPf == kToL2) _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1);
+}
+
 // For R <= 3 the k loop is split into S interleaved accumulator chains (summed at the end) so that
 // at least 8 FMAs are independent (latency 4-5 cycles, 2 per cycle).
-template <int R>
-__attribute__((noinline)) void tile(int64_t kc, const float* __restrict A, int64_t lda,
-                                    const float* __restrict B, float* __restrict C, int64_t ldc, __m256i mask0,
-                                    __m256i mask1, bool full, bool accumulate) {
+template <int R, PrefetchB kPf>
+__attribute__((noinline)) void tile(const TileArgs& t) {
   constexpr int S = R == 1 ? 4 : R <= 3 ? 2 : 1;
+  const int64_t kc = t.kc, lda = t.lda;
+  const float* __restrict A = t.A;
+  const float* __restrict B = t.B;
+  const float* __restrict next_B = t.next_B;
+
+  // The next C tile is needed in ~R·kc/6 cycles: fetch its row starts and ends now.
+  for (int i = 0; i < t.next_C_rows; ++i) {
+    const float* row = t.next_C + i * t.ldc;
+    _mm_prefetch(reinterpret_cast<const char*>(row + t.next_lo), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(row + t.next_hi - 1), _MM_HINT_T0);
+  }
+
   __m256 c0[S][R], c1[S][R];
 #pragma GCC unroll 16
   for (int s = 0; s < S; ++s) {
@@ -53,6 +86,7 @@ __attribute__((noinline)) void tile(int64_t kc, const float* __restrict A, int64
     for (int s = 0; s < S; ++s) {
       const __m256 b0 = _mm256_load_ps(B + (k + s) * kP);
       const __m256 b1 = _mm256_load_ps(B + (k + s) * kP + 8);
+      prefetch_line<kPf>(next_B + (k + s) * kP);
 #pragma GCC unroll 16
       for (int i = 0; i < R; ++i) {
         const __m256 a = _mm256_broadcast_ss(A + i * lda + k + s);
@@ -80,12 +114,12 @@ __attribute__((noinline)) void tile(int64_t kc, const float* __restrict A, int64
     }
   }
 
-  if (full) {
+  if (t.full) {
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
-      float* row = C + i * ldc;
+      float* row = t.C + i * t.ldc;
       __m256 v0 = c0[0][i], v1 = c1[0][i];
-      if (accumulate) {
+      if (t.accumulate) {
         v0 = _mm256_add_ps(v0, _mm256_loadu_ps(row));
         v1 = _mm256_add_ps(v1, _mm256_loadu_ps(row + 8));
       }
@@ -95,14 +129,14 @@ __attribute__((noinline)) void tile(int64_t kc, const float* __restrict A, int64
   } else {
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
-      float* row = C + i * ldc;
+      float* row = t.C + i * t.ldc;
       __m256 v0 = c0[0][i], v1 = c1[0][i];
-      if (accumulate) {
-        v0 = _mm256_add_ps(v0, _mm256_maskload_ps(row, mask0));
-        v1 = _mm256_add_ps(v1, _mm256_maskload_ps(row + 8, mask1));
+      if (t.accumulate) {
+        v0 = _mm256_add_ps(v0, _mm256_maskload_ps(row, t.mask0));
+        v1 = _mm256_add_ps(v1, _mm256_maskload_ps(row + 8, t.mask1));
       }
-      _mm256_maskstore_ps(row, mask0, v0);
-      _mm256_maskstore_ps(row + 8, mask1, v1);
+      _mm256_maskstore_ps(row, t.mask0, v0);
+      _mm256_maskstore_ps(row + 8, t.mask1, v1);
     }
   }
 }
@@ -110,38 +144,81 @@ __attribute__((noinline)) void tile(int64_t kc, const float* __restrict A, int64
 // Runs the r-row tile, r in [1, R] (a compare chain: a function-pointer table would need dynamic
 // initialisation, i.e. code of this file running at load time, before the CPU check).
 template <int R>
-inline void tile_rows(int64_t r, int64_t kc, const float* A, int64_t lda, const float* B, float* C, int64_t ldc,
-                      __m256i mask0, __m256i mask1, bool full, bool accumulate) {
+inline void tile_rows(int64_t r, PrefetchB pf, const TileArgs& t) {
   if constexpr (R > 0) {
-    if (r == R) return tile<R>(kc, A, lda, B, C, ldc, mask0, mask1, full, accumulate);
-    tile_rows<R - 1>(r, kc, A, lda, B, C, ldc, mask0, mask1, full, accumulate);
+    if (r != R) return tile_rows<R - 1>(r, pf, t);
+    // 1-row tiles are bound by the panel loads (GEMV): prefetches would only compete (measured).
+    if (R < 2 || pf == kNoPrefetch) return tile<R, kNoPrefetch>(t);
+    if (pf == kToL2) return tile<R, kToL2>(t);
+    return tile<R, kToL1>(t);
   }
 }
 
 }  // namespace
 
-// Loop order: panels, then 16-column halves, then row blocks, so the half panel (kc × 16 floats)
-// stays in L1 while the A rows stream from L1/L2. Rows are split into ceil(m / 6) blocks of
-// near-equal size, so no block falls to a short, latency-bound tail.
-void run_panels(const PanelTask& t) {
-  const int64_t nb = (t.m + kMr - 1) / kMr;
-  const int64_t base = t.m / nb, extra = t.m % nb;  // the first `extra` blocks get base + 1 rows
-  for (int64_t p = 0; p < t.num_panels; ++p) {
-    const int lo = p == 0 ? t.col_begin : 0;
-    const int hi = p == t.num_panels - 1 ? t.col_end : kP;
-    for (int h = 0; h < kP; h += 16) {
-      if (hi <= h || lo >= h + 16) continue;  // no column of this half is in range
-      const bool full = lo <= h && hi >= h + 16;
-      const __m256i mask0 = lane_mask(lo, hi, h), mask1 = lane_mask(lo, hi, h + 8);
-      const float* B = t.B + p * t.panel_stride + h;
-      float* C = t.C + p * kP + h;
-      int64_t i0 = 0;
-      for (int64_t b = 0; b < nb; ++b) {
-        const int64_t r = base + (b < extra ? 1 : 0);
-        tile_rows<kMr>(r, t.kc, t.A + i0 * t.lda, t.lda, B, C + i0 * t.ldc, t.ldc, mask0, mask1, full,
-                       t.accumulate);
-        i0 += r;
+// Work units are 16-column half panels u = 2·p + h (h = 0, 1), in order; the first and the last
+// may be skipped when the column range does not reach them. Per unit, the row blocks run down M,
+// so the half panel (kc × 16 floats, one 64-byte line per k) stays in L1 while the A rows stream
+// from L1/L2. Rows are split into ceil(m / 6) blocks of near-equal size, so no block falls to a
+// short, latency-bound tail.
+// Prefetch, so that each unit starts warm: the first row block of unit u pulls unit u+1 into L2,
+// the last row block pulls it into L1, row k of u+1 along with row k of u. Each tile also prefetches
+// the C tile that follows it (next row block, or the first one of the next unit).
+void run_panels(const PanelTask& pt) {
+  const int64_t nb = (pt.m + kMr - 1) / kMr;
+  const int64_t base = pt.m / nb, extra = pt.m % nb;  // the first `extra` blocks get base + 1 rows
+  auto block_rows = [&](int64_t b) { return base + (b < extra ? 1 : 0); };
+  // Columns [lo, hi) of unit u, relative to the unit's first column.
+  auto unit_lo = [&](int64_t u) {
+    const int c = u / 2 == 0 ? pt.col_begin - static_cast<int>(u % 2) * 16 : 0;
+    return c < 0 ? 0 : c;
+  };
+  auto unit_hi = [&](int64_t u) {
+    const int c = u / 2 == pt.num_panels - 1 ? pt.col_end - static_cast<int>(u % 2) * 16 : 16;
+    return c > 16 ? 16 : c;
+  };
+  auto unit_B = [&](int64_t u) { return pt.B + (u / 2) * pt.panel_stride + (u % 2) * 16; };
+  auto unit_C = [&](int64_t u) { return pt.C + u * 16; };
+  const int64_t u_begin = pt.col_begin >= 16 ? 1 : 0;
+  const int64_t u_end = 2 * (pt.num_panels - 1) + (pt.col_end > 16 ? 2 : 1);
+
+  TileArgs t;
+  t.kc = pt.kc;
+  t.lda = pt.lda;
+  t.ldc = pt.ldc;
+  t.accumulate = pt.accumulate;
+  for (int64_t u = u_begin; u < u_end; ++u) {
+    const int lo = unit_lo(u), hi = unit_hi(u);
+    const bool has_next = u + 1 < u_end;
+    t.full = lo == 0 && hi == 16;
+    t.mask0 = lane_mask(lo, hi, 0);
+    t.mask1 = lane_mask(lo, hi, 8);
+    t.B = unit_B(u);
+    t.next_B = has_next ? unit_B(u + 1) : nullptr;
+    float* C = unit_C(u);
+    int64_t i0 = 0;
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t r = block_rows(b);
+      t.A = pt.A + i0 * pt.lda;
+      t.C = C + i0 * pt.ldc;
+      PrefetchB pf = kNoPrefetch;
+      if (has_next) pf = b == nb - 1 ? kToL1 : b == 0 ? kToL2 : kNoPrefetch;
+      if (b + 1 < nb) {  // next tile: same unit, next rows
+        t.next_C = t.C + r * pt.ldc;
+        t.next_C_rows = static_cast<int>(block_rows(b + 1));
+        t.next_lo = lo;
+        t.next_hi = hi;
+      } else if (has_next) {  // next tile: first rows of the next unit
+        t.next_C = unit_C(u + 1);
+        t.next_C_rows = static_cast<int>(block_rows(0));
+        t.next_lo = unit_lo(u + 1);
+        t.next_hi = unit_hi(u + 1);
+      } else {
+        t.next_C = nullptr;
+        t.next_C_rows = 0;
       }
+      tile_rows<kMr>(r, pf, t);
+      i0 += r;
     }
   }
 }

@@ -7,13 +7,14 @@
 #include "../cells/step_kernels.h"
 #include "blas.h"
 #include "thread_pool.h"
+#include "weight_gemm.h"
 
 namespace rnnkit {
 
 namespace {
 
-// Hidden units per work item when a step is split across the pool (one AVX-512 vector of floats).
-constexpr int64_t kUnitBlock = 16;
+// Hidden units per work item when a step is split across the pool (one packed-weight panel).
+constexpr int64_t kUnitBlock = PackedMatrix::kPanelWidth;
 // A step (or GEMM) with fewer flops than this runs on the calling thread alone.
 constexpr int64_t kMinParallelFlops = 1 << 18;
 // Inference projects the input in chunks of at most this many scalars (bounds memory).
@@ -35,30 +36,26 @@ void for_ranges(int64_t n, int64_t min_items, double flops, Fn&& fn) {
   parallel_for(n, grain, fn);
 }
 
-// C[B, g·H + u0 .. g·H + u1) (+)= A[B, K] · W[g·H + u0 .. g·H + u1, K]ᵀ for the gates g in [g0, g1).
+// C[B, g·H + u0 .. g·H + u1) (+)= A[B, K] · W[g·H + u0 .. g·H + u1, :]ᵀ for the gates g in [g0, g1).
 template <typename S>
-void gate_slices_gemm(int64_t B, int64_t K, const S* A, int64_t lda, const S* W, int64_t H, int g0, int g1,
+void gate_slices_gemm(const WeightGemm<S>& W, int64_t B, const S* A, int64_t lda, int64_t H, int g0, int g1,
                       int64_t u0, int64_t u1, bool accumulate, S* C, int64_t ldc) {
-  for (int g = g0; g < g1; ++g)
-    gemm(false, true, B, u1 - u0, K, S(1), A, lda, W + (g * H + u0) * K, K, accumulate ? S(1) : S(0),
-         C + g * H + u0, ldc);
+  for (int g = g0; g < g1; ++g) W.run(B, A, lda, g * H + u0, g * H + u1, accumulate, C, ldc);
 }
 
-// C[M, N] (+)= A[M, K] · B[K, N], the columns of C split across the pool.
+// C[M, N] (+)= A[M, K] · op(W), the columns of C split across the pool.
 template <typename S>
-void gemm_nn_by_columns(int64_t M, int64_t N, int64_t K, const S* A, int64_t lda, const S* B, int64_t ldb,
-                        bool accumulate, S* C, int64_t ldc) {
-  for_unit_ranges(N, 2.0 * M * N * K, [&](int64_t n0, int64_t n1) {
-    gemm(false, false, M, n1 - n0, K, S(1), A, lda, B + n0, ldb, accumulate ? S(1) : S(0), C + n0, ldc);
-  });
+void gemm_by_columns(const WeightGemm<S>& W, int64_t M, int64_t K, const S* A, int64_t lda, bool accumulate, S* C,
+                     int64_t ldc) {
+  for_unit_ranges(W.n(), 2.0 * M * W.n() * K, [&](int64_t n0, int64_t n1) { W.run(M, A, lda, n0, n1, accumulate, C, ldc); });
 }
 
-// C[M, N] (+)= A[M, K] · op(B), the rows of C split across the pool.
+// C[M, N] (+)= A[M, K] · op(W), the rows of C split across the pool.
 template <typename S>
-void gemm_by_rows(bool trans_b, int64_t M, int64_t N, int64_t K, const S* A, int64_t lda, const S* B, int64_t ldb,
-                  bool accumulate, S* C, int64_t ldc) {
-  for_ranges(M, 32, 2.0 * M * N * K, [&](int64_t r0, int64_t r1) {
-    gemm(false, trans_b, r1 - r0, N, K, S(1), A + r0 * lda, lda, B, ldb, accumulate ? S(1) : S(0), C + r0 * ldc, ldc);
+void gemm_by_rows(const WeightGemm<S>& W, int64_t M, int64_t K, const S* A, int64_t lda, bool accumulate, S* C,
+                  int64_t ldc) {
+  for_ranges(M, 32, 2.0 * M * W.n() * K, [&](int64_t r0, int64_t r1) {
+    W.run(r1 - r0, A + r0 * lda, lda, 0, W.n(), accumulate, C + r0 * ldc, ldc);
   });
 }
 
@@ -101,6 +98,8 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
   const bool lbr = gru && c.linear_before_reset;
   const StepKernels<S>& K = step_kernels<S>();
   const double step_flops = 2.0 * B * GH * H;
+  const WeightGemm<S> w_ih = WeightGemm<S>::rows(buf.w_ih, GH, I);  // x · W_ihᵀ
+  const WeightGemm<S> w_hh = WeightGemm<S>::rows(buf.w_hh, GH, H);  // h · W_hhᵀ
 
   // The bias added to the input projection: b_ih (+ b_hh unless GRU-lbr keeps b_hh inside r ⊙ (…)).
   std::vector<S> bias;
@@ -160,7 +159,7 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
     S* gbase = train ? buf.workspace + L.gates + t_lo * B * GH : chunk;  // row 0 is time t_lo
     if (!bias.empty())
       for (int64_t r = 0; r < n * B; ++r) std::memcpy(gbase + r * GH, bias.data(), sizeof(S) * GH);
-    gemm_by_rows(true, n * B, GH, I, buf.x + t_lo * B * I, I, buf.w_ih, I, !bias.empty(), gbase, GH);
+    gemm_by_rows(w_ih, n * B, I, buf.x + t_lo * B * I, I, !bias.empty(), gbase, GH);
 
     for (int64_t j = 0; j < n; ++j) {
       const int64_t t = c.reverse ? t_lo + n - 1 - j : t_lo + j;
@@ -185,21 +184,21 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
         StepKernel<S> kernel = lstm ? K.lstm_forward
                                : c.cell == CellKind::kRnnRelu ? K.rnn_relu_forward : K.rnn_tanh_forward;
         for_unit_ranges(H, step_flops, [&](int64_t u0, int64_t u1) {
-          gate_slices_gemm(B, H, h_prev, H, buf.w_hh, H, 0, G, u0, u1, true, g, GH);
+          gate_slices_gemm(w_hh, B, h_prev, H, H, 0, G, u0, u1, true, g, GH);
           kernel(a, 0, B, u0, u1);
         });
       } else if (lbr) {
         for_unit_ranges(H, step_flops, [&](int64_t u0, int64_t u1) {
-          gate_slices_gemm(B, H, h_prev, H, buf.w_hh, H, 0, 3, u0, u1, false, hh, GH);
+          gate_slices_gemm(w_hh, B, h_prev, H, H, 0, 3, u0, u1, false, hh, GH);
           K.gru_lbr_forward(a, 0, B, u0, u1);
         });
       } else {
         for_unit_ranges(H, step_flops * 2 / 3, [&](int64_t u0, int64_t u1) {
-          gate_slices_gemm(B, H, h_prev, H, buf.w_hh, H, 0, 2, u0, u1, true, g, GH);
+          gate_slices_gemm(w_hh, B, h_prev, H, H, 0, 2, u0, u1, true, g, GH);
           K.gru_rb_rz_forward(a, 0, B, u0, u1);
         });
         for_unit_ranges(H, step_flops / 3, [&](int64_t u0, int64_t u1) {
-          gate_slices_gemm(B, H, a.aux, H, buf.w_hh, H, 2, 3, u0, u1, true, g, GH);
+          gate_slices_gemm(w_hh, B, a.aux, H, H, 2, 3, u0, u1, true, g, GH);
           K.gru_rb_n_forward(a, 0, B, u0, u1);
         });
       }
@@ -223,6 +222,10 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
   const S* cs = buf.workspace + L.cs;
   const S* aux = buf.workspace + L.aux;
   const double cell_flops = 30.0 * BH;  // rough cost of the element-wise work, for the threading choice
+  // dh_prev = dGates · W_hh (per step); for GRU reset-before, split into the r,z rows and the n rows.
+  const bool rb = gru && !lbr;
+  const WeightGemm<S> w_hh_t = WeightGemm<S>::cols(buf.w_hh, rb ? 2 * H : GH, H);
+  const WeightGemm<S> w_hn_t = WeightGemm<S>::cols(buf.w_hh + 2 * H * H, rb ? H : 1, rb ? H : 1);
 
   // dgx [T, B, G·H]: gradients of the x-side pre-activations; dgh: of the h-side ones (differs for
   // GRU-lbr only). dh, dc: carried gradients; dh_next: the one being built for the previous step.
@@ -256,22 +259,22 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
       case CellKind::kRnnTanh:
       case CellKind::kRnnRelu:
         cell(c.cell == CellKind::kRnnRelu ? K.rnn_relu_backward : K.rnn_tanh_backward);
-        gemm_nn_by_columns(B, H, GH, a.dgx, GH, buf.w_hh, H, false, dh_next, H);
+        gemm_by_columns(w_hh_t, B, GH, a.dgx, GH, false, dh_next, H);
         break;
       case CellKind::kLstm:
         cell(K.lstm_backward);  // dc is read and written in place, element by element
-        gemm_nn_by_columns(B, H, GH, a.dgx, GH, buf.w_hh, H, false, dh_next, H);
+        gemm_by_columns(w_hh_t, B, GH, a.dgx, GH, false, dh_next, H);
         break;
       case CellKind::kGru:
         if (lbr) {
           cell(K.gru_lbr_backward);  // writes the direct path dh ⊙ z into dh_next
-          gemm_nn_by_columns(B, H, GH, a.dgh, GH, buf.w_hh, H, true, dh_next, H);
+          gemm_by_columns(w_hh_t, B, GH, a.dgh, GH, true, dh_next, H);
         } else {
           cell(K.gru_rb_zn_backward);
           // drh[B, H] = dgates_n[B, H] · R_n[H, H]
-          gemm_nn_by_columns(B, H, H, a.dgx + 2 * H, GH, buf.w_hh + 2 * H * H, H, false, drh, H);
+          gemm_by_columns(w_hn_t, B, H, a.dgx + 2 * H, GH, false, drh, H);
           cell(K.gru_rb_r_backward);
-          gemm_nn_by_columns(B, H, 2 * H, a.dgx, GH, buf.w_hh, H, true, dh_next, H);
+          gemm_by_columns(w_hh_t, B, 2 * H, a.dgx, GH, true, dh_next, H);
         }
         break;
     }
@@ -289,7 +292,7 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
   } else {
     gemm_tn_by_rows(GH, H, TB, dgh, GH, h_prev_all, H, buf.dw_hh, H);
   }
-  if (buf.dx) gemm_by_rows(false, TB, I, GH, dgx, GH, buf.w_ih, I, false, buf.dx, I);
+  if (buf.dx) gemm_by_rows(WeightGemm<S>::cols(buf.w_ih, GH, I), TB, GH, dgx, GH, false, buf.dx, I);
   auto column_sums = [&](const S* m, S* out) {
     for_ranges(GH, 64, double(TB) * GH * 8, [&](int64_t j0, int64_t j1) {
       std::fill(out + j0, out + j1, S(0));
