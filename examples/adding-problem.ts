@@ -18,10 +18,7 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import cliProgress from 'cli-progress';
 
-import { LSTM, Random, Tensor } from '../lib/index.js';
-import { Dense } from '../lib/layers/dense.js';
-import { mseLoss } from '../lib/train/losses.js';
-import { Adam, clipGradNorm, type Optimizer } from '../lib/train/optimizers.js';
+import { Adam, clipGradNorm, Dense, LSTM, mseLoss, Random, Tensor, type Optimizer } from '../lib/index.js';
 
 export interface AddingBatch {
   /** [batch, steps, 2]: (value, marker) per step. */
