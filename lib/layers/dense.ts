@@ -3,6 +3,7 @@
 // default (Glorot-uniform weight, zero bias). Plain TypeScript, row-major inner loops, float64 sums.
 import { checkTensor, formatShape, Tensor, type DType, type TensorData } from '../tensor.js';
 import { glorotUniform, Random } from '../init.js';
+import { loadParameters } from '../params.js';
 
 export type DenseActivation = 'linear' | 'sigmoid' | 'tanh' | 'relu' | 'softmax';
 
@@ -99,31 +100,7 @@ export class Dense {
 
   /** Copies parameters in, checking names, shapes and that every value is finite (all or nothing). */
   loadStateDict(dict: Record<string, Tensor>, { strict = true }: { strict?: boolean } = {}): void {
-    if (typeof dict !== 'object' || dict === null) throw new TypeError('loadStateDict: expected an object of Tensors');
-    const shapes = this.parameterShapes();
-    if (strict) {
-      const unknown = Object.keys(dict).filter((k) => !(k in shapes));
-      if (unknown.length) {
-        throw new RangeError(`loadStateDict: unexpected parameter(s) ${unknown.join(', ')}; ${this.className} has ${Object.keys(shapes).join(', ')}`);
-      }
-    }
-    const live = this.stateDict();
-    const staged: [Tensor, Tensor][] = [];
-    for (const [name, shape] of Object.entries(shapes)) {
-      const t = dict[name];
-      if (t === undefined) {
-        if (strict) throw new RangeError(`loadStateDict: missing parameter ${name} of shape ${formatShape(shape)}`);
-        continue;
-      }
-      const checked = checkTensor(t, `loadStateDict: ${name}`, shape, shape.map(() => ''), t instanceof Tensor ? t.dtype : this.dtype);
-      for (let i = 0; i < checked.data.length; i++) {
-        if (!Number.isFinite(checked.data[i])) {
-          throw new RangeError(`loadStateDict: ${name} has a non-finite value (${checked.data[i]}) at flat index ${i}`);
-        }
-      }
-      staged.push([live[name], checked]);
-    }
-    for (const [dst, src] of staged) dst.data.set(src.data);
+    loadParameters(this.className, this.stateDict(), this.parameterShapes(), dict, strict);
   }
 
   /** y = act(x Wᵀ + b). x: [batch, inputSize] → output [batch, units]. */

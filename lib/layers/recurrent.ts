@@ -3,6 +3,7 @@
 import { native, type NativeArray, type NativeCell, type NativeConfig } from '../native.js';
 import { checkTensor, formatShape, Tensor, type DType, type TensorData } from '../tensor.js';
 import { glorotUniform, orthogonalBlocks, Random } from '../init.js';
+import { loadParameters } from '../params.js';
 
 export interface RecurrentOptions {
   /** Features per step of the input. */
@@ -144,31 +145,9 @@ export abstract class Recurrent {
    * dtype are converted (float64 into a float32 layer rounds to float32).
    */
   loadStateDict(dict: Record<string, Tensor>, { strict = true }: { strict?: boolean } = {}): void {
-    if (typeof dict !== 'object' || dict === null) throw new TypeError('loadStateDict: expected an object of Tensors');
-    const shapes = this.parameterShapes();
-    if (strict) {
-      const unknown = Object.keys(dict).filter((k) => !(k in shapes));
-      if (unknown.length) {
-        throw new RangeError(`loadStateDict: unexpected parameter(s) ${unknown.join(', ')}; ${this.className} has ${Object.keys(shapes).join(', ')}`);
-      }
-    }
-    const staged: [ParamName, Tensor][] = [];
-    for (const [name, shape] of Object.entries(shapes)) {
-      const t = dict[name];
-      if (t === undefined) {
-        if (strict) throw new RangeError(`loadStateDict: missing parameter ${name} of shape ${formatShape(shape)}`);
-        continue;
-      }
-      const checked = checkTensor(t, `loadStateDict: ${name}`, shape, [], t instanceof Tensor ? t.dtype : this.dtype);
-      for (let i = 0; i < checked.data.length; i++) {
-        if (!Number.isFinite(checked.data[i])) {
-          throw new RangeError(`loadStateDict: ${name} has a non-finite value (${checked.data[i]}) at flat index ${i}`);
-        }
-      }
-      staged.push([name as ParamName, checked]);
-    }
-    for (const [name, t] of staged) this.params.get(name)!.data.set(t.data);
+    loadParameters(this.className, this.stateDict(), this.parameterShapes(), dict, strict);
   }
+
 
   protected nativeConfig(batch: number, steps: number): NativeConfig {
     return {
