@@ -62,6 +62,48 @@ bool read_flag(const Napi::Object& cfg, const char* name) {
   return v.As<Napi::Boolean>().Value();
 }
 
+double read_number(const Napi::Object& obj, const char* where, const char* name, double fallback, double lo, double hi) {
+  Napi::Value v = obj.Get(name);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsNumber()) throw Napi::TypeError::New(obj.Env(), std::string(where) + "." + name + ": expected a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d < lo || d > hi)
+    throw Napi::RangeError::New(obj.Env(), std::string(where) + "." + name + ": expected a finite number in [" +
+                                               std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                                               std::to_string(d));
+  return d;
+}
+
+// An activation: { name: 'Sigmoid' | 'Tanh' | … (the ONNX names), alpha?, beta? }, defaults as ONNX.
+ActSpec read_activation(const Napi::Object& cfg, const char* key, ActSpec fallback) {
+  Napi::Env env = cfg.Env();
+  Napi::Value v = cfg.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  const std::string where = std::string("config.") + key;
+  if (!v.IsObject()) throw Napi::TypeError::New(env, where + ": expected { name, alpha?, beta? }");
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Value n = o.Get("name");
+  const std::string name = n.IsString() ? n.As<Napi::String>().Utf8Value() : "";
+  struct Known { const char* name; Act kind; double alpha, beta; };
+  static const Known known[] = {
+      {"Sigmoid", Act::kSigmoid, 0, 0},     {"Tanh", Act::kTanh, 0, 0},
+      {"Relu", Act::kRelu, 0, 0},           {"HardSigmoid", Act::kHardSigmoid, 0.2, 0.5},
+      {"Affine", Act::kAffine, 1, 0},       {"LeakyRelu", Act::kLeakyRelu, 0.01, 0},
+      {"ThresholdedRelu", Act::kThresholdedRelu, 1, 0}, {"ScaledTanh", Act::kScaledTanh, 1, 1},
+      {"Elu", Act::kElu, 1, 0},             {"Softsign", Act::kSoftsign, 0, 0},
+      {"Softplus", Act::kSoftplus, 0, 0}};
+  for (const Known& k : known) {
+    if (name != k.name) continue;
+    ActSpec a;
+    a.kind = k.kind;
+    a.alpha = read_number(o, where.c_str(), "alpha", k.alpha, -1e30, 1e30);
+    a.beta = read_number(o, where.c_str(), "beta", k.beta, -1e30, 1e30);
+    return a;
+  }
+  throw Napi::TypeError::New(env, where + ".name: expected one of Sigmoid, Tanh, Relu, HardSigmoid, Affine, LeakyRelu, "
+                                          "ThresholdedRelu, ScaledTanh, Elu, Softsign, Softplus");
+}
+
 SeqConfig read_config(const Napi::Value& value) {
   Napi::Env env = value.Env();
   if (!value.IsObject()) throw Napi::TypeError::New(env, "config: expected an object");
@@ -75,6 +117,28 @@ SeqConfig read_config(const Napi::Value& value) {
   else if (name == "gru") c.cell = CellKind::kGru;
   else throw Napi::TypeError::New(env, "config.cell: expected 'rnn_tanh', 'rnn_relu', 'lstm' or 'gru'");
   c.linear_before_reset = read_flag(cfg, "linearBeforeReset");
+  CellOptions& o = c.opt;
+  o.cand_act.kind = c.cell == CellKind::kRnnRelu ? Act::kRelu : Act::kTanh;
+  o.gate_act = read_activation(cfg, "gateActivation", o.gate_act);
+  o.cand_act = read_activation(cfg, "candidateActivation", o.cand_act);
+  o.out_act = read_activation(cfg, "outputActivation", o.out_act);
+  o.clip = read_number(cfg, "config", "clip", 0, 0, 1e30);
+  const bool lstm = c.cell == CellKind::kLstm;
+  const char* lstm_only[] = {"peephole", "noInputGate", "noForgetGate", "noOutputGate", "coupledInputForget", "cellClip"};
+  if (!lstm)
+    for (const char* k : lstm_only)
+      if (!cfg.Get(k).IsUndefined()) throw Napi::TypeError::New(env, std::string("config.") + k + ": only for 'lstm' cells");
+  if (c.cell != CellKind::kLstm && c.cell != CellKind::kGru && !cfg.Get("gateActivation").IsUndefined())
+    throw Napi::TypeError::New(env, "config.gateActivation: SimpleRNN cells have no gates (use candidateActivation)");
+  o.peephole = read_flag(cfg, "peephole");
+  o.no_input_gate = read_flag(cfg, "noInputGate");
+  o.no_forget_gate = read_flag(cfg, "noForgetGate");
+  o.no_output_gate = read_flag(cfg, "noOutputGate");
+  o.coupled = read_flag(cfg, "coupledInputForget");
+  o.cell_clip = read_number(cfg, "config", "cellClip", 0, 0, 1e30);
+  if (o.coupled && (o.no_input_gate || o.no_forget_gate))
+    throw Napi::RangeError::New(env, "config.coupledInputForget: cannot be combined with noInputGate or noForgetGate "
+                                     "(CIFG derives f from i)");
   c.reverse = read_flag(cfg, "reverse");
   c.T = read_dim(cfg, "steps");
   c.B = read_dim(cfg, "batch");
@@ -177,12 +241,12 @@ struct SequenceCall {
   bool backward = false;
   // forward
   const void *x = nullptr, *h0 = nullptr, *c0 = nullptr, *w_ih = nullptr, *w_hh = nullptr, *b_ih = nullptr,
-             *b_hh = nullptr;
+             *b_hh = nullptr, *peep = nullptr;
   void *y = nullptr, *h_n = nullptr, *c_n = nullptr, *workspace = nullptr;
   // backward
   const void *dy = nullptr, *dh_n = nullptr, *dc_n = nullptr;
   void *dx = nullptr, *dh0 = nullptr, *dc0 = nullptr, *dw_ih = nullptr, *dw_hh = nullptr, *db_ih = nullptr,
-       *db_hh = nullptr;
+       *db_hh = nullptr, *dpeep = nullptr;
   std::vector<BufferBinding> bindings;
   std::vector<std::unique_ptr<uint8_t[]>> owned;
 
@@ -213,6 +277,7 @@ struct SequenceCall {
       f.x = static_cast<const S*>(x); f.h0 = static_cast<const S*>(h0); f.c0 = static_cast<const S*>(c0);
       f.w_ih = static_cast<const S*>(w_ih); f.w_hh = static_cast<const S*>(w_hh);
       f.b_ih = static_cast<const S*>(b_ih); f.b_hh = static_cast<const S*>(b_hh);
+      f.peep = static_cast<const S*>(peep);
       f.y = static_cast<S*>(y); f.h_n = static_cast<S*>(h_n); f.c_n = static_cast<S*>(c_n);
       f.workspace = static_cast<S*>(workspace);
       sequence_forward<S>(cfg, f);
@@ -224,6 +289,7 @@ struct SequenceCall {
       b.dx = static_cast<S*>(dx); b.dh0 = static_cast<S*>(dh0); b.dc0 = static_cast<S*>(dc0);
       b.dw_ih = static_cast<S*>(dw_ih); b.dw_hh = static_cast<S*>(dw_hh);
       b.db_ih = static_cast<S*>(db_ih); b.db_hh = static_cast<S*>(db_hh);
+      b.peep = static_cast<const S*>(peep); b.dpeep = static_cast<S*>(dpeep);
       sequence_backward<S>(cfg, b);
     }
   }
@@ -246,6 +312,7 @@ void parse_call(const Napi::CallbackInfo& info, bool backward, SequenceCall* cal
   const std::string s_wih = shape_str({{"gates·hiddenSize", G * H}, {"inputSize", I}});
   const std::string s_whh = shape_str({{"gates·hiddenSize", G * H}, {"hiddenSize", H}});
   const std::string s_b = shape_str({{"gates·hiddenSize", GH}});
+  const std::string s_peep = shape_str({{"3·hiddenSize", 3 * H}});
   const int64_t ws = workspace_elems(c);
   const std::string s_ws = "[" + std::to_string(ws) + "] (workspaceSize(config))";
 
@@ -257,12 +324,15 @@ void parse_call(const Napi::CallbackInfo& info, bool backward, SequenceCall* cal
     if (lstm) r.bind(&k.c0, "c0", B * H, s_state, false, false);
     r.bind(&k.b_ih, "biasIh", GH, s_b, false, false);
     r.bind(&k.b_hh, "biasHh", GH, s_b, false, false);
+    r.bind(&k.peep, "peephole", 3 * H, s_peep, c.opt.peephole, false);
     r.bind(&k.y, "y", T * B * H, s_y, false, true);
     r.bind(&k.h_n, "hN", B * H, s_state, false, true);
     if (lstm) r.bind(&k.c_n, "cN", B * H, s_state, false, true);
     r.bind(&k.workspace, "workspace", ws, s_ws, false, !backward);
   } else {
     r.bind(&k.workspace, "workspace", ws, s_ws, true, !backward);
+    r.bind(&k.peep, "peephole", 3 * H, s_peep, c.opt.peephole, false);
+    if (c.opt.peephole) r.bind(&k.dpeep, "dPeephole", 3 * H, s_peep, false, true);
     r.bind(&k.dy, "dy", T * B * H, s_y, false, false);
     r.bind(&k.dh_n, "dhN", B * H, s_state, false, false);
     if (lstm) r.bind(&k.dc_n, "dcN", B * H, s_state, false, false);

@@ -55,5 +55,13 @@ template <> inline double tanh_act<double>(double x) { return std::tanh(x); }
 
 template <typename S> inline S relu_act(S x) { return x > S(0) ? x : S(0); }
 
+template <typename S> inline S exp_act(S x);
+template <> inline float exp_act<float>(float x) { return fast_exp(x); }
+template <> inline double exp_act<double>(double x) { return std::exp(x); }
+
+// log(1 + x) for x in [0, 1] (softplus); float: a short series around the midpoint is not worth it,
+// libm's log1pf is accurate and vectorises poorly only in the rarely used Softplus.
+template <typename S> inline S log1p_act(S x) { return std::log1p(x); }
+
 }  // namespace RNNKIT_KERNEL_NS
 }  // namespace rnnkit

@@ -5,6 +5,8 @@
 #pragma once
 #include <cstdint>
 
+#include "cell_kinds.h"
+
 namespace rnnkit {
 
 template <typename S>
@@ -28,6 +30,9 @@ struct StepArgs {
   S* dgh = nullptr;             // [B, G·H] of the h-side ones (GRU-lbr; else same as dgx)
   S* dh_prev = nullptr;         // [B, H] direct-path part of the previous state's gradient (GRU)
   const S* drh = nullptr;       // [B, H] GRU reset-before: d(r ⊙ h_prev)
+  // general kernels
+  const CellOptions* opt = nullptr;
+  const S* peep = nullptr;      // [3H] LSTM peepholes p_i, p_f, p_o, or null
 };
 
 template <typename S>
@@ -40,6 +45,11 @@ struct StepKernels {
       gru_rb_n_forward;
   StepKernel<S> rnn_tanh_backward, rnn_relu_backward, lstm_backward, gru_lbr_backward, gru_rb_zn_backward,
       gru_rb_r_backward;
+  // General kernels (options set; see general.h): pre-activations stay in the workspace.
+  StepKernel<S> rnn_general_forward, lstm_general_forward, gru_lbr_general_forward, gru_rb_general_rz_forward,
+      gru_rb_general_n_forward;
+  StepKernel<S> rnn_general_backward, lstm_general_backward, gru_lbr_general_backward,
+      gru_rb_general_zn_backward, gru_rb_general_r_backward;
 };
 
 template <typename S>

@@ -97,6 +97,7 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
   const bool lstm = c.cell == CellKind::kLstm, gru = c.cell == CellKind::kGru;
   const bool lbr = gru && c.linear_before_reset;
   const StepKernels<S>& K = step_kernels<S>();
+  const bool general = c.general();
   const double step_flops = 2.0 * B * GH * H;
   const WeightGemm<S> w_ih = WeightGemm<S>::rows(buf.w_ih, GH, I);  // x · W_ihᵀ
   const WeightGemm<S> w_hh = WeightGemm<S>::rows(buf.w_hh, GH, H);  // h · W_hhᵀ
@@ -178,10 +179,12 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
       a.H = H; a.GH = GH; a.gates = g; a.h = h_out; a.c = c_out; a.h_prev = h_prev; a.c_prev = c_prev;
       a.aux = gru ? (train ? aux + t * BH : aux_row) : nullptr;
       a.hh = hh; a.b_hh = lbr ? b_hh : nullptr;
+      a.opt = &c.opt; a.peep = buf.peep;
 
       // Each thread computes the recurrent GEMM for its hidden units (all gates) and then their gate math.
       if (!gru) {
-        StepKernel<S> kernel = lstm ? K.lstm_forward
+        StepKernel<S> kernel = general ? (lstm ? K.lstm_general_forward : K.rnn_general_forward)
+                               : lstm ? K.lstm_forward
                                : c.cell == CellKind::kRnnRelu ? K.rnn_relu_forward : K.rnn_tanh_forward;
         for_unit_ranges(H, step_flops, [&](int64_t u0, int64_t u1) {
           gate_slices_gemm(w_hh, B, h_prev, H, H, 0, G, u0, u1, true, g, GH);
@@ -190,16 +193,16 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
       } else if (lbr) {
         for_unit_ranges(H, step_flops, [&](int64_t u0, int64_t u1) {
           gate_slices_gemm(w_hh, B, h_prev, H, H, 0, 3, u0, u1, false, hh, GH);
-          K.gru_lbr_forward(a, 0, B, u0, u1);
+          (general ? K.gru_lbr_general_forward : K.gru_lbr_forward)(a, 0, B, u0, u1);
         });
       } else {
         for_unit_ranges(H, step_flops * 2 / 3, [&](int64_t u0, int64_t u1) {
           gate_slices_gemm(w_hh, B, h_prev, H, H, 0, 2, u0, u1, true, g, GH);
-          K.gru_rb_rz_forward(a, 0, B, u0, u1);
+          (general ? K.gru_rb_general_rz_forward : K.gru_rb_rz_forward)(a, 0, B, u0, u1);
         });
         for_unit_ranges(H, step_flops / 3, [&](int64_t u0, int64_t u1) {
           gate_slices_gemm(w_hh, B, a.aux, H, H, 2, 3, u0, u1, true, g, GH);
-          K.gru_rb_n_forward(a, 0, B, u0, u1);
+          (general ? K.gru_rb_general_n_forward : K.gru_rb_n_forward)(a, 0, B, u0, u1);
         });
       }
       if (train && buf.y) std::memcpy(buf.y + t * BH, h_out, sizeof(S) * BH);
@@ -217,6 +220,7 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
   const bool lstm = c.cell == CellKind::kLstm, gru = c.cell == CellKind::kGru;
   const bool lbr = gru && c.linear_before_reset;
   const StepKernels<S>& K = step_kernels<S>();
+  const bool general = c.general();
   const WorkspaceLayout L = layout_of(c);
   const S* hs = buf.workspace + L.hs;
   const S* cs = buf.workspace + L.cs;
@@ -250,6 +254,7 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
     a.dh = dh; a.dy = buf.dy ? buf.dy + t * BH : dy_zeros;
     a.dgx = dgx + t * B * GH; a.dgh = dgh + t * B * GH;
     a.dh_prev = dh_next; a.dc = dc; a.drh = drh;
+    a.opt = &c.opt; a.peep = buf.peep;
     if (lstm) { a.c_prev = cs + prev_row(c, t) * BH; a.c_cur = cs + out_row(c, t) * BH; }
     if (gru) a.aux = const_cast<S*>(aux + t * BH);
     auto cell = [&](StepKernel<S> kernel) {
@@ -258,22 +263,23 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
     switch (c.cell) {
       case CellKind::kRnnTanh:
       case CellKind::kRnnRelu:
-        cell(c.cell == CellKind::kRnnRelu ? K.rnn_relu_backward : K.rnn_tanh_backward);
+        cell(general ? K.rnn_general_backward
+                     : c.cell == CellKind::kRnnRelu ? K.rnn_relu_backward : K.rnn_tanh_backward);
         gemm_by_columns(w_hh_t, B, GH, a.dgx, GH, false, dh_next, H);
         break;
       case CellKind::kLstm:
-        cell(K.lstm_backward);  // dc is read and written in place, element by element
+        cell(general ? K.lstm_general_backward : K.lstm_backward);  // dc: read, then written, per element
         gemm_by_columns(w_hh_t, B, GH, a.dgx, GH, false, dh_next, H);
         break;
       case CellKind::kGru:
         if (lbr) {
-          cell(K.gru_lbr_backward);  // writes the direct path dh ⊙ z into dh_next
+          cell(general ? K.gru_lbr_general_backward : K.gru_lbr_backward);  // writes dh ⊙ z into dh_next
           gemm_by_columns(w_hh_t, B, GH, a.dgh, GH, true, dh_next, H);
         } else {
-          cell(K.gru_rb_zn_backward);
+          cell(general ? K.gru_rb_general_zn_backward : K.gru_rb_zn_backward);
           // drh[B, H] = dgates_n[B, H] · R_n[H, H]
           gemm_by_columns(w_hn_t, B, H, a.dgx + 2 * H, GH, false, drh, H);
-          cell(K.gru_rb_r_backward);
+          cell(general ? K.gru_rb_general_r_backward : K.gru_rb_r_backward);
           gemm_by_columns(w_hh_t, B, 2 * H, a.dgx, GH, true, dh_next, H);
         }
         break;
@@ -304,6 +310,26 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
   };
   if (buf.db_ih) column_sums(dgx, buf.db_ih);
   if (buf.db_hh) column_sums(dgh, buf.db_hh);
+  if (lstm && buf.dpeep) {
+    // dp_i = Σ dai ⊙ c_prev, dp_f = Σ daf ⊙ c_prev, dp_o = Σ dao ⊙ c_t over all (t, b).
+    const S* c_prev_all = cs + (c.reverse ? BH : 0);
+    const S* c_cur_all = cs + (c.reverse ? 0 : BH);
+    for_ranges(H, 64, double(TB) * H * 6, [&](int64_t k0, int64_t k1) {
+      std::fill(buf.dpeep + k0, buf.dpeep + k1, S(0));
+      std::fill(buf.dpeep + H + k0, buf.dpeep + H + k1, S(0));
+      std::fill(buf.dpeep + 2 * H + k0, buf.dpeep + 2 * H + k1, S(0));
+      for (int64_t r = 0; r < TB; ++r) {
+        const S* dg = dgx + r * GH;
+        const S* cp = c_prev_all + r * H;
+        const S* cc = c_cur_all + r * H;
+        for (int64_t k = k0; k < k1; ++k) {
+          buf.dpeep[k] += dg[k] * cp[k];
+          buf.dpeep[H + k] += dg[H + k] * cp[k];
+          buf.dpeep[2 * H + k] += dg[3 * H + k] * cc[k];
+        }
+      }
+    });
+  }
 }
 
 template void sequence_forward<float>(const SeqConfig&, const ForwardBuffers<float>&);

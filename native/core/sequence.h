@@ -9,6 +9,7 @@
 //   hs    [T+1, B, H]  hidden states; forward: row 0 = h0, row t+1 = h_t; reverse: row t = h_t, row T = h0
 //   cs    [T+1, B, H]  LSTM cell states, same rows as hs
 //   aux   [T, B, H]    GRU only: R_n h_prev + b_Rn (linear before reset) or r ⊙ h_prev (reset before)
+// With options set (cfg.general()), gates holds pre-activations instead of activations.
 // so that h_prev of every time step forms one contiguous [T·B, H] matrix for the dW_hh GEMM.
 #pragma once
 #include <cstdint>
@@ -28,6 +29,7 @@ struct ForwardBuffers {
   const S* w_hh = nullptr;  // [G·H, H]
   const S* b_ih = nullptr;  // [G·H] or null
   const S* b_hh = nullptr;  // [G·H] or null
+  const S* peep = nullptr;  // [3H] LSTM peepholes (p_i, p_f, p_o) when cfg.opt.peephole
   S* y = nullptr;           // [T, B, H] or null
   S* h_n = nullptr;         // [B, H] or null
   S* c_n = nullptr;         // [B, H] or null; LSTM
@@ -40,6 +42,7 @@ struct BackwardBuffers {
   const S* w_ih = nullptr;       // [G·H, I]
   const S* w_hh = nullptr;       // [G·H, H]
   const S* workspace = nullptr;  // as filled by the training forward
+  const S* peep = nullptr;       // [3H] when cfg.opt.peephole
   const S* dy = nullptr;         // [T, B, H] or null
   const S* dh_n = nullptr;       // [B, H] or null
   const S* dc_n = nullptr;       // [B, H] or null; LSTM
@@ -50,6 +53,7 @@ struct BackwardBuffers {
   S* dw_hh = nullptr;            // [G·H, H]
   S* db_ih = nullptr;            // [G·H] or null
   S* db_hh = nullptr;            // [G·H] or null
+  S* dpeep = nullptr;            // [3H] or null
 };
 
 template <typename S>
