@@ -10,6 +10,7 @@ export {
   type RecurrentOptions,
   type SimpleRNNOptions,
   type LSTMOptions,
+  type LSTMVariant,
   type GRUOptions,
   type ForwardOptions,
   type ForwardResult,
@@ -18,6 +19,7 @@ export {
   type TrainingRun,
 } from './layers/recurrent.js';
 export { Random } from './init.js';
+export { ACTIVATION_NAMES, type ActivationName, type ActivationSpec } from './activations.js';
 export {
   Dense,
   type DenseOptions,

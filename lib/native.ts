@@ -7,8 +7,29 @@ import { fileURLToPath } from 'node:url';
 export type NativeArray = Float32Array | Float64Array;
 export type NativeCell = 'rnn_tanh' | 'rnn_relu' | 'lstm' | 'gru';
 
+/** An activation by its ONNX name, with alpha/beta. */
+export interface NativeActivationConfig {
+  name: string;
+  alpha?: number;
+  beta?: number;
+}
+
+/** Options beyond a cell's default form (see native/cells/cell_kinds.h). */
+export interface NativeCellOptions {
+  gateActivation?: NativeActivationConfig;       // LSTM i, f, o; GRU r, z
+  candidateActivation?: NativeActivationConfig;  // LSTM block input, GRU n, SimpleRNN
+  outputActivation?: NativeActivationConfig;     // LSTM h
+  clip?: number;                                 // ONNX clip of gate pre-activations
+  peephole?: boolean;                            // LSTM only, from here down
+  noInputGate?: boolean;
+  noForgetGate?: boolean;
+  noOutputGate?: boolean;
+  coupledInputForget?: boolean;
+  cellClip?: number;
+}
+
 /** One layer-direction over a whole sequence; sizes as in the time-major buffers. */
-export interface NativeConfig {
+export interface NativeConfig extends NativeCellOptions {
   cell: NativeCell;
   linearBeforeReset?: boolean;
   reverse?: boolean;
@@ -24,6 +45,7 @@ export interface NativeForwardBuffers {
   weightHh: NativeArray;     // [G·H, H]
   biasIh?: NativeArray;      // [G·H]
   biasHh?: NativeArray;      // [G·H]
+  peephole?: NativeArray;    // [3H] p_i, p_f, p_o (config.peephole)
   h0?: NativeArray;          // [batch, H]
   c0?: NativeArray;          // [batch, H]
   y?: NativeArray;           // out [steps, batch, H]
@@ -37,6 +59,8 @@ export interface NativeBackwardBuffers {
   weightIh: NativeArray;
   weightHh: NativeArray;
   workspace: NativeArray;
+  peephole?: NativeArray;
+  dPeephole?: NativeArray;
   dy?: NativeArray;
   dhN?: NativeArray;
   dcN?: NativeArray;

@@ -127,8 +127,8 @@ describe('layer constructors reject bad options', () => {
       });
     }
   }
-  test("SimpleRNN: activation 'sigmoid'", () => {
-    expectThrow(() => new SimpleRNN({ inputSize: 3, units: 4, activation: 'sigmoid' as 'tanh' }), 'activation', ['options.activation', 'sigmoid']);
+  test("SimpleRNN: unknown activation 'swish'", () => {
+    expectThrow(() => new SimpleRNN({ inputSize: 3, units: 4, activation: 'swish' as 'tanh' }), 'activation', ['options.activation', 'swish']);
   });
 });
 

@@ -1,6 +1,7 @@
 // Recurrent layers over whole sequences: SimpleRNN, LSTM and GRU. Batch-first at the API (like
 // tfjs/Keras), time-major inside (converted once here); parameters are a PyTorch-style state dict.
-import { native, type NativeArray, type NativeCell, type NativeConfig } from '../native.js';
+import { native, type NativeArray, type NativeCell, type NativeCellOptions, type NativeConfig } from '../native.js';
+import { resolveActivation, type ActivationSpec } from '../activations.js';
 import { checkTensor, formatShape, Tensor, type DType, type TensorData } from '../tensor.js';
 import { glorotUniform, orthogonalBlocks, Random } from '../init.js';
 import { loadParameters } from '../params.js';
@@ -22,6 +23,11 @@ export interface RecurrentOptions {
   dtype?: DType;
   /** Seed for the initial weights. */
   seed?: number;
+  /**
+   * ONNX `clip`: clamp every gate pre-activation (LSTM's block input and peephole terms included) to
+   * [−clip, clip] before its activation. Default: no clipping.
+   */
+  clip?: number;
 }
 
 export interface ForwardOptions {
@@ -64,7 +70,21 @@ export interface Gradients {
   params: Record<string, Tensor>;
 }
 
-type ParamName = 'weight_ih_l0' | 'weight_hh_l0' | 'bias_ih_l0' | 'bias_hh_l0';
+type ParamName = 'weight_ih_l0' | 'weight_hh_l0' | 'bias_ih_l0' | 'bias_hh_l0' | 'weight_peephole_l0';
+
+function nonNegative(v: unknown, what: string): number {
+  if (v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+    throw new RangeError(`${what}: expected a finite number >= 0 (0 = off), got ${String(v)}`);
+  }
+  return v;
+}
+
+function flag(v: unknown, what: string, fallback: boolean): boolean {
+  if (v === undefined) return fallback;
+  if (typeof v !== 'boolean') throw new TypeError(`${what}: expected a boolean, got ${String(v)}`);
+  return v;
+}
 
 function positiveInt(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
@@ -81,7 +101,11 @@ export abstract class Recurrent {
   readonly goBackwards: boolean;
   readonly useBias: boolean;
   readonly dtype: DType;
+  /** ONNX clip of the gate pre-activations (0 = off). */
+  readonly clip: number;
   protected readonly params: Map<ParamName, Tensor> = new Map();
+  /** The cell options as the native core takes them; set by each subclass. */
+  protected cellOptions: NativeCellOptions = {};
 
   protected abstract readonly cell: NativeCell;
   protected abstract readonly gates: number;
@@ -101,6 +125,7 @@ export abstract class Recurrent {
     if (this.dtype !== 'float32' && this.dtype !== 'float64') {
       throw new TypeError(`options.dtype: expected 'float32' or 'float64', got ${String(options.dtype)}`);
     }
+    this.clip = nonNegative(options.clip, 'options.clip');
   }
 
   /** Creates the parameters with Keras's default initialisers; subclasses call it at the end of their constructor. */
@@ -119,6 +144,7 @@ export abstract class Recurrent {
       this.params.set('bias_ih_l0', bIh);
       this.params.set('bias_hh_l0', Tensor.zeros([G * H], this.dtype));
     }
+    if (this.cellOptions.peephole) this.params.set('weight_peephole_l0', Tensor.zeros([3 * H], this.dtype));
   }
 
   /** Sets the input-side bias at creation (zeros; LSTM puts its forget bias here). */
@@ -132,6 +158,7 @@ export abstract class Recurrent {
       shapes.bias_ih_l0 = [G * H];
       shapes.bias_hh_l0 = [G * H];
     }
+    if (this.cellOptions.peephole) shapes.weight_peephole_l0 = [3 * H];
     return shapes;
   }
 
@@ -151,6 +178,8 @@ export abstract class Recurrent {
 
   protected nativeConfig(batch: number, steps: number): NativeConfig {
     return {
+      ...this.cellOptions,
+      clip: this.clip,
       cell: this.cell,
       linearBeforeReset: this.linearBeforeReset,
       reverse: this.goBackwards,
@@ -161,8 +190,9 @@ export abstract class Recurrent {
     };
   }
 
-  private get p(): { wIh: NativeArray; wHh: NativeArray; bIh?: NativeArray; bHh?: NativeArray } {
+  private get p(): { wIh: NativeArray; wHh: NativeArray; bIh?: NativeArray; bHh?: NativeArray; peep?: NativeArray } {
     return {
+      peep: this.params.get('weight_peephole_l0')?.data,
       wIh: this.params.get('weight_ih_l0')!.data,
       wHh: this.params.get('weight_hh_l0')!.data,
       bIh: this.params.get('bias_ih_l0')?.data,
@@ -233,6 +263,7 @@ export abstract class Recurrent {
       weightHh: p.wHh,
       biasIh: p.bIh,
       biasHh: p.bHh,
+      peephole: p.peep,
       h0,
       c0,
       y: wantSeq || training ? this.newArray(steps * batch * this.units) : undefined,
@@ -313,6 +344,8 @@ export abstract class Recurrent {
       weightIh: p.wIh,
       weightHh: p.wHh,
       workspace: r.workspace,
+      peephole: p.peep,
+      dPeephole: p.peep ? this.newArray(3 * H) : undefined,
       dy,
       dhN,
       dcN,
@@ -333,6 +366,7 @@ export abstract class Recurrent {
         params.bias_ih_l0 = Tensor.from(bufs.dBiasIh!, [G * H]);
         params.bias_hh_l0 = Tensor.from(bufs.dBiasHh!, [G * H]);
       }
+      if (bufs.dPeephole) params.weight_peephole_l0 = Tensor.from(bufs.dPeephole, [3 * H]);
       const initialState = [Tensor.from(bufs.dh0, [batch, H])];
       if (bufs.dc0) initialState.push(Tensor.from(bufs.dc0, [batch, H]));
       return { input: Tensor.from(this.transpose(bufs.dx, batch, steps, I, true), [batch, steps, I]), initialState, params };
@@ -359,34 +393,76 @@ export abstract class Recurrent {
 }
 
 export interface SimpleRNNOptions extends RecurrentOptions {
-  /** 'tanh' (default) or 'relu'. */
-  activation?: 'tanh' | 'relu';
+  /** Any activation of the ONNX set (see activations.ts); default 'tanh'. */
+  activation?: ActivationSpec;
 }
 
 /** h_t = act(W x_t + b_W + R h_{t-1} + b_R). */
 export class SimpleRNN extends Recurrent {
   readonly className = 'SimpleRNN';
-  readonly activation: 'tanh' | 'relu';
-  protected readonly cell: NativeCell;
+  readonly activation: ActivationSpec;
+  protected readonly cell: NativeCell = 'rnn_tanh';
   protected readonly gates = 1;
   protected readonly stateCount = 1;
   constructor(options: SimpleRNNOptions) {
     super(options);
     this.activation = options.activation ?? 'tanh';
-    if (this.activation !== 'tanh' && this.activation !== 'relu') {
-      throw new TypeError(`options.activation: expected 'tanh' or 'relu', got ${String(options.activation)}`);
-    }
-    this.cell = this.activation === 'relu' ? 'rnn_relu' : 'rnn_tanh';
+    this.cellOptions = { candidateActivation: resolveActivation(this.activation, 'options.activation') };
     this.initParameters(options.seed);
   }
 }
 
+/**
+ * The LSTM variants of Greff et al. (2015), "LSTM: A Search Space Odyssey": each is the vanilla LSTM
+ * (V, with peepholes) with one change. NP (no peepholes) is also rnnkit's default form, as in PyTorch,
+ * Keras and tfjs.
+ */
+export type LSTMVariant = 'V' | 'NIG' | 'NFG' | 'NOG' | 'NIAF' | 'NOAF' | 'NP' | 'CIFG';
+
 export interface LSTMOptions extends RecurrentOptions {
   /** Initialise the forget-gate bias to 1 (Jozefowicz et al. 2015; default true). */
   unitForgetBias?: boolean;
+  /** Gate activation (i, f, o); default 'sigmoid'. tfjs's default is 'hardSigmoid'. */
+  recurrentActivation?: ActivationSpec;
+  /** Block-input and output activation (g and h); default 'tanh'. */
+  activation?: ActivationSpec;
+  /** Block-input activation g alone (NIAF: 'linear'); default `activation`. */
+  candidateActivation?: ActivationSpec;
+  /** Output activation h alone (NOAF: 'linear'); default `activation`. */
+  outputActivation?: ActivationSpec;
+  /** Peephole connections p_i, p_f (from c_{t-1}) and p_o (from c_t); parameter weight_peephole_l0 [3H]. */
+  peepholes?: boolean;
+  /** false: no input gate, i = 1 (NIG). */
+  inputGate?: boolean;
+  /** false: no forget gate, f = 1 (NFG). */
+  forgetGate?: boolean;
+  /** false: no output gate, o = 1 (NOG). */
+  outputGate?: boolean;
+  /** Coupled input and forget gate, f = 1 − i (CIFG; ONNX input_forget). */
+  coupledInputForget?: boolean;
+  /** TF1 cell_clip: clamp c_t to [−cellClip, cellClip] (0 = off). Distinct from `clip`. */
+  cellClip?: number;
+  /** A Greff et al. variant as a shorthand for the options above; explicit options override it. */
+  variant?: LSTMVariant;
 }
 
-/** LSTM without peepholes, PyTorch gate order i, f, g, o; states [h, c]. */
+const VARIANTS: Record<LSTMVariant, Partial<LSTMOptions>> = {
+  V: { peepholes: true },
+  NIG: { peepholes: true, inputGate: false },
+  NFG: { peepholes: true, forgetGate: false },
+  NOG: { peepholes: true, outputGate: false },
+  NIAF: { peepholes: true, candidateActivation: 'linear' },
+  NOAF: { peepholes: true, outputActivation: 'linear' },
+  NP: { peepholes: false },
+  CIFG: { peepholes: true, coupledInputForget: true },
+};
+
+/**
+ * LSTM, PyTorch gate order i, f, g, o; states [h, c]:
+ *   i = σ(W_i x + R_i h + p_i ⊙ c_{t-1} + b_i)   f = σ(W_f x + R_f h + p_f ⊙ c_{t-1} + b_f)
+ *   g = act(W_g x + R_g h + b_g)   c_t = g ⊙ i + c_{t-1} ⊙ f   o = σ(W_o x + R_o h + p_o ⊙ c_t + b_o)
+ *   h_t = o ⊙ act(c_t)
+ */
 export class LSTM extends Recurrent {
   readonly className = 'LSTM';
   protected readonly cell = 'lstm';
@@ -395,7 +471,33 @@ export class LSTM extends Recurrent {
   private readonly unitForgetBias: boolean;
   constructor(options: LSTMOptions) {
     super(options);
-    this.unitForgetBias = options.unitForgetBias ?? true;
+    let preset: Partial<LSTMOptions> = {};
+    if (options.variant !== undefined) {
+      if (!Object.prototype.hasOwnProperty.call(VARIANTS, options.variant)) {
+        throw new TypeError(`options.variant: expected one of ${Object.keys(VARIANTS).join(', ')}, got ${String(options.variant)}`);
+      }
+      preset = VARIANTS[options.variant];
+    }
+    const o: LSTMOptions = { ...preset, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as LSTMOptions;
+    this.unitForgetBias = flag(o.unitForgetBias, 'options.unitForgetBias', true);
+    const activation = o.activation ?? 'tanh';
+    const inputGate = flag(o.inputGate, 'options.inputGate', true);
+    const forgetGate = flag(o.forgetGate, 'options.forgetGate', true);
+    const coupled = flag(o.coupledInputForget, 'options.coupledInputForget', false);
+    if (coupled && (!inputGate || !forgetGate)) {
+      throw new RangeError('options.coupledInputForget: CIFG computes f = 1 − i, so it needs both inputGate and forgetGate');
+    }
+    this.cellOptions = {
+      gateActivation: resolveActivation(o.recurrentActivation ?? 'sigmoid', 'options.recurrentActivation'),
+      candidateActivation: resolveActivation(o.candidateActivation ?? activation, o.candidateActivation ? 'options.candidateActivation' : 'options.activation'),
+      outputActivation: resolveActivation(o.outputActivation ?? activation, o.outputActivation ? 'options.outputActivation' : 'options.activation'),
+      peephole: flag(o.peepholes, 'options.peepholes', false),
+      noInputGate: !inputGate,
+      noForgetGate: !forgetGate,
+      noOutputGate: !flag(o.outputGate, 'options.outputGate', true),
+      coupledInputForget: coupled,
+      cellClip: nonNegative(o.cellClip, 'options.cellClip'),
+    };
     this.initParameters(options.seed);
   }
   protected override initBias(bias: TensorData): void {
@@ -410,6 +512,10 @@ export interface GRUOptions extends RecurrentOptions {
    * — Cho et al. 2014, tfjs.
    */
   resetAfter?: boolean;
+  /** Gate activation (r, z); default 'sigmoid'. */
+  recurrentActivation?: ActivationSpec;
+  /** Candidate activation (n); default 'tanh'. */
+  activation?: ActivationSpec;
 }
 
 /** GRU, PyTorch gate order r, z, n. */
@@ -421,7 +527,11 @@ export class GRU extends Recurrent {
   protected override readonly linearBeforeReset: boolean;
   constructor(options: GRUOptions) {
     super(options);
-    this.linearBeforeReset = options.resetAfter ?? true;
+    this.linearBeforeReset = flag(options.resetAfter, 'options.resetAfter', true);
+    this.cellOptions = {
+      gateActivation: resolveActivation(options.recurrentActivation ?? 'sigmoid', 'options.recurrentActivation'),
+      candidateActivation: resolveActivation(options.activation ?? 'tanh', 'options.activation'),
+    };
     this.initParameters(options.seed);
   }
 }
