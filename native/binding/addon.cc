@@ -136,6 +136,11 @@ SeqConfig read_config(const Napi::Value& value) {
   o.no_output_gate = read_flag(cfg, "noOutputGate");
   o.coupled = read_flag(cfg, "coupledInputForget");
   o.cell_clip = read_number(cfg, "config", "cellClip", 0, 0, 1e30);
+  if (!cfg.Get("projSize").IsUndefined() && !lstm)
+    throw Napi::TypeError::New(env, "config.projSize: only for 'lstm' cells");
+  if (!cfg.Get("projSize").IsUndefined()) c.P = read_dim(cfg, "projSize");
+  c.proj_clip = read_number(cfg, "config", "projClip", 0, 0, 1e30);
+  if (c.proj_clip > 0 && c.P == 0) throw Napi::TypeError::New(env, "config.projClip: needs config.projSize");
   if (o.coupled && (o.no_input_gate || o.no_forget_gate))
     throw Napi::RangeError::New(env, "config.coupledInputForget: cannot be combined with noInputGate or noForgetGate "
                                      "(CIFG derives f from i)");
@@ -147,7 +152,7 @@ SeqConfig read_config(const Napi::Value& value) {
   // Every matrix handed to BLAS must index with 32-bit integers.
   const double limit = double(std::numeric_limits<int32_t>::max());
   const double GH = double(c.gate_width());
-  const double widest = std::max({double(c.I), GH, double(c.H)});
+  const double widest = std::max({double(c.I), GH, double(c.H), double(c.P)});
   if (double(c.T) * double(c.B) * widest >= limit || GH * std::max(double(c.I), double(c.H)) >= limit)
     throw Napi::RangeError::New(env, "config: steps·batch·max(inputSize, gates·hiddenSize) must stay below 2^31");
   return c;
@@ -241,12 +246,12 @@ struct SequenceCall {
   bool backward = false;
   // forward
   const void *x = nullptr, *h0 = nullptr, *c0 = nullptr, *w_ih = nullptr, *w_hh = nullptr, *b_ih = nullptr,
-             *b_hh = nullptr, *peep = nullptr;
+             *b_hh = nullptr, *peep = nullptr, *w_hr = nullptr;
   void *y = nullptr, *h_n = nullptr, *c_n = nullptr, *workspace = nullptr;
   // backward
   const void *dy = nullptr, *dh_n = nullptr, *dc_n = nullptr;
   void *dx = nullptr, *dh0 = nullptr, *dc0 = nullptr, *dw_ih = nullptr, *dw_hh = nullptr, *db_ih = nullptr,
-       *db_hh = nullptr, *dpeep = nullptr;
+       *db_hh = nullptr, *dpeep = nullptr, *dw_hr = nullptr;
   std::vector<BufferBinding> bindings;
   std::vector<std::unique_ptr<uint8_t[]>> owned;
 
@@ -277,7 +282,7 @@ struct SequenceCall {
       f.x = static_cast<const S*>(x); f.h0 = static_cast<const S*>(h0); f.c0 = static_cast<const S*>(c0);
       f.w_ih = static_cast<const S*>(w_ih); f.w_hh = static_cast<const S*>(w_hh);
       f.b_ih = static_cast<const S*>(b_ih); f.b_hh = static_cast<const S*>(b_hh);
-      f.peep = static_cast<const S*>(peep);
+      f.peep = static_cast<const S*>(peep); f.w_hr = static_cast<const S*>(w_hr);
       f.y = static_cast<S*>(y); f.h_n = static_cast<S*>(h_n); f.c_n = static_cast<S*>(c_n);
       f.workspace = static_cast<S*>(workspace);
       sequence_forward<S>(cfg, f);
@@ -290,6 +295,7 @@ struct SequenceCall {
       b.dw_ih = static_cast<S*>(dw_ih); b.dw_hh = static_cast<S*>(dw_hh);
       b.db_ih = static_cast<S*>(db_ih); b.db_hh = static_cast<S*>(db_hh);
       b.peep = static_cast<const S*>(peep); b.dpeep = static_cast<S*>(dpeep);
+      b.w_hr = static_cast<const S*>(w_hr); b.dw_hr = static_cast<S*>(dw_hr);
       sequence_backward<S>(cfg, b);
     }
   }
@@ -307,10 +313,14 @@ void parse_call(const Napi::CallbackInfo& info, bool backward, SequenceCall* cal
   const bool lstm = c.cell == CellKind::kLstm;
   BufferReader r(info[1], &k.bindings);
   const std::string s_x = shape_str({{"steps", T}, {"batch", B}, {"inputSize", I}});
-  const std::string s_y = shape_str({{"steps", T}, {"batch", B}, {"hiddenSize", H}});
-  const std::string s_state = shape_str({{"batch", B}, {"hiddenSize", H}});
+  const int64_t P = c.state_size();
+  const char* p_name = c.P > 0 ? "projSize" : "hiddenSize";
+  const std::string s_y = shape_str({{"steps", T}, {"batch", B}, {p_name, P}});
+  const std::string s_state = shape_str({{"batch", B}, {p_name, P}});
+  const std::string s_cell = shape_str({{"batch", B}, {"hiddenSize", H}});
   const std::string s_wih = shape_str({{"gates·hiddenSize", G * H}, {"inputSize", I}});
-  const std::string s_whh = shape_str({{"gates·hiddenSize", G * H}, {"hiddenSize", H}});
+  const std::string s_whh = shape_str({{"gates·hiddenSize", G * H}, {p_name, P}});
+  const std::string s_whr = shape_str({{"projSize", P}, {"hiddenSize", H}});
   const std::string s_b = shape_str({{"gates·hiddenSize", GH}});
   const std::string s_peep = shape_str({{"3·hiddenSize", 3 * H}});
   const int64_t ws = workspace_elems(c);
@@ -318,29 +328,31 @@ void parse_call(const Napi::CallbackInfo& info, bool backward, SequenceCall* cal
 
   r.bind(&k.x, "x", T * B * I, s_x, true, false);
   r.bind(&k.w_ih, "weightIh", GH * I, s_wih, true, false);
-  r.bind(&k.w_hh, "weightHh", GH * H, s_whh, true, false);
+  r.bind(&k.w_hh, "weightHh", GH * P, s_whh, true, false);
+  if (c.P > 0) r.bind(&k.w_hr, "weightHr", P * H, s_whr, true, false);
   if (!backward) {
-    r.bind(&k.h0, "h0", B * H, s_state, false, false);
-    if (lstm) r.bind(&k.c0, "c0", B * H, s_state, false, false);
+    r.bind(&k.h0, "h0", B * P, s_state, false, false);
+    if (lstm) r.bind(&k.c0, "c0", B * H, s_cell, false, false);
     r.bind(&k.b_ih, "biasIh", GH, s_b, false, false);
     r.bind(&k.b_hh, "biasHh", GH, s_b, false, false);
     r.bind(&k.peep, "peephole", 3 * H, s_peep, c.opt.peephole, false);
-    r.bind(&k.y, "y", T * B * H, s_y, false, true);
-    r.bind(&k.h_n, "hN", B * H, s_state, false, true);
-    if (lstm) r.bind(&k.c_n, "cN", B * H, s_state, false, true);
+    r.bind(&k.y, "y", T * B * P, s_y, false, true);
+    r.bind(&k.h_n, "hN", B * P, s_state, false, true);
+    if (lstm) r.bind(&k.c_n, "cN", B * H, s_cell, false, true);
     r.bind(&k.workspace, "workspace", ws, s_ws, false, !backward);
   } else {
     r.bind(&k.workspace, "workspace", ws, s_ws, true, !backward);
     r.bind(&k.peep, "peephole", 3 * H, s_peep, c.opt.peephole, false);
     if (c.opt.peephole) r.bind(&k.dpeep, "dPeephole", 3 * H, s_peep, false, true);
-    r.bind(&k.dy, "dy", T * B * H, s_y, false, false);
-    r.bind(&k.dh_n, "dhN", B * H, s_state, false, false);
-    if (lstm) r.bind(&k.dc_n, "dcN", B * H, s_state, false, false);
+    r.bind(&k.dy, "dy", T * B * P, s_y, false, false);
+    r.bind(&k.dh_n, "dhN", B * P, s_state, false, false);
+    if (lstm) r.bind(&k.dc_n, "dcN", B * H, s_cell, false, false);
     r.bind(&k.dx, "dx", T * B * I, s_x, false, true);
-    r.bind(&k.dh0, "dh0", B * H, s_state, false, true);
-    if (lstm) r.bind(&k.dc0, "dc0", B * H, s_state, false, true);
+    r.bind(&k.dh0, "dh0", B * P, s_state, false, true);
+    if (lstm) r.bind(&k.dc0, "dc0", B * H, s_cell, false, true);
     r.bind(&k.dw_ih, "dWeightIh", GH * I, s_wih, true, true);
-    r.bind(&k.dw_hh, "dWeightHh", GH * H, s_whh, true, true);
+    r.bind(&k.dw_hh, "dWeightHh", GH * P, s_whh, true, true);
+    if (c.P > 0) r.bind(&k.dw_hr, "dWeightHr", P * H, s_whr, true, true);
     r.bind(&k.db_ih, "dBiasIh", GH, s_b, false, true);
     r.bind(&k.db_hh, "dBiasHh", GH, s_b, false, true);
   }

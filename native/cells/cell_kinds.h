@@ -41,7 +41,12 @@ struct SeqConfig {
   bool linear_before_reset = false;  // GRU only: PyTorch/cuDNN/ONNX lbr=1 form
   bool reverse = false;              // process t = T-1 .. 0 (outputs stay at their time index)
   int64_t T = 0, B = 0, I = 0, H = 0;
+  int64_t P = 0;           // LSTM projection size (LSTMP: h_t = W_hr (o ⊙ act(c_t))); 0 = none
+  double proj_clip = 0;    // TF1 proj_clip: clamp the projected h_t to [−proj_clip, proj_clip]; 0 = off
   CellOptions opt;
+
+  // Size of the hidden state h (and of the outputs): P with a projection, else H.
+  int64_t state_size() const { return P > 0 ? P : H; }
 
   // Whether the options leave the default form of the cell (then the general kernels run).
   bool general() const {

@@ -73,17 +73,25 @@ inline int64_t prev_row(const SeqConfig& c, int64_t t) { return c.reverse ? t + 
 inline int64_t out_row(const SeqConfig& c, int64_t t) { return c.reverse ? t : t + 1; }
 
 struct WorkspaceLayout {
-  int64_t gates, hs, cs, aux, total;
+  int64_t gates, hs, cs, aux, ms, total;
 };
 WorkspaceLayout layout_of(const SeqConfig& c) {
-  const int64_t TB = c.T * c.B, BH = c.B * c.H;
+  const int64_t TB = c.T * c.B, BH = c.B * c.H, BP = c.B * c.state_size();
   WorkspaceLayout w{};
   w.gates = 0;
   w.hs = w.gates + TB * c.gate_width();
-  w.cs = w.hs + (c.T + 1) * BH;
+  w.cs = w.hs + (c.T + 1) * BP;
   w.aux = w.cs + (c.cell == CellKind::kLstm ? (c.T + 1) * BH : 0);
-  w.total = w.aux + (c.cell == CellKind::kGru ? TB * c.H : 0);
+  w.ms = w.aux + (c.cell == CellKind::kGru ? TB * c.H : 0);
+  w.total = w.ms + (c.P > 0 ? TB * c.H : 0);
   return w;
+}
+
+// Clamps [n] values to [−limit, limit].
+template <typename S>
+void clamp_values(S* v, int64_t n, double limit) {
+  const S l = S(limit);
+  for (int64_t i = 0; i < n; ++i) v[i] = v[i] < -l ? -l : (v[i] > l ? l : v[i]);
 }
 
 }  // namespace
@@ -98,9 +106,12 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
   const bool lbr = gru && c.linear_before_reset;
   const StepKernels<S>& K = step_kernels<S>();
   const bool general = c.general();
-  const double step_flops = 2.0 * B * GH * H;
+  const bool proj = c.P > 0;
+  const int64_t P = c.state_size(), BP = B * P;
+  const double step_flops = 2.0 * B * GH * P;
   const WeightGemm<S> w_ih = WeightGemm<S>::rows(buf.w_ih, GH, I);  // x · W_ihᵀ
-  const WeightGemm<S> w_hh = WeightGemm<S>::rows(buf.w_hh, GH, H);  // h · W_hhᵀ
+  const WeightGemm<S> w_hh = WeightGemm<S>::rows(buf.w_hh, GH, P);  // h · W_hhᵀ
+  const WeightGemm<S> w_hr = proj ? WeightGemm<S>::rows(buf.w_hr, P, H) : WeightGemm<S>::none();  // m · W_hrᵀ
 
   // The bias added to the input projection: b_ih (+ b_hh unless GRU-lbr keeps b_hh inside r ⊙ (…)).
   std::vector<S> bias;
@@ -123,7 +134,9 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
   // and alternates between two state rows (or writes h straight into y).
   const int64_t chunk_steps = train ? T : std::max<int64_t>(1, std::min<int64_t>(T, kProjectionChunk / (B * GH)));
   const int64_t chunk_elems = train ? 0 : chunk_steps * B * GH;
-  const int64_t state_elems = train ? 0 : (lstm ? 5 : 3) * BH;  // h ×2, (c ×2), zeros
+  // h ×2 [B, P], c ×2 [B, H], zeros [B, max(H, P)], m [B, H] (projection)
+  const int64_t zero_elems = std::max(BH, BP);
+  const int64_t state_elems = train ? (proj ? BH : 0) : 2 * BP + (lstm ? 2 * BH : 0) + zero_elems + (proj ? BH : 0);
   const int64_t hh_elems = lbr ? B * GH : 0;
   const int64_t aux_elems = (gru && !train) ? BH : 0;
   std::vector<S> scratch(chunk_elems + state_elems + hh_elems + aux_elems, S(0));
@@ -136,12 +149,17 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
   S* hs = train ? buf.workspace + L.hs : nullptr;
   S* cs = train ? buf.workspace + L.cs : nullptr;
   S* aux = train ? buf.workspace + L.aux : nullptr;
+  S* ms = train && proj ? buf.workspace + L.ms : nullptr;
+  S* h_rows = states;                 // inference: h ping-pong [2, B, P]
+  S* c_rows = states + 2 * BP;        // inference: c ping-pong [2, B, H]
+  S* zeros = c_rows + (lstm ? 2 * BH : 0);
+  S* m_row = train ? states : zeros + zero_elems;  // [B, H] (inference m; training uses ms)
 
   const S* h_prev;
   const S* c_prev = nullptr;
   if (train) {
-    S* h_init = hs + (c.reverse ? T : 0) * BH;
-    if (buf.h0) std::memcpy(h_init, buf.h0, sizeof(S) * BH); else std::fill(h_init, h_init + BH, S(0));
+    S* h_init = hs + (c.reverse ? T : 0) * BP;
+    if (buf.h0) std::memcpy(h_init, buf.h0, sizeof(S) * BP); else std::fill(h_init, h_init + BP, S(0));
     h_prev = h_init;
     if (lstm) {
       S* c_init = cs + (c.reverse ? T : 0) * BH;
@@ -149,7 +167,6 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
       c_prev = c_init;
     }
   } else {
-    const S* zeros = states + (lstm ? 4 : 2) * BH;
     h_prev = buf.h0 ? buf.h0 : zeros;
     if (lstm) c_prev = buf.c0 ? buf.c0 : zeros;
   }
@@ -168,15 +185,16 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
       S* h_out;
       S* c_out = nullptr;
       if (train) {
-        h_out = hs + out_row(c, t) * BH;
+        h_out = hs + out_row(c, t) * BP;
         if (lstm) c_out = cs + out_row(c, t) * BH;
       } else {
         const int64_t parity = (s0 + j) & 1;
-        h_out = buf.y ? buf.y + t * BH : states + parity * BH;
-        if (lstm) c_out = states + (2 + parity) * BH;
+        h_out = buf.y ? buf.y + t * BP : h_rows + parity * BP;
+        if (lstm) c_out = c_rows + parity * BH;
       }
+      S* m_out = proj ? (train ? ms + t * BH : m_row) : h_out;  // the cell's output before any projection
       StepArgs<S> a;
-      a.H = H; a.GH = GH; a.gates = g; a.h = h_out; a.c = c_out; a.h_prev = h_prev; a.c_prev = c_prev;
+      a.H = H; a.GH = GH; a.gates = g; a.h = m_out; a.c = c_out; a.h_prev = h_prev; a.c_prev = c_prev;
       a.aux = gru ? (train ? aux + t * BH : aux_row) : nullptr;
       a.hh = hh; a.b_hh = lbr ? b_hh : nullptr;
       a.opt = &c.opt; a.peep = buf.peep;
@@ -187,7 +205,7 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
                                : lstm ? K.lstm_forward
                                : c.cell == CellKind::kRnnRelu ? K.rnn_relu_forward : K.rnn_tanh_forward;
         for_unit_ranges(H, step_flops, [&](int64_t u0, int64_t u1) {
-          gate_slices_gemm(w_hh, B, h_prev, H, H, 0, G, u0, u1, true, g, GH);
+          gate_slices_gemm(w_hh, B, h_prev, P, H, 0, G, u0, u1, true, g, GH);
           kernel(a, 0, B, u0, u1);
         });
       } else if (lbr) {
@@ -205,18 +223,24 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
           (general ? K.gru_rb_general_n_forward : K.gru_rb_n_forward)(a, 0, B, u0, u1);
         });
       }
-      if (train && buf.y) std::memcpy(buf.y + t * BH, h_out, sizeof(S) * BH);
+      if (proj) {
+        gemm_by_columns(w_hr, B, H, m_out, H, false, h_out, P);
+        if (c.proj_clip > 0) clamp_values(h_out, BP, c.proj_clip);
+      }
+      if (train && buf.y) std::memcpy(buf.y + t * BP, h_out, sizeof(S) * BP);
       h_prev = h_out;
       c_prev = c_out;
     }
   }
-  if (buf.h_n) std::memcpy(buf.h_n, h_prev, sizeof(S) * BH);
+  if (buf.h_n) std::memcpy(buf.h_n, h_prev, sizeof(S) * BP);
   if (lstm && buf.c_n) std::memcpy(buf.c_n, c_prev, sizeof(S) * BH);
 }
 
 template <typename S>
 void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
   const int64_t T = c.T, B = c.B, H = c.H, I = c.I, GH = c.gate_width(), BH = B * H, TB = T * B;
+  const bool proj = c.P > 0;
+  const int64_t P = c.state_size(), BP = B * P;
   const bool lstm = c.cell == CellKind::kLstm, gru = c.cell == CellKind::kGru;
   const bool lbr = gru && c.linear_before_reset;
   const StepKernels<S>& K = step_kernels<S>();
@@ -228,20 +252,24 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
   const double cell_flops = 30.0 * BH;  // rough cost of the element-wise work, for the threading choice
   // dh_prev = dGates · W_hh (per step); for GRU reset-before, split into the r,z rows and the n rows.
   const bool rb = gru && !lbr;
-  const WeightGemm<S> w_hh_t = WeightGemm<S>::cols(buf.w_hh, rb ? 2 * H : GH, H);
+  const WeightGemm<S> w_hh_t = WeightGemm<S>::cols(buf.w_hh, rb ? 2 * H : GH, P);
+  const WeightGemm<S> w_hr_t = proj ? WeightGemm<S>::cols(buf.w_hr, P, H) : WeightGemm<S>::none();  // dh · W_hr
   const WeightGemm<S> w_hn_t = WeightGemm<S>::cols(buf.w_hh + 2 * H * H, rb ? H : 1, rb ? H : 1);
 
   // dgx [T, B, G·H]: gradients of the x-side pre-activations; dgh: of the h-side ones (differs for
   // GRU-lbr only). dh, dc: carried gradients; dh_next: the one being built for the previous step.
-  std::vector<S> scratch((lbr ? 2 : 1) * TB * GH + (lstm ? 5 : 4) * BH, S(0));
+  // With a projection, dhs [T, B, P] keeps each step's dh_t for dW_hr and dm [B, H] = dh_t · W_hr feeds the cell.
+  std::vector<S> scratch((lbr ? 2 : 1) * TB * GH + 2 * BP + (lstm ? 3 : 2) * BH + (proj ? TB * P + BH : 0), S(0));
   S* dgx = scratch.data();
   S* dgh = lbr ? dgx + TB * GH : dgx;
   S* dh = dgx + (lbr ? 2 : 1) * TB * GH;
-  S* dh_next = dh + BH;
-  S* drh = dh_next + BH;
+  S* dh_next = dh + BP;
+  S* drh = dh_next + BP;
   S* dy_zeros = drh + BH;  // the kernels always read dy
   S* dc = lstm ? dy_zeros + BH : nullptr;
-  if (buf.dh_n) std::memcpy(dh, buf.dh_n, sizeof(S) * BH);
+  S* dhs = proj ? dy_zeros + (lstm ? 2 : 1) * BH : nullptr;
+  S* dm = proj ? dhs + TB * P : nullptr;
+  if (buf.dh_n) std::memcpy(dh, buf.dh_n, sizeof(S) * BP);
   if (lstm && buf.dc_n) std::memcpy(dc, buf.dc_n, sizeof(S) * BH);
 
   for (int64_t j = 0; j < T; ++j) {
@@ -249,9 +277,20 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
     StepArgs<S> a;
     a.H = H; a.GH = GH;
     a.gates = const_cast<S*>(buf.workspace + L.gates + t * B * GH);
-    a.h_prev = hs + prev_row(c, t) * BH;
-    a.h_cur = hs + out_row(c, t) * BH;
-    a.dh = dh; a.dy = buf.dy ? buf.dy + t * BH : dy_zeros;
+    a.h_prev = hs + prev_row(c, t) * BP;
+    a.h_cur = hs + out_row(c, t) * BP;
+    a.dh = dh; a.dy = buf.dy ? buf.dy + t * BP : dy_zeros;
+    if (proj) {
+      // dh_t = carried + dy_t (zero where proj_clip clamped h_t); the cell sees dm = dh_t · W_hr.
+      S* dht = dhs + t * BP;
+      for (int64_t e = 0; e < BP; ++e) {
+        S v = dh[e] + (buf.dy ? buf.dy[t * BP + e] : S(0));
+        const S lim = S(c.proj_clip), h = a.h_cur[e];
+        dht[e] = (c.proj_clip > 0 && (h <= -lim || h >= lim)) ? S(0) : v;
+      }
+      gemm_by_columns(w_hr_t, B, P, dht, P, false, dm, H);
+      a.dh = dm; a.dy = dy_zeros;
+    }
     a.dgx = dgx + t * B * GH; a.dgh = dgh + t * B * GH;
     a.dh_prev = dh_next; a.dc = dc; a.drh = drh;
     a.opt = &c.opt; a.peep = buf.peep;
@@ -269,7 +308,7 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
         break;
       case CellKind::kLstm:
         cell(general ? K.lstm_general_backward : K.lstm_backward);  // dc: read, then written, per element
-        gemm_by_columns(w_hh_t, B, GH, a.dgx, GH, false, dh_next, H);
+        gemm_by_columns(w_hh_t, B, GH, a.dgx, GH, false, dh_next, P);
         break;
       case CellKind::kGru:
         if (lbr) {
@@ -286,18 +325,19 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
     }
     std::swap(dh, dh_next);
   }
-  if (buf.dh0) std::memcpy(buf.dh0, dh, sizeof(S) * BH);
+  if (buf.dh0) std::memcpy(buf.dh0, dh, sizeof(S) * BP);
   if (lstm && buf.dc0) std::memcpy(buf.dc0, dc, sizeof(S) * BH);
 
   // Weight and input gradients over all T·B rows at once.
-  const S* h_prev_all = hs + (c.reverse ? BH : 0);  // [T·B, H]: row block t is h_prev of time t
+  const S* h_prev_all = hs + (c.reverse ? BP : 0);  // [T·B, P]: row block t is h_prev of time t
   gemm_tn_by_rows(GH, I, TB, dgx, GH, buf.x, I, buf.dw_ih, I);
   if (gru && !lbr) {
     gemm_tn_by_rows(2 * H, H, TB, dgh, GH, h_prev_all, H, buf.dw_hh, H);
     gemm_tn_by_rows(H, H, TB, dgh + 2 * H, GH, aux, H, buf.dw_hh + 2 * H * H, H);
   } else {
-    gemm_tn_by_rows(GH, H, TB, dgh, GH, h_prev_all, H, buf.dw_hh, H);
+    gemm_tn_by_rows(GH, P, TB, dgh, GH, h_prev_all, P, buf.dw_hh, P);
   }
+  if (proj) gemm_tn_by_rows(P, H, TB, dhs, P, buf.workspace + L.ms, H, buf.dw_hr, H);
   if (buf.dx) gemm_by_rows(WeightGemm<S>::cols(buf.w_ih, GH, I), TB, GH, dgx, GH, false, buf.dx, I);
   auto column_sums = [&](const S* m, S* out) {
     for_ranges(GH, 64, double(TB) * GH * 8, [&](int64_t j0, int64_t j1) {

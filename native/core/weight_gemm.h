@@ -18,6 +18,8 @@ class WeightGemm {
  public:
   static WeightGemm rows(const S* W, int64_t N, int64_t K) { return WeightGemm(W, N, K, false); }
   static WeightGemm cols(const S* W, int64_t K, int64_t N) { return WeightGemm(W, N, K, true); }
+  // A placeholder for a matrix the configuration does not have; never run.
+  static WeightGemm none() { return WeightGemm(); }
 
   int64_t n() const { return N_; }
 
@@ -45,6 +47,8 @@ class WeightGemm {
       }
     }
   }
+
+  WeightGemm() : w_(nullptr), N_(0), K_(0), transposed_(false) {}
 
   const S* w_;
   int64_t N_, K_;
