@@ -26,6 +26,8 @@ export interface NativeCellOptions {
   noOutputGate?: boolean;
   coupledInputForget?: boolean;
   cellClip?: number;
+  projSize?: number;                             // LSTM projection (LSTMP)
+  projClip?: number;
 }
 
 /** One layer-direction over a whole sequence; sizes as in the time-major buffers. */
@@ -46,6 +48,7 @@ export interface NativeForwardBuffers {
   biasIh?: NativeArray;      // [G·H]
   biasHh?: NativeArray;      // [G·H]
   peephole?: NativeArray;    // [3H] p_i, p_f, p_o (config.peephole)
+  weightHr?: NativeArray;    // [P, H] projection (config.projSize)
   h0?: NativeArray;          // [batch, H]
   c0?: NativeArray;          // [batch, H]
   y?: NativeArray;           // out [steps, batch, H]
@@ -61,6 +64,8 @@ export interface NativeBackwardBuffers {
   workspace: NativeArray;
   peephole?: NativeArray;
   dPeephole?: NativeArray;
+  weightHr?: NativeArray;
+  dWeightHr?: NativeArray;
   dy?: NativeArray;
   dhN?: NativeArray;
   dcN?: NativeArray;

@@ -70,7 +70,7 @@ export interface Gradients {
   params: Record<string, Tensor>;
 }
 
-type ParamName = 'weight_ih_l0' | 'weight_hh_l0' | 'bias_ih_l0' | 'bias_hh_l0' | 'weight_peephole_l0';
+type ParamName = 'weight_ih_l0' | 'weight_hh_l0' | 'bias_ih_l0' | 'bias_hh_l0' | 'weight_peephole_l0' | 'weight_hr_l0';
 
 function nonNegative(v: unknown, what: string): number {
   if (v === undefined) return 0;
@@ -106,6 +106,17 @@ export abstract class Recurrent {
   protected readonly params: Map<ParamName, Tensor> = new Map();
   /** The cell options as the native core takes them; set by each subclass. */
   protected cellOptions: NativeCellOptions = {};
+  /** LSTM projection size (0 = none) and its clip; h and the outputs then have projSize features. */
+  protected projSize = 0;
+  protected projClip = 0;
+
+  /** Features of h and of the output: units, or projSize for a projected LSTM. */
+  get outputSize(): number {
+    return this.projSize > 0 ? this.projSize : this.units;
+  }
+  protected get outputSizeName(): string {
+    return this.projSize > 0 ? 'projSize' : 'units';
+  }
 
   protected abstract readonly cell: NativeCell;
   protected abstract readonly gates: number;
@@ -134,8 +145,10 @@ export abstract class Recurrent {
     const G = this.gates, H = this.units, I = this.inputSize;
     const wIh = Tensor.zeros([G * H, I], this.dtype);
     for (let g = 0; g < G; g++) glorotUniform(wIh.data.subarray(g * H * I, (g + 1) * H * I), H, I, rng);
-    const wHh = Tensor.zeros([G * H, H], this.dtype);
-    orthogonalBlocks(wHh.data, G, H, rng);
+    const P = this.outputSize;
+    const wHh = Tensor.zeros([G * H, P], this.dtype);
+    if (P === H) orthogonalBlocks(wHh.data, G, H, rng);
+    else glorotUniform(wHh.data, G * H, P, rng);
     this.params.set('weight_ih_l0', wIh);
     this.params.set('weight_hh_l0', wHh);
     if (this.useBias) {
@@ -145,6 +158,11 @@ export abstract class Recurrent {
       this.params.set('bias_hh_l0', Tensor.zeros([G * H], this.dtype));
     }
     if (this.cellOptions.peephole) this.params.set('weight_peephole_l0', Tensor.zeros([3 * H], this.dtype));
+    if (this.projSize > 0) {
+      const wHr = Tensor.zeros([P, H], this.dtype);
+      glorotUniform(wHr.data, P, H, rng);
+      this.params.set('weight_hr_l0', wHr);
+    }
   }
 
   /** Sets the input-side bias at creation (zeros; LSTM puts its forget bias here). */
@@ -152,13 +170,14 @@ export abstract class Recurrent {
 
   /** Parameter shapes by name (PyTorch names and layouts, gate order as PyTorch). */
   parameterShapes(): Record<string, number[]> {
-    const G = this.gates, H = this.units;
-    const shapes: Record<string, number[]> = { weight_ih_l0: [G * H, this.inputSize], weight_hh_l0: [G * H, H] };
+    const G = this.gates, H = this.units, P = this.outputSize;
+    const shapes: Record<string, number[]> = { weight_ih_l0: [G * H, this.inputSize], weight_hh_l0: [G * H, P] };
     if (this.useBias) {
       shapes.bias_ih_l0 = [G * H];
       shapes.bias_hh_l0 = [G * H];
     }
     if (this.cellOptions.peephole) shapes.weight_peephole_l0 = [3 * H];
+    if (this.projSize > 0) shapes.weight_hr_l0 = [P, H];
     return shapes;
   }
 
@@ -187,11 +206,13 @@ export abstract class Recurrent {
       batch,
       inputSize: this.inputSize,
       hiddenSize: this.units,
+      ...(this.projSize > 0 ? { projSize: this.projSize, projClip: this.projClip } : {}),
     };
   }
 
-  private get p(): { wIh: NativeArray; wHh: NativeArray; bIh?: NativeArray; bHh?: NativeArray; peep?: NativeArray } {
+  private get p(): { wIh: NativeArray; wHh: NativeArray; bIh?: NativeArray; bHh?: NativeArray; peep?: NativeArray; wHr?: NativeArray } {
     return {
+      wHr: this.params.get('weight_hr_l0')?.data,
       peep: this.params.get('weight_peephole_l0')?.data,
       wIh: this.params.get('weight_ih_l0')!.data,
       wHh: this.params.get('weight_hh_l0')!.data,
@@ -243,12 +264,15 @@ export abstract class Recurrent {
     if (init !== undefined && init !== null) {
       if (!Array.isArray(init) || init.length !== this.stateCount) {
         throw new TypeError(
-          `${where}: initialState must be an array of ${this.stateCount} Tensor(s) ${this.stateCount === 2 ? '[h0, c0]' : '[h0]'}, each [batch=${batch}, units=${this.units}]`,
+          `${where}: initialState must be an array of ${this.stateCount} Tensor(s) ` +
+            (this.stateCount === 2
+              ? `[h0, c0]: h0 [batch=${batch}, ${this.outputSizeName}=${this.outputSize}], c0 [batch=${batch}, units=${this.units}]`
+              : `[h0]: h0 [batch=${batch}, units=${this.units}]`),
         );
       }
       const names = ['h0', 'c0'];
       const states = init.map((s, i) =>
-        checkTensor(s, `${where}: initialState[${i}] (${names[i]})`, [batch, this.units], ['batch', 'units'], this.dtype).data,
+        checkTensor(s, `${where}: initialState[${i}] (${names[i]})`, [batch, i === 0 ? this.outputSize : this.units], ['batch', i === 0 ? this.outputSizeName : 'units'], this.dtype).data,
       );
       [h0, c0] = states;
     }
@@ -264,21 +288,22 @@ export abstract class Recurrent {
       biasIh: p.bIh,
       biasHh: p.bHh,
       peephole: p.peep,
+      weightHr: p.wHr,
       h0,
       c0,
-      y: wantSeq || training ? this.newArray(steps * batch * this.units) : undefined,
-      hN: this.newArray(batch * this.units),
+      y: wantSeq || training ? this.newArray(steps * batch * this.outputSize) : undefined,
+      hN: this.newArray(batch * this.outputSize),
       cN: this.stateCount === 2 ? this.newArray(batch * this.units) : undefined,
       workspace: training ? this.newArray(native.workspaceSize(cfg)) : undefined,
     };
     const finish = (): ForwardResult => {
-      const H = this.units;
+      const H = this.units, P = this.outputSize;
       const output = wantSeq
-        ? Tensor.from(this.transpose(bufs.y!, batch, steps, H, true, this.goBackwards), [batch, steps, H])
-        : Tensor.from(bufs.hN.slice(), [batch, H]);
+        ? Tensor.from(this.transpose(bufs.y!, batch, steps, P, true, this.goBackwards), [batch, steps, P])
+        : Tensor.from(bufs.hN.slice(), [batch, P]);
       const states: Tensor[] = [];
       if (this.returnState) {
-        states.push(Tensor.from(bufs.hN, [batch, H]));
+        states.push(Tensor.from(bufs.hN, [batch, P]));
         if (bufs.cN) states.push(Tensor.from(bufs.cN, [batch, H]));
       }
       const result: ForwardResult = { output, states };
@@ -311,18 +336,18 @@ export abstract class Recurrent {
     }
     const r = run as TrainingRun;
     const { batch, steps } = r;
-    const H = this.units;
+    const H = this.units, P = this.outputSize, PN = this.outputSizeName;
     const cfg = this.nativeConfig(batch, steps);
     let dy: NativeArray | undefined;
     let dhN: NativeArray | undefined;
     let dcN: NativeArray | undefined;
     if (dOutput !== null && dOutput !== undefined) {
       if (this.returnSequences) {
-        const d = checkTensor(dOutput, `${where}: dOutput`, [batch, steps, H], ['batch', 'steps', 'units'], this.dtype);
-        dy = this.transpose(d.data, batch, steps, H, false, this.goBackwards);
+        const d = checkTensor(dOutput, `${where}: dOutput`, [batch, steps, P], ['batch', 'steps', PN], this.dtype);
+        dy = this.transpose(d.data, batch, steps, P, false, this.goBackwards);
       } else {
         // The last output is the final h: its gradient joins dh_N.
-        dhN = checkTensor(dOutput, `${where}: dOutput`, [batch, H], ['batch', 'units'], this.dtype).data.slice();
+        dhN = checkTensor(dOutput, `${where}: dOutput`, [batch, P], ['batch', PN], this.dtype).data.slice();
       }
     }
     const dStates = options?.dStates ?? [];
@@ -331,7 +356,7 @@ export abstract class Recurrent {
     }
     dStates.forEach((s, i) => {
       if (s === null || s === undefined) return;
-      const d = checkTensor(s, `${where}: dStates[${i}]`, [batch, H], ['batch', 'units'], this.dtype).data;
+      const d = checkTensor(s, `${where}: dStates[${i}]`, [batch, i === 0 ? P : H], ['batch', i === 0 ? PN : 'units'], this.dtype).data;
       if (i === 0) {
         if (dhN) for (let k = 0; k < d.length; k++) dhN[k] += d[k];
         else dhN = d;
@@ -350,24 +375,27 @@ export abstract class Recurrent {
       dhN,
       dcN,
       dx: this.newArray(steps * batch * I),
-      dh0: this.newArray(batch * H),
+      dh0: this.newArray(batch * P),
       dc0: this.stateCount === 2 ? this.newArray(batch * H) : undefined,
       dWeightIh: this.newArray(G * H * I),
-      dWeightHh: this.newArray(G * H * H),
+      dWeightHh: this.newArray(G * H * P),
+      weightHr: p.wHr,
+      dWeightHr: p.wHr ? this.newArray(P * H) : undefined,
       dBiasIh: this.useBias ? this.newArray(G * H) : undefined,
       dBiasHh: this.useBias ? this.newArray(G * H) : undefined,
     };
     const finish = (): Gradients => {
       const params: Record<string, Tensor> = {
         weight_ih_l0: Tensor.from(bufs.dWeightIh, [G * H, I]),
-        weight_hh_l0: Tensor.from(bufs.dWeightHh, [G * H, H]),
+        weight_hh_l0: Tensor.from(bufs.dWeightHh, [G * H, P]),
       };
       if (this.useBias) {
         params.bias_ih_l0 = Tensor.from(bufs.dBiasIh!, [G * H]);
         params.bias_hh_l0 = Tensor.from(bufs.dBiasHh!, [G * H]);
       }
       if (bufs.dPeephole) params.weight_peephole_l0 = Tensor.from(bufs.dPeephole, [3 * H]);
-      const initialState = [Tensor.from(bufs.dh0, [batch, H])];
+      if (bufs.dWeightHr) params.weight_hr_l0 = Tensor.from(bufs.dWeightHr, [P, H]);
+      const initialState = [Tensor.from(bufs.dh0, [batch, P])];
       if (bufs.dc0) initialState.push(Tensor.from(bufs.dc0, [batch, H]));
       return { input: Tensor.from(this.transpose(bufs.dx, batch, steps, I, true), [batch, steps, I]), initialState, params };
     };
@@ -444,6 +472,13 @@ export interface LSTMOptions extends RecurrentOptions {
   cellClip?: number;
   /** A Greff et al. variant as a shorthand for the options above; explicit options override it. */
   variant?: LSTMVariant;
+  /**
+   * Projection (LSTMP; PyTorch proj_size, TF1 num_proj): h_t = W_hr (o ⊙ act(c_t)) with
+   * weight_hr_l0 [projSize, units]; h, the outputs and weight_hh_l0's columns have projSize features.
+   */
+  projSize?: number;
+  /** TF1 proj_clip: clamp the projected h_t to [−projClip, projClip] (0 = off; needs projSize). */
+  projClip?: number;
 }
 
 const VARIANTS: Record<LSTMVariant, Partial<LSTMOptions>> = {
@@ -498,6 +533,9 @@ export class LSTM extends Recurrent {
       coupledInputForget: coupled,
       cellClip: nonNegative(o.cellClip, 'options.cellClip'),
     };
+    if (o.projSize !== undefined) this.projSize = positiveInt(o.projSize, 'options.projSize');
+    this.projClip = nonNegative(o.projClip, 'options.projClip');
+    if (this.projClip > 0 && this.projSize === 0) throw new TypeError('options.projClip: needs options.projSize');
     this.initParameters(options.seed);
   }
   protected override initBias(bias: TensorData): void {
