@@ -308,6 +308,11 @@ async function setUpImpls(c: BenchCase, s: Settings, peers: Peers, threads: numb
   progress(`${c.id}: setting up (rnnkit layers, weights, peers)`);
   const p = makeProblem(c);
   const impls: Impl[] = [rnnkitImpl(p, threads)];
+  if (c.variants) {
+    for (const v of c.variants) impls.push(rnnkitImpl(p, threads, true, v));
+    notes.push('variant rows: ratio = variant ms / default LSTM ms (same weights; rnnkit only)');
+    return impls;
+  }
   const attempt = async (what: string, make: () => Impl | Promise<Impl>) => {
     try {
       impls.push(await make());

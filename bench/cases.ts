@@ -19,6 +19,17 @@ export interface BenchCase {
   threads?: number;
   /** What the case stands for, for the report. */
   title: string;
+  /**
+   * LSTM variants timed beside the default LSTM of the same case (same weights); their ratio is
+   * variant ms / default ms. Cases with variants time rnnkit only.
+   */
+  variants?: readonly LstmVariantRow[];
+}
+
+export interface LstmVariantRow {
+  key: string;
+  label: string;
+  options: { peepholes?: boolean; coupledInputForget?: boolean };
 }
 
 const base = { layers: 1, bidirectional: false } as const;
@@ -34,6 +45,14 @@ export const CASES: readonly BenchCase[] = [
   { id: 'L4', cell: 'lstm', work: 'forward', batch: 32, steps: 50, inputSize: 1024, hiddenSize: 1024, ...base, title: 'LSTM forward (large)' },
   { id: 'G1', cell: 'gru', work: 'forward', batch: 64, steps: 100, inputSize: 128, hiddenSize: 256, ...base, title: 'GRU forward' },
   { id: 'G2', cell: 'gru', work: 'train', batch: 32, steps: 50, inputSize: 128, hiddenSize: 256, ...base, title: 'GRU forward+backward' },
+  {
+    id: 'L1v', cell: 'lstm', work: 'forward', batch: 64, steps: 100, inputSize: 128, hiddenSize: 256, ...base,
+    title: 'LSTM variants forward (L1 shape): peepholes, CIFG',
+    variants: [
+      { key: 'rnnkit-peep', label: 'rnnkit (peepholes)', options: { peepholes: true } },
+      { key: 'rnnkit-cifg', label: 'rnnkit (CIFG)', options: { coupledInputForget: true } },
+    ],
+  },
   {
     id: 'D2', cell: 'lstm', work: 'train', batch: 32, steps: 50, inputSize: 128, hiddenSize: 256, layers: 2, bidirectional: true,
     title: '2-layer bidirectional LSTM forward+backward',

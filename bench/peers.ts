@@ -2,7 +2,7 @@
 // backends), all in this process. PyTorch runs in a child process (torch-peer.ts).
 import { getNumThreads, setNumThreads, Tensor } from '../lib/index.js';
 import type { Scalar as TfScalar, Tensor as TfTensor, Variable as TfVariable } from '@tensorflow/tfjs';
-import { directions, outputSize, type BenchCase } from './cases.js';
+import { directions, outputSize, type BenchCase, type LstmVariantRow } from './cases.js';
 import { layersWithSameWeights, probeGoBackwardsOrder, RnnkitStack, type Problem, type TorchWeights } from './problem.js';
 
 /** One implementation of one case, set up and ready to be timed. */
@@ -53,8 +53,23 @@ function useThreads(n: number): void {
  * batch-first <-> time-major conversions are part of the time, as a user sees it.
  * `resetAfter: false` gives the reset-before GRU twin (same weights) that tfjs is compared with.
  */
-export function rnnkitImpl(p: Problem, threads: number, resetAfter = true): Impl {
+export function rnnkitImpl(p: Problem, threads: number, resetAfter = true, variant?: LstmVariantRow): Impl {
   const { c } = p;
+  if (variant) {
+    const stack = new RnnkitStack(c, layersWithSameWeights(p, true, variant.options));
+    const x = Tensor.from(p.x, [c.batch, c.steps, c.inputSize]);
+    return {
+      key: variant.key,
+      label: variant.label,
+      threads,
+      baseline: 'rnnkit',
+      async measure(calls) {
+        useThreads(threads);
+        return timeCalls(calls, () => stack.forward(x));
+      },
+      async release() {},
+    };
+  }
   const layers = resetAfter ? p.layers : layersWithSameWeights(p, false);
   const stack = new RnnkitStack(c, layers);
   const x = Tensor.from(p.x, [c.batch, c.steps, c.inputSize]);

@@ -1,6 +1,6 @@
 // One case's shared problem: the rnnkit layers (whose weights every peer copies), the input and
 // the upstream gradient; and the composition of single layer-directions into deep/bidirectional stacks.
-import { GRU, LSTM, Random, Tensor, type Recurrent, type TrainingRun } from '../lib/index.js';
+import { GRU, LSTM, Random, Tensor, type LSTMOptions, type Recurrent, type TrainingRun } from '../lib/index.js';
 import { directions, layerInputSize, outputSize, type BenchCase } from './cases.js';
 
 /** Weights of one layer-direction in PyTorch's layout and gate order (rnnkit's own). */
@@ -30,7 +30,7 @@ function randomArray(n: number, rng: Random): Float32Array {
 }
 
 /** Layers as rnnkit creates them (seeded), so that every run of the bench uses the same numbers. */
-export function makeLayers(c: BenchCase, resetAfter = true): Recurrent[][] {
+export function makeLayers(c: BenchCase, resetAfter = true, lstmOptions: Partial<LSTMOptions> = {}): Recurrent[][] {
   const layers: Recurrent[][] = [];
   for (let l = 0; l < c.layers; l++) {
     const row: Recurrent[] = [];
@@ -42,7 +42,7 @@ export function makeLayers(c: BenchCase, resetAfter = true): Recurrent[][] {
         goBackwards: d === 1,
         seed: 1 + 2 * l + d,
       };
-      row.push(c.cell === 'lstm' ? new LSTM(options) : new GRU({ ...options, resetAfter }));
+      row.push(c.cell === 'lstm' ? new LSTM({ ...options, ...lstmOptions }) : new GRU({ ...options, resetAfter }));
     }
     layers.push(row);
   }
@@ -72,12 +72,13 @@ export function makeProblem(c: BenchCase): Problem {
 }
 
 /** Copies the problem's weights into freshly made layers (e.g. the reset-before GRU twin). */
-export function layersWithSameWeights(p: Problem, resetAfter: boolean): Recurrent[][] {
-  const twin = makeLayers(p.c, resetAfter);
+export function layersWithSameWeights(p: Problem, resetAfter: boolean, lstmOptions: Partial<LSTMOptions> = {}): Recurrent[][] {
+  const twin = makeLayers(p.c, resetAfter, lstmOptions);
   twin.forEach((row, l) =>
     row.forEach((layer, d) => {
       const src = p.layers[l][d].stateDict();
-      layer.loadStateDict(Object.fromEntries(Object.entries(src).map(([k, t]) => [k, t.clone()])));
+      // strict: false — a variant may have parameters the default lacks (peepholes keep their init)
+      layer.loadStateDict(Object.fromEntries(Object.entries(src).map(([k, t]) => [k, t.clone()])), { strict: false });
     }),
   );
   return twin;
