@@ -18,7 +18,7 @@ export {
   type Gradients,
   type TrainingRun,
 } from './layers/recurrent.js';
-export { Random } from './init.js';
+export { Random, type Initializer } from './init.js';
 export { ACTIVATION_NAMES, type ActivationName, type ActivationSpec } from './activations.js';
 export {
   Dense,

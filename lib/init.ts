@@ -55,3 +55,93 @@ export function orthogonalBlocks(out: Float32Array | Float64Array, blocks: numbe
     out.set(q, blk * n * n);
   }
 }
+
+/**
+ * How a parameter starts: 'glorotUniform' (Keras kernels), 'glorotNormal' (tfjs kernels),
+ * 'orthogonal' (Keras recurrent kernels), 'identity' (IRNN, Le et al. 2015: each gate block an
+ * identity; square blocks only), 'zeros', 'ones', 'pytorch' (PyTorch's U(−1/√units, 1/√units)),
+ * { name: 'uniform', limit } or { name: 'constant', value }.
+ */
+export type Initializer =
+  | 'glorotUniform'
+  | 'glorotNormal'
+  | 'orthogonal'
+  | 'identity'
+  | 'zeros'
+  | 'ones'
+  | 'pytorch'
+  | { name: 'uniform'; limit: number }
+  | { name: 'constant'; value: number };
+
+const INITIALIZER_NAMES = ['glorotUniform', 'glorotNormal', 'orthogonal', 'identity', 'zeros', 'ones', 'pytorch', 'uniform', 'constant'];
+
+/** Checks an initializer option; `what` names it in errors. */
+export function checkInitializer(init: unknown, what: string): Initializer {
+  if (typeof init === 'string' && INITIALIZER_NAMES.includes(init) && init !== 'uniform' && init !== 'constant') return init as Initializer;
+  if (init !== null && typeof init === 'object') {
+    const o = init as { name?: unknown; limit?: unknown; value?: unknown };
+    if (o.name === 'uniform' && typeof o.limit === 'number' && Number.isFinite(o.limit) && o.limit >= 0) return init as Initializer;
+    if (o.name === 'constant' && typeof o.value === 'number' && Number.isFinite(o.value)) return init as Initializer;
+  }
+  throw new TypeError(
+    `${what}: expected one of 'glorotUniform', 'glorotNormal', 'orthogonal', 'identity', 'zeros', 'ones', 'pytorch', ` +
+      `{ name: 'uniform', limit >= 0 } or { name: 'constant', value }, got ${JSON.stringify(init)}`,
+  );
+}
+
+/**
+ * Fills `out`, `blocks` stacked [rows, cols] blocks (one per gate), with `init`. `units` is the
+ * layer's hidden size (for 'pytorch').
+ */
+export function initialize(
+  out: Float32Array | Float64Array,
+  init: Initializer,
+  blocks: number,
+  rows: number,
+  cols: number,
+  units: number,
+  rng: Random,
+  what: string,
+): void {
+  const block = rows * cols;
+  if (typeof init === 'object') {
+    if (init.name === 'constant') out.fill(init.value);
+    else for (let i = 0; i < out.length; i++) out[i] = rng.uniform(-init.limit, init.limit);
+    return;
+  }
+  switch (init) {
+    case 'zeros':
+      out.fill(0);
+      return;
+    case 'ones':
+      out.fill(1);
+      return;
+    case 'pytorch': {
+      const k = 1 / Math.sqrt(units);
+      for (let i = 0; i < out.length; i++) out[i] = rng.uniform(-k, k);
+      return;
+    }
+    case 'glorotUniform':
+      for (let b = 0; b < blocks; b++) glorotUniform(out.subarray(b * block, (b + 1) * block), rows, cols, rng);
+      return;
+    case 'glorotNormal': {
+      // Keras/tfjs: truncated normal (within 2σ) with σ = sqrt(2 / (fanIn + fanOut)) / .87962566
+      const sd = Math.sqrt(2 / (rows + cols)) / 0.87962566103423978;
+      for (let i = 0; i < out.length; i++) {
+        let v: number;
+        do v = rng.normal(); while (Math.abs(v) > 2);
+        out[i] = v * sd;
+      }
+      return;
+    }
+    case 'orthogonal':
+    case 'identity':
+      if (rows !== cols) throw new RangeError(`${what}: '${init}' needs square gate blocks, got [${rows}, ${cols}]`);
+      if (init === 'orthogonal') orthogonalBlocks(out, blocks, rows, rng);
+      else {
+        out.fill(0);
+        for (let b = 0; b < blocks; b++) for (let i = 0; i < rows; i++) out[b * block + i * cols + i] = 1;
+      }
+      return;
+  }
+}

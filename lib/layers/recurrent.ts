@@ -3,7 +3,7 @@
 import { native, type NativeArray, type NativeCell, type NativeCellOptions, type NativeConfig } from '../native.js';
 import { resolveActivation, type ActivationSpec } from '../activations.js';
 import { checkTensor, formatShape, Tensor, type DType, type TensorData } from '../tensor.js';
-import { glorotUniform, orthogonalBlocks, Random } from '../init.js';
+import { checkInitializer, initialize, Random, type Initializer } from '../init.js';
 import { loadParameters } from '../params.js';
 
 export interface RecurrentOptions {
@@ -23,6 +23,12 @@ export interface RecurrentOptions {
   dtype?: DType;
   /** Seed for the initial weights. */
   seed?: number;
+  /** Input weights W_ih (per gate block); default 'glorotUniform' (Keras). */
+  kernelInitializer?: Initializer;
+  /** Recurrent weights W_hh (per gate block); default 'orthogonal' (Keras); 'identity' makes an IRNN. */
+  recurrentInitializer?: Initializer;
+  /** Biases; default 'zeros' (an LSTM then sets its forget bias to 1 unless unitForgetBias is false). */
+  biasInitializer?: Initializer;
   /**
    * ONNX `clip`: clamp every gate pre-activation (LSTM's block input and peephole terms included) to
    * [−clip, clip] before its activation. Default: no clipping.
@@ -137,36 +143,47 @@ export abstract class Recurrent {
       throw new TypeError(`options.dtype: expected 'float32' or 'float64', got ${String(options.dtype)}`);
     }
     this.clip = nonNegative(options.clip, 'options.clip');
+    this.initializers = {
+      kernel: checkInitializer(options.kernelInitializer ?? 'glorotUniform', 'options.kernelInitializer'),
+      recurrent: checkInitializer(options.recurrentInitializer ?? 'orthogonal', 'options.recurrentInitializer'),
+      bias: checkInitializer(options.biasInitializer ?? 'zeros', 'options.biasInitializer'),
+    };
   }
+
+  private readonly initializers: { kernel: Initializer; recurrent: Initializer; bias: Initializer };
 
   /** Creates the parameters with Keras's default initialisers; subclasses call it at the end of their constructor. */
   protected initParameters(seed: number | undefined): void {
     const rng = new Random(seed);
-    const G = this.gates, H = this.units, I = this.inputSize;
+    const G = this.gates, H = this.units, I = this.inputSize, P = this.outputSize;
+    const init = this.initializers;
     const wIh = Tensor.zeros([G * H, I], this.dtype);
-    for (let g = 0; g < G; g++) glorotUniform(wIh.data.subarray(g * H * I, (g + 1) * H * I), H, I, rng);
-    const P = this.outputSize;
+    initialize(wIh.data, init.kernel, G, H, I, H, rng, 'options.kernelInitializer');
     const wHh = Tensor.zeros([G * H, P], this.dtype);
-    if (P === H) orthogonalBlocks(wHh.data, G, H, rng);
-    else glorotUniform(wHh.data, G * H, P, rng);
+    // A projected LSTM's [H, P] gate blocks are not square: it falls back to Glorot where orthogonal is asked.
+    const recurrent = P !== H && init.recurrent === 'orthogonal' ? 'glorotUniform' : init.recurrent;
+    initialize(wHh.data, recurrent, G, H, P, H, rng, 'options.recurrentInitializer');
     this.params.set('weight_ih_l0', wIh);
     this.params.set('weight_hh_l0', wHh);
     if (this.useBias) {
       const bIh = Tensor.zeros([G * H], this.dtype);
-      this.initBias(bIh.data);
+      const bHh = Tensor.zeros([G * H], this.dtype);
+      initialize(bIh.data, init.bias, 1, 1, G * H, H, rng, 'options.biasInitializer');
+      initialize(bHh.data, init.bias, 1, 1, G * H, H, rng, 'options.biasInitializer');
+      this.initBias(bIh.data, bHh.data);
       this.params.set('bias_ih_l0', bIh);
-      this.params.set('bias_hh_l0', Tensor.zeros([G * H], this.dtype));
+      this.params.set('bias_hh_l0', bHh);
     }
     if (this.cellOptions.peephole) this.params.set('weight_peephole_l0', Tensor.zeros([3 * H], this.dtype));
     if (this.projSize > 0) {
       const wHr = Tensor.zeros([P, H], this.dtype);
-      glorotUniform(wHr.data, P, H, rng);
+      initialize(wHr.data, init.kernel === 'orthogonal' || init.kernel === 'identity' ? 'glorotUniform' : init.kernel, 1, P, H, H, rng, 'options.kernelInitializer');
       this.params.set('weight_hr_l0', wHr);
     }
   }
 
-  /** Sets the input-side bias at creation (zeros; LSTM puts its forget bias here). */
-  protected initBias(_bias: TensorData): void {}
+  /** Adjusts the initial biases (an LSTM sets its forget bias here). */
+  protected initBias(_biasIh: TensorData, _biasHh: TensorData): void {}
 
   /** Parameter shapes by name (PyTorch names and layouts, gate order as PyTorch). */
   parameterShapes(): Record<string, number[]> {
@@ -538,8 +555,12 @@ export class LSTM extends Recurrent {
     if (this.projClip > 0 && this.projSize === 0) throw new TypeError('options.projClip: needs options.projSize');
     this.initParameters(options.seed);
   }
-  protected override initBias(bias: TensorData): void {
-    if (this.unitForgetBias) bias.fill(1, this.units, 2 * this.units);
+  protected override initBias(biasIh: TensorData, biasHh: TensorData): void {
+    // Forget bias 1 in total (b_ih + b_hh), as Keras's unit_forget_bias.
+    if (this.unitForgetBias) {
+      biasIh.fill(1, this.units, 2 * this.units);
+      biasHh.fill(0, this.units, 2 * this.units);
+    }
   }
 }
 
