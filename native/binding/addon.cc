@@ -124,7 +124,8 @@ SeqConfig read_config(const Napi::Value& value) {
   o.out_act = read_activation(cfg, "outputActivation", o.out_act);
   o.clip = read_number(cfg, "config", "clip", 0, 0, 1e30);
   const bool lstm = c.cell == CellKind::kLstm;
-  const char* lstm_only[] = {"peephole", "noInputGate", "noForgetGate", "noOutputGate", "coupledInputForget", "cellClip"};
+  const char* lstm_only[] = {"peephole", "noInputGate", "noForgetGate", "noOutputGate", "coupledInputForget", "cellClip",
+                             "fullGateRecurrence"};
   if (!lstm)
     for (const char* k : lstm_only)
       if (!cfg.Get(k).IsUndefined()) throw Napi::TypeError::New(env, std::string("config.") + k + ": only for 'lstm' cells");
@@ -135,6 +136,7 @@ SeqConfig read_config(const Napi::Value& value) {
   o.no_forget_gate = read_flag(cfg, "noForgetGate");
   o.no_output_gate = read_flag(cfg, "noOutputGate");
   o.coupled = read_flag(cfg, "coupledInputForget");
+  o.full_gate_recurrence = read_flag(cfg, "fullGateRecurrence");
   o.cell_clip = read_number(cfg, "config", "cellClip", 0, 0, 1e30);
   if (!cfg.Get("projSize").IsUndefined() && !lstm)
     throw Napi::TypeError::New(env, "config.projSize: only for 'lstm' cells");
@@ -246,12 +248,12 @@ struct SequenceCall {
   bool backward = false;
   // forward
   const void *x = nullptr, *h0 = nullptr, *c0 = nullptr, *w_ih = nullptr, *w_hh = nullptr, *b_ih = nullptr,
-             *b_hh = nullptr, *peep = nullptr, *w_hr = nullptr;
+             *b_hh = nullptr, *peep = nullptr, *w_hr = nullptr, *w_gr = nullptr;
   void *y = nullptr, *h_n = nullptr, *c_n = nullptr, *workspace = nullptr;
   // backward
   const void *dy = nullptr, *dh_n = nullptr, *dc_n = nullptr;
   void *dx = nullptr, *dh0 = nullptr, *dc0 = nullptr, *dw_ih = nullptr, *dw_hh = nullptr, *db_ih = nullptr,
-       *db_hh = nullptr, *dpeep = nullptr, *dw_hr = nullptr;
+       *db_hh = nullptr, *dpeep = nullptr, *dw_hr = nullptr, *dw_gr = nullptr;
   std::vector<BufferBinding> bindings;
   std::vector<std::unique_ptr<uint8_t[]>> owned;
 
@@ -282,7 +284,7 @@ struct SequenceCall {
       f.x = static_cast<const S*>(x); f.h0 = static_cast<const S*>(h0); f.c0 = static_cast<const S*>(c0);
       f.w_ih = static_cast<const S*>(w_ih); f.w_hh = static_cast<const S*>(w_hh);
       f.b_ih = static_cast<const S*>(b_ih); f.b_hh = static_cast<const S*>(b_hh);
-      f.peep = static_cast<const S*>(peep); f.w_hr = static_cast<const S*>(w_hr);
+      f.peep = static_cast<const S*>(peep); f.w_hr = static_cast<const S*>(w_hr); f.w_gr = static_cast<const S*>(w_gr);
       f.y = static_cast<S*>(y); f.h_n = static_cast<S*>(h_n); f.c_n = static_cast<S*>(c_n);
       f.workspace = static_cast<S*>(workspace);
       sequence_forward<S>(cfg, f);
@@ -296,6 +298,7 @@ struct SequenceCall {
       b.db_ih = static_cast<S*>(db_ih); b.db_hh = static_cast<S*>(db_hh);
       b.peep = static_cast<const S*>(peep); b.dpeep = static_cast<S*>(dpeep);
       b.w_hr = static_cast<const S*>(w_hr); b.dw_hr = static_cast<S*>(dw_hr);
+      b.w_gr = static_cast<const S*>(w_gr); b.dw_gr = static_cast<S*>(dw_gr);
       sequence_backward<S>(cfg, b);
     }
   }
@@ -330,6 +333,8 @@ void parse_call(const Napi::CallbackInfo& info, bool backward, SequenceCall* cal
   r.bind(&k.w_ih, "weightIh", GH * I, s_wih, true, false);
   r.bind(&k.w_hh, "weightHh", GH * P, s_whh, true, false);
   if (c.P > 0) r.bind(&k.w_hr, "weightHr", P * H, s_whr, true, false);
+  const std::string s_wgr = shape_str({{"3·hiddenSize", 3 * H}, {"3·hiddenSize", 3 * H}});
+  if (c.opt.full_gate_recurrence) r.bind(&k.w_gr, "weightGr", 9 * H * H, s_wgr, true, false);
   if (!backward) {
     r.bind(&k.h0, "h0", B * P, s_state, false, false);
     if (lstm) r.bind(&k.c0, "c0", B * H, s_cell, false, false);
@@ -353,6 +358,7 @@ void parse_call(const Napi::CallbackInfo& info, bool backward, SequenceCall* cal
     r.bind(&k.dw_ih, "dWeightIh", GH * I, s_wih, true, true);
     r.bind(&k.dw_hh, "dWeightHh", GH * P, s_whh, true, true);
     if (c.P > 0) r.bind(&k.dw_hr, "dWeightHr", P * H, s_whr, true, true);
+    if (c.opt.full_gate_recurrence) r.bind(&k.dw_gr, "dWeightGr", 9 * H * H, s_wgr, true, true);
     r.bind(&k.db_ih, "dBiasIh", GH, s_b, false, true);
     r.bind(&k.db_hh, "dBiasHh", GH, s_b, false, true);
   }

@@ -31,6 +31,7 @@ struct CellOptions {
   bool no_forget_gate = false;      // NFG: f = 1
   bool no_output_gate = false;      // NOG: o = 1
   bool coupled = false;             // CIFG: f = 1 − i
+  bool full_gate_recurrence = false;  // FGR: i, f, o also get R_gr [i, f, o]_{t−1} (weight [3H, 3H])
   double clip = 0;                  // ONNX clip: clamp gate pre-activations to [−clip, clip]; 0 = off
   double cell_clip = 0;             // TF1 cell_clip: clamp c_t to [−cell_clip, cell_clip]; 0 = off
 };
@@ -58,7 +59,8 @@ struct SeqConfig {
       case CellKind::kGru: return !o.gate_act.is(Act::kSigmoid) || !o.cand_act.is(Act::kTanh);
       case CellKind::kLstm:
         return !o.gate_act.is(Act::kSigmoid) || !o.cand_act.is(Act::kTanh) || !o.out_act.is(Act::kTanh) ||
-               o.peephole || o.no_input_gate || o.no_forget_gate || o.no_output_gate || o.coupled || o.cell_clip > 0;
+               o.peephole || o.no_input_gate || o.no_forget_gate || o.no_output_gate || o.coupled || o.cell_clip > 0 ||
+               o.full_gate_recurrence;
     }
     return false;
   }

@@ -132,9 +132,10 @@ inline void rnn_general_backward_row(const CellOptions& o, S* da, const S* a, co
 // ---------------------------------------------------------------- LSTM
 // gates: [4H] (i, f, g, o) x- and h-side sums in; out: pre-activations with peephole terms.
 // peep: [3H] (p_i, p_f, p_o) or null; c_prev, c, h: [H].
+// acts: [3H] out (effective i, f, o, for full gate recurrence) or null.
 template <typename S>
 inline void lstm_general_forward_row(const CellOptions& o, S* gates, S* c, S* h, const S* c_prev, const S* peep,
-                                     int64_t H, int64_t k0, int64_t k1) {
+                                     S* acts, int64_t H, int64_t k0, int64_t k1) {
   const ActParams<S> fa(o.gate_act), ga(o.cand_act), ha(o.out_act);
   const S clip = S(o.clip), cclip = S(o.cell_clip);
   S* ai = gates;
@@ -163,20 +164,26 @@ inline void lstm_general_forward_row(const CellOptions& o, S* gates, S* c, S* h,
       if (cclip > S(0)) cn = cn < -cclip ? -cclip : (cn > cclip ? cclip : cn);
       c[q + j] = cn;
       if (peep) ao[q + j] += peep[2 * H + q + j] * cn;
+      if (acts) { acts[q + j] = ii; acts[H + q + j] = ff; }
     }
     clip_into(ao + q, f, n, clip);  // f now holds o
     act_forward(fa, f, f, n);
     act_forward(ha, c + q, t, n);
-    for (int64_t j = 0; j < n; ++j) h[q + j] = (o.no_output_gate ? S(1) : f[j]) * t[j];
+    for (int64_t j = 0; j < n; ++j) {
+      S oo = o.no_output_gate ? S(1) : f[j];
+      h[q + j] = oo * t[j];
+      if (acts) acts[2 * H + q + j] = oo;
+    }
   }
 }
 
 // dgates: [4H] out; dc: [H] carried dc_t in, dc_{t−1} out; gates: stored pre-activations;
-// c, c_prev: [H]; dh (carried), dy: [H]; peep: [3H] or null.
+// c, c_prev: [H]; dh (carried), dy: [H]; peep: [3H] or null; dacts: [3H] gradient of this step's
+// effective i, f, o through the next step's full gate recurrence, or null.
 template <typename S>
 inline void lstm_general_backward_row(const CellOptions& o, S* dgates, S* dc, const S* gates, const S* c,
-                                      const S* c_prev, const S* dh, const S* dy, const S* peep, int64_t H,
-                                      int64_t k0, int64_t k1) {
+                                      const S* c_prev, const S* dh, const S* dy, const S* peep, const S* dacts,
+                                      int64_t H, int64_t k0, int64_t k1) {
   const ActParams<S> fa(o.gate_act), ga(o.cand_act), ha(o.out_act);
   const S clip = S(o.clip), cclip = S(o.cell_clip);
   const S* ai = gates;
@@ -207,12 +214,13 @@ inline void lstm_general_backward_row(const CellOptions& o, S* dgates, S* dc, co
       S ff = o.no_forget_gate ? S(1) : (o.coupled ? S(1) - ii : f[j]);
       S oo = o.no_output_gate ? S(1) : ov[j];
       S dht = dh[k] + dy[k];
-      S dao = o.no_output_gate ? S(0) : dht * t[j] * dov[j] * clip_pass(ao[k], clip);
+      S doo = dht * t[j] + (dacts ? dacts[2 * H + k] : S(0));
+      S dao = o.no_output_gate ? S(0) : doo * dov[j] * clip_pass(ao[k], clip);
       S dct = dc[k] + dht * oo * dt[j];
       if (peep) dct += dao * peep[2 * H + k];
       if (cclip > S(0) && (c[k] <= -cclip || c[k] >= cclip)) dct = S(0);
-      S dii = dct * g[j];
-      S dff = dct * c_prev[k];
+      S dii = dct * g[j] + (dacts ? dacts[k] : S(0));
+      S dff = dct * c_prev[k] + (dacts ? dacts[H + k] : S(0));
       if (o.coupled) dii -= dff;
       S dai = o.no_input_gate ? S(0) : dii * di[j] * clip_pass(ai[k], clip);
       S daf = (o.no_forget_gate || o.coupled) ? S(0) : dff * df[j] * clip_pass(af[k], clip);

@@ -33,6 +33,8 @@ struct StepArgs {
   // general kernels
   const CellOptions* opt = nullptr;
   const S* peep = nullptr;      // [3H] LSTM peepholes p_i, p_f, p_o, or null
+  S* acts = nullptr;            // [B, 3H] LSTM FGR: effective i, f, o out (forward), or null
+  const S* dacts = nullptr;     // [B, 3H] LSTM FGR: their incoming gradient (backward), or null
 };
 
 template <typename S>

@@ -97,14 +97,15 @@ template <typename S>
 void lstm_gen_fwd(const StepArgs<S>& a, int64_t b0, int64_t b1, int64_t k0, int64_t k1) {
   segments(b0, b1, [&](int64_t b) {
     lstm_general_forward_row(*a.opt, a.gates + b * a.GH, a.c + b * a.H, a.h + b * a.H, a.c_prev + b * a.H, a.peep,
-                             a.H, k0, k1);
+                             a.acts ? a.acts + b * 3 * a.H : nullptr, a.H, k0, k1);
   });
 }
 template <typename S>
 void lstm_gen_bwd(const StepArgs<S>& a, int64_t b0, int64_t b1, int64_t k0, int64_t k1) {
   segments(b0, b1, [&](int64_t b) {
     lstm_general_backward_row(*a.opt, a.dgx + b * a.GH, a.dc + b * a.H, a.gates + b * a.GH, a.c_cur + b * a.H,
-                              a.c_prev + b * a.H, a.dh + b * a.H, a.dy + b * a.H, a.peep, a.H, k0, k1);
+                              a.c_prev + b * a.H, a.dh + b * a.H, a.dy + b * a.H, a.peep,
+                              a.dacts ? a.dacts + b * 3 * a.H : nullptr, a.H, k0, k1);
   });
 }
 template <typename S>

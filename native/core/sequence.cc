@@ -73,7 +73,7 @@ inline int64_t prev_row(const SeqConfig& c, int64_t t) { return c.reverse ? t + 
 inline int64_t out_row(const SeqConfig& c, int64_t t) { return c.reverse ? t : t + 1; }
 
 struct WorkspaceLayout {
-  int64_t gates, hs, cs, aux, ms, total;
+  int64_t gates, hs, cs, aux, ms, acts, total;
 };
 WorkspaceLayout layout_of(const SeqConfig& c) {
   const int64_t TB = c.T * c.B, BH = c.B * c.H, BP = c.B * c.state_size();
@@ -83,7 +83,8 @@ WorkspaceLayout layout_of(const SeqConfig& c) {
   w.cs = w.hs + (c.T + 1) * BP;
   w.aux = w.cs + (c.cell == CellKind::kLstm ? (c.T + 1) * BH : 0);
   w.ms = w.aux + (c.cell == CellKind::kGru ? TB * c.H : 0);
-  w.total = w.ms + (c.P > 0 ? TB * c.H : 0);
+  w.acts = w.ms + (c.P > 0 ? TB * c.H : 0);
+  w.total = w.acts + (c.opt.full_gate_recurrence ? (c.T + 1) * c.B * 3 * c.H : 0);
   return w;
 }
 
@@ -112,6 +113,9 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
   const WeightGemm<S> w_ih = WeightGemm<S>::rows(buf.w_ih, GH, I);  // x · W_ihᵀ
   const WeightGemm<S> w_hh = WeightGemm<S>::rows(buf.w_hh, GH, P);  // h · W_hhᵀ
   const WeightGemm<S> w_hr = proj ? WeightGemm<S>::rows(buf.w_hr, P, H) : WeightGemm<S>::none();  // m · W_hrᵀ
+  const bool fgr = lstm && c.opt.full_gate_recurrence;
+  const int64_t BA = B * 3 * H;  // one step's effective i, f, o
+  const WeightGemm<S> w_gr = fgr ? WeightGemm<S>::rows(buf.w_gr, 3 * H, 3 * H) : WeightGemm<S>::none();
 
   // The bias added to the input projection: b_ih (+ b_hh unless GRU-lbr keeps b_hh inside r ⊙ (…)).
   std::vector<S> bias;
@@ -139,17 +143,30 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
   const int64_t state_elems = train ? (proj ? BH : 0) : 2 * BP + (lstm ? 2 * BH : 0) + zero_elems + (proj ? BH : 0);
   const int64_t hh_elems = lbr ? B * GH : 0;
   const int64_t aux_elems = (gru && !train) ? BH : 0;
-  std::vector<S> scratch(chunk_elems + state_elems + hh_elems + aux_elems, S(0));
+  const int64_t acts_elems = (fgr && !train) ? 3 * BA : 0;  // ping-pong + a zero row
+  std::vector<S> scratch(chunk_elems + state_elems + hh_elems + aux_elems + acts_elems, S(0));
   S* chunk = scratch.data();
   S* states = chunk + chunk_elems;
   S* hh = states + state_elems;
   S* aux_row = hh + hh_elems;
+  S* acts_rows = aux_row + aux_elems;  // inference FGR: [2, B, 3H] + zeros [B, 3H]
 
   const WorkspaceLayout L = layout_of(c);
   S* hs = train ? buf.workspace + L.hs : nullptr;
   S* cs = train ? buf.workspace + L.cs : nullptr;
   S* aux = train ? buf.workspace + L.aux : nullptr;
   S* ms = train && proj ? buf.workspace + L.ms : nullptr;
+  S* acts = train && fgr ? buf.workspace + L.acts : nullptr;
+  const S* acts_prev = nullptr;
+  if (fgr) {
+    if (train) {
+      S* a0 = acts + (c.reverse ? T : 0) * BA;
+      std::fill(a0, a0 + BA, S(0));
+      acts_prev = a0;
+    } else {
+      acts_prev = acts_rows + 2 * BA;
+    }
+  }
   S* h_rows = states;                 // inference: h ping-pong [2, B, P]
   S* c_rows = states + 2 * BP;        // inference: c ping-pong [2, B, H]
   S* zeros = c_rows + (lstm ? 2 * BH : 0);
@@ -193,11 +210,12 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
         if (lstm) c_out = c_rows + parity * BH;
       }
       S* m_out = proj ? (train ? ms + t * BH : m_row) : h_out;  // the cell's output before any projection
+      S* acts_out = fgr ? (train ? acts + out_row(c, t) * BA : acts_rows + ((s0 + j) & 1) * BA) : nullptr;
       StepArgs<S> a;
       a.H = H; a.GH = GH; a.gates = g; a.h = m_out; a.c = c_out; a.h_prev = h_prev; a.c_prev = c_prev;
       a.aux = gru ? (train ? aux + t * BH : aux_row) : nullptr;
       a.hh = hh; a.b_hh = lbr ? b_hh : nullptr;
-      a.opt = &c.opt; a.peep = buf.peep;
+      a.opt = &c.opt; a.peep = buf.peep; a.acts = acts_out;
 
       // Each thread computes the recurrent GEMM for its hidden units (all gates) and then their gate math.
       if (!gru) {
@@ -206,6 +224,11 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
                                : c.cell == CellKind::kRnnRelu ? K.rnn_relu_forward : K.rnn_tanh_forward;
         for_unit_ranges(H, step_flops, [&](int64_t u0, int64_t u1) {
           gate_slices_gemm(w_hh, B, h_prev, P, H, 0, G, u0, u1, true, g, GH);
+          if (fgr) {  // gates i, f (columns 0..2H) and o (3H..4H) += [i, f, o]_{t−1} · W_grᵀ
+            w_gr.run(B, acts_prev, 3 * H, u0, u1, true, g, GH);
+            w_gr.run(B, acts_prev, 3 * H, H + u0, H + u1, true, g, GH);
+            w_gr.run(B, acts_prev, 3 * H, 2 * H + u0, 2 * H + u1, true, g + H, GH);
+          }
           kernel(a, 0, B, u0, u1);
         });
       } else if (lbr) {
@@ -230,6 +253,7 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
       if (train && buf.y) std::memcpy(buf.y + t * BP, h_out, sizeof(S) * BP);
       h_prev = h_out;
       c_prev = c_out;
+      acts_prev = acts_out;
     }
   }
   if (buf.h_n) std::memcpy(buf.h_n, h_prev, sizeof(S) * BP);
@@ -254,6 +278,17 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
   const bool rb = gru && !lbr;
   const WeightGemm<S> w_hh_t = WeightGemm<S>::cols(buf.w_hh, rb ? 2 * H : GH, P);
   const WeightGemm<S> w_hr_t = proj ? WeightGemm<S>::cols(buf.w_hr, P, H) : WeightGemm<S>::none();  // dh · W_hr
+  // FGR: d[i, f, o]_{t−1} = Σ_j dgates_j · W_gr[rows of gate j] for j in i, f, o
+  const bool fgr = lstm && c.opt.full_gate_recurrence;
+  const int64_t BA = B * 3 * H;
+  const WeightGemm<S> w_gr_t[3] = {
+      fgr ? WeightGemm<S>::cols(buf.w_gr, H, 3 * H) : WeightGemm<S>::none(),
+      fgr ? WeightGemm<S>::cols(buf.w_gr + H * 3 * H, H, 3 * H) : WeightGemm<S>::none(),
+      fgr ? WeightGemm<S>::cols(buf.w_gr + 2 * H * 3 * H, H, 3 * H) : WeightGemm<S>::none()};
+  std::vector<S> dacts_rows(fgr ? 2 * BA : 0, S(0));
+  S* dacts_in = fgr ? dacts_rows.data() : nullptr;
+  S* dacts_out = fgr ? dacts_rows.data() + BA : nullptr;
+  const int64_t gate_col[3] = {0, H, 3 * H};  // columns of i, f, o in [B, 4H]
   const WeightGemm<S> w_hn_t = WeightGemm<S>::cols(buf.w_hh + 2 * H * H, rb ? H : 1, rb ? H : 1);
 
   // dgx [T, B, G·H]: gradients of the x-side pre-activations; dgh: of the h-side ones (differs for
@@ -293,7 +328,7 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
     }
     a.dgx = dgx + t * B * GH; a.dgh = dgh + t * B * GH;
     a.dh_prev = dh_next; a.dc = dc; a.drh = drh;
-    a.opt = &c.opt; a.peep = buf.peep;
+    a.opt = &c.opt; a.peep = buf.peep; a.dacts = dacts_in;
     if (lstm) { a.c_prev = cs + prev_row(c, t) * BH; a.c_cur = cs + out_row(c, t) * BH; }
     if (gru) a.aux = const_cast<S*>(aux + t * BH);
     auto cell = [&](StepKernel<S> kernel) {
@@ -309,6 +344,10 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
       case CellKind::kLstm:
         cell(general ? K.lstm_general_backward : K.lstm_backward);  // dc: read, then written, per element
         gemm_by_columns(w_hh_t, B, GH, a.dgx, GH, false, dh_next, P);
+        if (fgr) {
+          for (int j = 0; j < 3; ++j) gemm_by_columns(w_gr_t[j], B, H, a.dgx + gate_col[j], GH, j > 0, dacts_out, 3 * H);
+          std::swap(dacts_in, dacts_out);
+        }
         break;
       case CellKind::kGru:
         if (lbr) {
@@ -338,6 +377,11 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
     gemm_tn_by_rows(GH, P, TB, dgh, GH, h_prev_all, P, buf.dw_hh, P);
   }
   if (proj) gemm_tn_by_rows(P, H, TB, dhs, P, buf.workspace + L.ms, H, buf.dw_hr, H);
+  if (fgr) {
+    const S* acts_prev_all = buf.workspace + L.acts + (c.reverse ? BA : 0);  // [T·B, 3H]
+    for (int j = 0; j < 3; ++j)
+      gemm_tn_by_rows(H, 3 * H, TB, dgx + gate_col[j], GH, acts_prev_all, 3 * H, buf.dw_gr + j * H * 3 * H, 3 * H);
+  }
   if (buf.dx) gemm_by_rows(WeightGemm<S>::cols(buf.w_ih, GH, I), TB, GH, dgx, GH, false, buf.dx, I);
   auto column_sums = [&](const S* m, S* out) {
     for_ranges(GH, 64, double(TB) * GH * 8, [&](int64_t j0, int64_t j1) {

@@ -9,6 +9,7 @@
 //   hs    [T+1, B, P]  hidden states; forward: row 0 = h0, row t+1 = h_t; reverse: row t = h_t, row T = h0
 //   cs    [T+1, B, H]  LSTM cell states, same rows as hs
 //   ms    [T, B, H]    LSTMP only: o ⊙ act(c_t) before the projection
+//   acts  [T+1, B, 3H] FGR only: effective i, f, o of each step, rows as hs (the t−1 row is zeros)
 //   aux   [T, B, H]    GRU only: R_n h_prev + b_Rn (linear before reset) or r ⊙ h_prev (reset before)
 // With options set (cfg.general()), gates holds pre-activations instead of activations.
 // so that h_prev of every time step forms one contiguous [T·B, H] matrix for the dW_hh GEMM.
@@ -29,6 +30,7 @@ struct ForwardBuffers {
   const S* w_ih = nullptr;  // [G·H, I]
   const S* w_hh = nullptr;  // [G·H, P]   (P = cfg.state_size(): H, or the projection size)
   const S* w_hr = nullptr;  // [P, H] LSTM projection, when cfg.P > 0
+  const S* w_gr = nullptr;  // [3H, 3H] LSTM full gate recurrence (rows: gate i, f, o; columns: i, f, o at t−1)
   const S* b_ih = nullptr;  // [G·H] or null
   const S* b_hh = nullptr;  // [G·H] or null
   const S* peep = nullptr;  // [3H] LSTM peepholes (p_i, p_f, p_o) when cfg.opt.peephole
@@ -44,6 +46,7 @@ struct BackwardBuffers {
   const S* w_ih = nullptr;       // [G·H, I]
   const S* w_hh = nullptr;       // [G·H, P]
   const S* w_hr = nullptr;       // [P, H] when cfg.P > 0
+  const S* w_gr = nullptr;       // [3H, 3H] with full gate recurrence
   const S* workspace = nullptr;  // as filled by the training forward
   const S* peep = nullptr;       // [3H] when cfg.opt.peephole
   const S* dy = nullptr;         // [T, B, H] or null
@@ -58,6 +61,7 @@ struct BackwardBuffers {
   S* db_hh = nullptr;            // [G·H] or null
   S* dpeep = nullptr;            // [3H] or null
   S* dw_hr = nullptr;            // [P, H] when cfg.P > 0
+  S* dw_gr = nullptr;            // [3H, 3H] with full gate recurrence
 };
 
 template <typename S>
