@@ -25,6 +25,7 @@ export interface NativeCellOptions {
   noForgetGate?: boolean;
   noOutputGate?: boolean;
   coupledInputForget?: boolean;
+  fullGateRecurrence?: boolean;                  // weightGr [3H, 3H]
   cellClip?: number;
   projSize?: number;                             // LSTM projection (LSTMP)
   projClip?: number;
@@ -49,6 +50,7 @@ export interface NativeForwardBuffers {
   biasHh?: NativeArray;      // [G·H]
   peephole?: NativeArray;    // [3H] p_i, p_f, p_o (config.peephole)
   weightHr?: NativeArray;    // [P, H] projection (config.projSize)
+  weightGr?: NativeArray;    // [3H, 3H] full gate recurrence
   h0?: NativeArray;          // [batch, H]
   c0?: NativeArray;          // [batch, H]
   y?: NativeArray;           // out [steps, batch, H]
@@ -66,6 +68,8 @@ export interface NativeBackwardBuffers {
   dPeephole?: NativeArray;
   weightHr?: NativeArray;
   dWeightHr?: NativeArray;
+  weightGr?: NativeArray;
+  dWeightGr?: NativeArray;
   dy?: NativeArray;
   dhN?: NativeArray;
   dcN?: NativeArray;

@@ -76,7 +76,7 @@ export interface Gradients {
   params: Record<string, Tensor>;
 }
 
-type ParamName = 'weight_ih_l0' | 'weight_hh_l0' | 'bias_ih_l0' | 'bias_hh_l0' | 'weight_peephole_l0' | 'weight_hr_l0';
+type ParamName = 'weight_ih_l0' | 'weight_hh_l0' | 'bias_ih_l0' | 'bias_hh_l0' | 'weight_peephole_l0' | 'weight_hr_l0' | 'weight_gr_l0';
 
 function nonNegative(v: unknown, what: string): number {
   if (v === undefined) return 0;
@@ -175,6 +175,7 @@ export abstract class Recurrent {
       this.params.set('bias_hh_l0', bHh);
     }
     if (this.cellOptions.peephole) this.params.set('weight_peephole_l0', Tensor.zeros([3 * H], this.dtype));
+    if (this.cellOptions.fullGateRecurrence) this.params.set('weight_gr_l0', Tensor.zeros([3 * H, 3 * H], this.dtype));
     if (this.projSize > 0) {
       const wHr = Tensor.zeros([P, H], this.dtype);
       initialize(wHr.data, init.kernel === 'orthogonal' || init.kernel === 'identity' ? 'glorotUniform' : init.kernel, 1, P, H, H, rng, 'options.kernelInitializer');
@@ -195,6 +196,7 @@ export abstract class Recurrent {
     }
     if (this.cellOptions.peephole) shapes.weight_peephole_l0 = [3 * H];
     if (this.projSize > 0) shapes.weight_hr_l0 = [P, H];
+    if (this.cellOptions.fullGateRecurrence) shapes.weight_gr_l0 = [3 * H, 3 * H];
     return shapes;
   }
 
@@ -227,8 +229,11 @@ export abstract class Recurrent {
     };
   }
 
-  private get p(): { wIh: NativeArray; wHh: NativeArray; bIh?: NativeArray; bHh?: NativeArray; peep?: NativeArray; wHr?: NativeArray } {
+  private get p(): {
+    wIh: NativeArray; wHh: NativeArray; bIh?: NativeArray; bHh?: NativeArray; peep?: NativeArray; wHr?: NativeArray; wGr?: NativeArray;
+  } {
     return {
+      wGr: this.params.get('weight_gr_l0')?.data,
       wHr: this.params.get('weight_hr_l0')?.data,
       peep: this.params.get('weight_peephole_l0')?.data,
       wIh: this.params.get('weight_ih_l0')!.data,
@@ -306,6 +311,7 @@ export abstract class Recurrent {
       biasHh: p.bHh,
       peephole: p.peep,
       weightHr: p.wHr,
+      weightGr: p.wGr,
       h0,
       c0,
       y: wantSeq || training ? this.newArray(steps * batch * this.outputSize) : undefined,
@@ -398,6 +404,8 @@ export abstract class Recurrent {
       dWeightHh: this.newArray(G * H * P),
       weightHr: p.wHr,
       dWeightHr: p.wHr ? this.newArray(P * H) : undefined,
+      weightGr: p.wGr,
+      dWeightGr: p.wGr ? this.newArray(9 * H * H) : undefined,
       dBiasIh: this.useBias ? this.newArray(G * H) : undefined,
       dBiasHh: this.useBias ? this.newArray(G * H) : undefined,
     };
@@ -412,6 +420,7 @@ export abstract class Recurrent {
       }
       if (bufs.dPeephole) params.weight_peephole_l0 = Tensor.from(bufs.dPeephole, [3 * H]);
       if (bufs.dWeightHr) params.weight_hr_l0 = Tensor.from(bufs.dWeightHr, [P, H]);
+      if (bufs.dWeightGr) params.weight_gr_l0 = Tensor.from(bufs.dWeightGr, [3 * H, 3 * H]);
       const initialState = [Tensor.from(bufs.dh0, [batch, P])];
       if (bufs.dc0) initialState.push(Tensor.from(bufs.dc0, [batch, H]));
       return { input: Tensor.from(this.transpose(bufs.dx, batch, steps, I, true), [batch, steps, I]), initialState, params };
@@ -462,7 +471,7 @@ export class SimpleRNN extends Recurrent {
  * (V, with peepholes) with one change. NP (no peepholes) is also rnnkit's default form, as in PyTorch,
  * Keras and tfjs.
  */
-export type LSTMVariant = 'V' | 'NIG' | 'NFG' | 'NOG' | 'NIAF' | 'NOAF' | 'NP' | 'CIFG';
+export type LSTMVariant = 'V' | 'NIG' | 'NFG' | 'NOG' | 'NIAF' | 'NOAF' | 'NP' | 'CIFG' | 'FGR';
 
 export interface LSTMOptions extends RecurrentOptions {
   /** Initialise the forget-gate bias to 1 (Jozefowicz et al. 2015; default true). */
@@ -485,6 +494,11 @@ export interface LSTMOptions extends RecurrentOptions {
   outputGate?: boolean;
   /** Coupled input and forget gate, f = 1 − i (CIFG; ONNX input_forget). */
   coupledInputForget?: boolean;
+  /**
+   * Full gate recurrence (FGR): the gates i, f, o also receive the previous step's i, f, o through
+   * weight_gr_l0 [3H, 3H] (rows: gate i, f, o; columns: i, f, o at t−1; nine H×H blocks; starts at 0).
+   */
+  fullGateRecurrence?: boolean;
   /** TF1 cell_clip: clamp c_t to [−cellClip, cellClip] (0 = off). Distinct from `clip`. */
   cellClip?: number;
   /** A Greff et al. variant as a shorthand for the options above; explicit options override it. */
@@ -507,6 +521,7 @@ const VARIANTS: Record<LSTMVariant, Partial<LSTMOptions>> = {
   NOAF: { peepholes: true, outputActivation: 'linear' },
   NP: { peepholes: false },
   CIFG: { peepholes: true, coupledInputForget: true },
+  FGR: { peepholes: true, fullGateRecurrence: true },
 };
 
 /**
@@ -548,6 +563,7 @@ export class LSTM extends Recurrent {
       noForgetGate: !forgetGate,
       noOutputGate: !flag(o.outputGate, 'options.outputGate', true),
       coupledInputForget: coupled,
+      fullGateRecurrence: flag(o.fullGateRecurrence, 'options.fullGateRecurrence', false),
       cellClip: nonNegative(o.cellClip, 'options.cellClip'),
     };
     if (o.projSize !== undefined) this.projSize = positiveInt(o.projSize, 'options.projSize');
