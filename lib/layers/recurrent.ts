@@ -155,21 +155,27 @@ export abstract class Recurrent {
   /** Creates the parameters with Keras's default initialisers; subclasses call it at the end of their constructor. */
   protected initParameters(seed: number | undefined): void {
     const rng = new Random(seed);
-    const G = this.gates, H = this.units, I = this.inputSize, P = this.outputSize;
+    const H = this.units, I = this.inputSize, P = this.outputSize;
+    const rows = this.gateRows();
+    const R = rows.reduce((a, b) => a + b, 0);
     const init = this.initializers;
-    const wIh = Tensor.zeros([G * H, I], this.dtype);
-    initialize(wIh.data, init.kernel, G, H, I, H, rng, 'options.kernelInitializer');
-    const wHh = Tensor.zeros([G * H, P], this.dtype);
-    // A projected LSTM's [H, P] gate blocks are not square: it falls back to Glorot where orthogonal is asked.
-    const recurrent = P !== H && init.recurrent === 'orthogonal' ? 'glorotUniform' : init.recurrent;
-    initialize(wHh.data, recurrent, G, H, P, H, rng, 'options.recurrentInitializer');
+    const wIh = Tensor.zeros([R, I], this.dtype);
+    const wHh = Tensor.zeros([R, P], this.dtype);
+    let offset = 0;
+    for (const n of rows) {
+      initialize(wIh.data.subarray(offset * I, (offset + n) * I), init.kernel, 1, n, I, H, rng, 'options.kernelInitializer');
+      // Non-square gate blocks (projection, cell blocks) fall back to Glorot where orthogonal is asked.
+      const recurrent = n !== P && init.recurrent === 'orthogonal' ? 'glorotUniform' : init.recurrent;
+      initialize(wHh.data.subarray(offset * P, (offset + n) * P), recurrent, 1, n, P, H, rng, 'options.recurrentInitializer');
+      offset += n;
+    }
     this.params.set('weight_ih_l0', wIh);
     this.params.set('weight_hh_l0', wHh);
     if (this.useBias) {
-      const bIh = Tensor.zeros([G * H], this.dtype);
-      const bHh = Tensor.zeros([G * H], this.dtype);
-      initialize(bIh.data, init.bias, 1, 1, G * H, H, rng, 'options.biasInitializer');
-      initialize(bHh.data, init.bias, 1, 1, G * H, H, rng, 'options.biasInitializer');
+      const bIh = Tensor.zeros([R], this.dtype);
+      const bHh = Tensor.zeros([R], this.dtype);
+      initialize(bIh.data, init.bias, 1, 1, R, H, rng, 'options.biasInitializer');
+      initialize(bHh.data, init.bias, 1, 1, R, H, rng, 'options.biasInitializer');
       this.initBias(bIh.data, bHh.data);
       this.params.set('bias_ih_l0', bIh);
       this.params.set('bias_hh_l0', bHh);
@@ -183,16 +189,47 @@ export abstract class Recurrent {
     }
   }
 
+  /** Rows of each gate block in the stored parameters (G blocks of `units`; cell blocks store fewer). */
+  protected gateRows(): number[] {
+    return new Array<number>(this.gates).fill(this.units);
+  }
+
+  /**
+   * For each row r of the native [G·units] gate layout, the stored parameter row it uses; null when
+   * they are the same. (LSTM cell blocks: S cells share one row of each gate.)
+   */
+  protected rowMap(): Int32Array | null {
+    return null;
+  }
+
+  /** Stored [rows, cols] → native [G·units, cols] through rowMap (gather). */
+  private expandRows(src: NativeArray, map: Int32Array, cols: number): NativeArray {
+    const dst = this.newArray(map.length * cols);
+    for (let r = 0; r < map.length; r++) dst.set(src.subarray(map[r] * cols, (map[r] + 1) * cols), r * cols);
+    return dst;
+  }
+
+  /** Native [G·units, cols] gradient → stored [rows, cols] (sum over the rows that share a stored row). */
+  private foldRows(src: NativeArray, map: Int32Array, rows: number, cols: number): NativeArray {
+    const dst = this.newArray(rows * cols);
+    for (let r = 0; r < map.length; r++) {
+      const to = map[r] * cols, from = r * cols;
+      for (let j = 0; j < cols; j++) dst[to + j] += src[from + j];
+    }
+    return dst;
+  }
+
   /** Adjusts the initial biases (an LSTM sets its forget bias here). */
   protected initBias(_biasIh: TensorData, _biasHh: TensorData): void {}
 
   /** Parameter shapes by name (PyTorch names and layouts, gate order as PyTorch). */
   parameterShapes(): Record<string, number[]> {
-    const G = this.gates, H = this.units, P = this.outputSize;
-    const shapes: Record<string, number[]> = { weight_ih_l0: [G * H, this.inputSize], weight_hh_l0: [G * H, P] };
+    const H = this.units, P = this.outputSize;
+    const R = this.gateRows().reduce((a, b) => a + b, 0);
+    const shapes: Record<string, number[]> = { weight_ih_l0: [R, this.inputSize], weight_hh_l0: [R, P] };
     if (this.useBias) {
-      shapes.bias_ih_l0 = [G * H];
-      shapes.bias_hh_l0 = [G * H];
+      shapes.bias_ih_l0 = [R];
+      shapes.bias_hh_l0 = [R];
     }
     if (this.cellOptions.peephole) shapes.weight_peephole_l0 = [3 * H];
     if (this.projSize > 0) shapes.weight_hr_l0 = [P, H];
@@ -232,14 +269,19 @@ export abstract class Recurrent {
   private get p(): {
     wIh: NativeArray; wHh: NativeArray; bIh?: NativeArray; bHh?: NativeArray; peep?: NativeArray; wHr?: NativeArray; wGr?: NativeArray;
   } {
+    const map = this.rowMap();
+    const gather = (name: ParamName, cols: number): NativeArray | undefined => {
+      const t = this.params.get(name);
+      return t && map ? this.expandRows(t.data, map, cols) : t?.data;
+    };
     return {
+      wIh: gather('weight_ih_l0', this.inputSize)!,
+      wHh: gather('weight_hh_l0', this.outputSize)!,
+      bIh: gather('bias_ih_l0', 1),
+      bHh: gather('bias_hh_l0', 1),
       wGr: this.params.get('weight_gr_l0')?.data,
       wHr: this.params.get('weight_hr_l0')?.data,
       peep: this.params.get('weight_peephole_l0')?.data,
-      wIh: this.params.get('weight_ih_l0')!.data,
-      wHh: this.params.get('weight_hh_l0')!.data,
-      bIh: this.params.get('bias_ih_l0')?.data,
-      bHh: this.params.get('bias_hh_l0')?.data,
     };
   }
 
@@ -410,13 +452,16 @@ export abstract class Recurrent {
       dBiasHh: this.useBias ? this.newArray(G * H) : undefined,
     };
     const finish = (): Gradients => {
+      const map = this.rowMap();
+      const R = this.gateRows().reduce((a, b) => a + b, 0);
+      const fold = (g: NativeArray, cols: number) => (map ? this.foldRows(g, map, R, cols) : g);
       const params: Record<string, Tensor> = {
-        weight_ih_l0: Tensor.from(bufs.dWeightIh, [G * H, I]),
-        weight_hh_l0: Tensor.from(bufs.dWeightHh, [G * H, P]),
+        weight_ih_l0: Tensor.from(fold(bufs.dWeightIh, I), [R, I]),
+        weight_hh_l0: Tensor.from(fold(bufs.dWeightHh, P), [R, P]),
       };
       if (this.useBias) {
-        params.bias_ih_l0 = Tensor.from(bufs.dBiasIh!, [G * H]);
-        params.bias_hh_l0 = Tensor.from(bufs.dBiasHh!, [G * H]);
+        params.bias_ih_l0 = Tensor.from(fold(bufs.dBiasIh!, 1), [R]);
+        params.bias_hh_l0 = Tensor.from(fold(bufs.dBiasHh!, 1), [R]);
       }
       if (bufs.dPeephole) params.weight_peephole_l0 = Tensor.from(bufs.dPeephole, [3 * H]);
       if (bufs.dWeightHr) params.weight_hr_l0 = Tensor.from(bufs.dWeightHr, [P, H]);
@@ -510,6 +555,13 @@ export interface LSTMOptions extends RecurrentOptions {
   projSize?: number;
   /** TF1 proj_clip: clamp the projected h_t to [−projClip, projClip] (0 = off; needs projSize). */
   projClip?: number;
+  /**
+   * Memory cell blocks (Hochreiter & Schmidhuber 1997): S cells share one input, forget and output
+   * gate; each keeps its own block input g. units must be a multiple of S. The gate parameters then
+   * have units/S rows for i, f, o: weight_ih_l0 [3·units/S + units, inputSize], rows i, f, g, o.
+   * Not combinable with peepholes or fullGateRecurrence (both are per cell). Default 1.
+   */
+  cellBlockSize?: number;
 }
 
 const VARIANTS: Record<LSTMVariant, Partial<LSTMOptions>> = {
@@ -536,6 +588,9 @@ export class LSTM extends Recurrent {
   protected readonly gates = 4;
   protected readonly stateCount = 2;
   private readonly unitForgetBias: boolean;
+  /** Cells per memory cell block (1 = every cell has its own gates). */
+  readonly cellBlockSize: number = 1;
+  private blockRowMap: Int32Array | null = null;
   constructor(options: LSTMOptions) {
     super(options);
     let preset: Partial<LSTMOptions> = {};
@@ -566,6 +621,13 @@ export class LSTM extends Recurrent {
       fullGateRecurrence: flag(o.fullGateRecurrence, 'options.fullGateRecurrence', false),
       cellClip: nonNegative(o.cellClip, 'options.cellClip'),
     };
+    this.cellBlockSize = o.cellBlockSize === undefined ? 1 : positiveInt(o.cellBlockSize, 'options.cellBlockSize');
+    if (this.units % this.cellBlockSize !== 0) {
+      throw new RangeError(`options.cellBlockSize: units (${this.units}) must be a multiple of cellBlockSize (${this.cellBlockSize})`);
+    }
+    if (this.cellBlockSize > 1 && (this.cellOptions.peephole || this.cellOptions.fullGateRecurrence)) {
+      throw new RangeError('options.cellBlockSize: cell blocks cannot be combined with peepholes or fullGateRecurrence (both are per cell)');
+    }
     if (o.projSize !== undefined) this.projSize = positiveInt(o.projSize, 'options.projSize');
     this.projClip = nonNegative(o.projClip, 'options.projClip');
     if (this.projClip > 0 && this.projSize === 0) throw new TypeError('options.projClip: needs options.projSize');
@@ -574,9 +636,27 @@ export class LSTM extends Recurrent {
   protected override initBias(biasIh: TensorData, biasHh: TensorData): void {
     // Forget bias 1 in total (b_ih + b_hh), as Keras's unit_forget_bias.
     if (this.unitForgetBias) {
-      biasIh.fill(1, this.units, 2 * this.units);
-      biasHh.fill(0, this.units, 2 * this.units);
+      const [ri, rf] = this.gateRows();
+      biasIh.fill(1, ri, ri + rf);
+      biasHh.fill(0, ri, ri + rf);
     }
+  }
+
+  protected override gateRows(): number[] {
+    const H = this.units, S = this.cellBlockSize;
+    return [H / S, H / S, H, H / S];
+  }
+
+  protected override rowMap(): Int32Array | null {
+    if (this.cellBlockSize === 1) return null;
+    if (!this.blockRowMap) {
+      const H = this.units, S = this.cellBlockSize, nb = H / S;
+      const offsets = [0, nb, 2 * nb, 2 * nb + H];  // stored rows of i, f, g, o
+      const map = new Int32Array(4 * H);
+      for (let q = 0; q < 4; q++) for (let k = 0; k < H; k++) map[q * H + k] = offsets[q] + (q === 2 ? k : Math.floor(k / S));
+      this.blockRowMap = map;
+    }
+    return this.blockRowMap;
   }
 }
 

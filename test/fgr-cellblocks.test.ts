@@ -1,0 +1,134 @@
+/**
+ * Full gate recurrence (FGR) and memory cell blocks: central finite differences in float64 through
+ * the public LSTM layer (every gradient entry), plus two structural oracles:
+ * - FGR with weight_gr_l0 = 0 is the vanilla LSTM, bit for bit;
+ * - an LSTM with cellBlockSize S equals a plain LSTM whose i, f, o rows are the block rows repeated
+ *   S times (outputs equal; each stored gradient row is the sum of its S copies' gradients).
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { LSTM, Tensor, type LSTMOptions } from '../lib/index.js';
+import { assertClose, rng, uniform64 } from './helpers/compare.js';
+
+interface Problem {
+  x: Tensor;
+  init: Tensor[];
+  R: Float64Array;
+  S: Float64Array[];
+}
+
+function problem(layer: LSTM, B: number, T: number, seed: number): Problem {
+  const r = rng(seed);
+  const P = layer.outputSize, H = layer.units;
+  return {
+    x: Tensor.from(uniform64(r, B * T * layer.inputSize), [B, T, layer.inputSize]),
+    init: [Tensor.from(uniform64(r, B * P), [B, P]), Tensor.from(uniform64(r, B * H), [B, H])],
+    R: uniform64(r, B * T * P),
+    S: [uniform64(r, B * P), uniform64(r, B * H)],
+  };
+}
+
+function loss(layer: LSTM, p: Problem): number {
+  const out = layer.forward(p.x, { initialState: p.init });
+  let L = 0;
+  out.output.data.forEach((v, i) => (L += v * p.R[i]));
+  out.states.forEach((s, k) => s.data.forEach((v, i) => (L += v * p.S[k][i])));
+  return L;
+}
+
+function gradcheck(options: LSTMOptions, B: number, T: number, seed: number): void {
+  const layer = new LSTM({ ...options, returnSequences: true, returnState: true, dtype: 'float64', seed });
+  const r = rng(seed + 100);
+  for (const t of Object.values(layer.stateDict())) t.data.set(uniform64(r, t.size, -0.5, 0.5));  // FGR starts at 0: make it matter
+  const p = problem(layer, B, T, seed);
+  const run = layer.forward(p.x, { initialState: p.init, training: true });
+  const g = layer.backward(run.run!, Tensor.from(p.R, run.output.shape as number[]), {
+    dStates: p.S.map((s, k) => Tensor.from(s, run.states[k].shape as number[])),
+  });
+  const targets: [string, Float64Array, ArrayLike<number>][] = [
+    ['input', p.x.data as Float64Array, g.input.data],
+    ['h0', p.init[0].data as Float64Array, g.initialState[0].data],
+    ['c0', p.init[1].data as Float64Array, g.initialState[1].data],
+    ...Object.entries(layer.stateDict()).map(([k, t]) => [k, t.data as Float64Array, g.params[k].data] as [string, Float64Array, ArrayLike<number>]),
+  ];
+  const eps = 1e-6;
+  for (const [name, data, analytic] of targets) {
+    const fd = new Float64Array(data.length);
+    for (let i = 0; i < data.length; i++) {
+      const keep = data[i];
+      data[i] = keep + eps;
+      const lp = loss(layer, p);
+      data[i] = keep - eps;
+      const lm = loss(layer, p);
+      data[i] = keep;
+      fd[i] = (lp - lm) / (2 * eps);
+    }
+    assertClose(analytic, fd, { rtol: 1e-6, floor: 1e-2, label: `${JSON.stringify(options)} d${name}` });
+  }
+}
+
+describe('full gate recurrence (FGR)', () => {
+  for (const extra of [{}, { peepholes: true }, { coupledInputForget: true, goBackwards: true }, { outputGate: false, clip: 0.9 }, { projSize: 2 }]) {
+    test(`gradients by finite differences ${JSON.stringify(extra)}`, () => gradcheck({ inputSize: 3, units: 4, fullGateRecurrence: true, ...extra }, 2, 4, 11));
+  }
+  test("variant 'FGR' is V (peepholes) plus weight_gr_l0 [3H, 3H]", () => {
+    const layer = new LSTM({ inputSize: 2, units: 3, variant: 'FGR' });
+    assert.deepEqual(layer.parameterShapes().weight_gr_l0, [9, 9]);
+    assert.deepEqual(layer.parameterShapes().weight_peephole_l0, [9]);
+  });
+  test('with weight_gr_l0 = 0 it is the vanilla LSTM, bit for bit', () => {
+    const a = new LSTM({ inputSize: 3, units: 5, fullGateRecurrence: true, returnSequences: true, seed: 4 });
+    const b = new LSTM({ inputSize: 3, units: 5, returnSequences: true, seed: 4 });
+    b.loadStateDict(Object.fromEntries(Object.entries(a.stateDict()).filter(([k]) => k !== 'weight_gr_l0')));
+    const x = Tensor.from(Float32Array.from({ length: 2 * 6 * 3 }, (_, i) => Math.sin(i)), [2, 6, 3]);
+    assert.deepEqual(a.forward(x).output.data, b.forward(x).output.data);
+  });
+});
+
+describe('memory cell blocks', () => {
+  for (const [S, extra] of [[2, {}], [3, { goBackwards: true }], [2, { coupledInputForget: true, recurrentActivation: 'hardSigmoid' as const }], [2, { projSize: 3 }]] as const) {
+    test(`gradients by finite differences, S=${S} ${JSON.stringify(extra)}`, () => gradcheck({ inputSize: 3, units: 6, cellBlockSize: S, ...extra }, 2, 3, 21));
+  }
+
+  test('S cells share one set of gates: equal to a plain LSTM with the block rows repeated', () => {
+    const I = 3, H = 6, S = 3, B = 2, T = 5;
+    const block = new LSTM({ inputSize: I, units: H, cellBlockSize: S, returnSequences: true, returnState: true, dtype: 'float64', seed: 9 });
+    const plain = new LSTM({ inputSize: I, units: H, returnSequences: true, returnState: true, dtype: 'float64', seed: 1 });
+    const nb = H / S;
+    const storedRow = (q: number, k: number) => [0, nb, 2 * nb, 2 * nb + H][q] + (q === 2 ? k : Math.floor(k / S));
+    const sd = block.stateDict();
+    assert.deepEqual(sd.weight_ih_l0.shape, [3 * nb + H, I]);
+    const expanded: Record<string, Tensor> = {};
+    for (const [name, t] of Object.entries(sd)) {
+      const cols = t.rank === 2 ? t.shape[1] : 1;
+      const out = new Float64Array(4 * H * cols);
+      for (let q = 0; q < 4; q++) for (let k = 0; k < H; k++) out.set(t.data.subarray(storedRow(q, k) * cols, (storedRow(q, k) + 1) * cols), (q * H + k) * cols);
+      expanded[name] = Tensor.from(out, t.rank === 2 ? [4 * H, cols] : [4 * H]);
+    }
+    plain.loadStateDict(expanded);
+    const p = problem(block, B, T, 5);
+    const a = block.forward(p.x, { initialState: p.init, training: true });
+    const b = plain.forward(p.x, { initialState: p.init, training: true });
+    assertClose(a.output.data, b.output.data, { rtol: 1e-14, floor: 1e-3, label: 'outputs' });
+    const dOut = Tensor.from(p.R, a.output.shape as number[]);
+    const dStates = p.S.map((s, k) => Tensor.from(s, a.states[k].shape as number[]));
+    const ga = block.backward(a.run!, dOut, { dStates });
+    const gb = plain.backward(b.run!, dOut, { dStates });
+    for (const [name, t] of Object.entries(sd)) {
+      const cols = t.rank === 2 ? t.shape[1] : 1;
+      const want = new Float64Array(t.size);
+      for (let q = 0; q < 4; q++)
+        for (let k = 0; k < H; k++)
+          for (let j = 0; j < cols; j++) want[storedRow(q, k) * cols + j] += gb.params[name].data[(q * H + k) * cols + j];
+      assertClose(ga.params[name].data, want, { rtol: 1e-12, floor: 1e-3, label: `d${name}` });
+    }
+    assertClose(ga.input.data, gb.input.data, { rtol: 1e-12, floor: 1e-3, label: 'dinput' });
+  });
+
+  test('bad block sizes and combinations are rejected with the option named', () => {
+    assert.throws(() => new LSTM({ inputSize: 2, units: 6, cellBlockSize: 4 }), (e: unknown) => e instanceof RangeError && /cellBlockSize/.test(String(e)));
+    assert.throws(() => new LSTM({ inputSize: 2, units: 6, cellBlockSize: 2, peepholes: true }), (e: unknown) => e instanceof RangeError && /cellBlockSize/.test(String(e)));
+    assert.throws(() => new LSTM({ inputSize: 2, units: 6, cellBlockSize: 0 }), (e: unknown) => e instanceof TypeError && /cellBlockSize/.test(String(e)));
+  });
+});
