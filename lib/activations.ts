@@ -57,11 +57,17 @@ export function resolveActivation(spec: ActivationSpec, what: string): NativeAct
   if (!entry) {
     throw new TypeError(`${what}: expected one of ${ACTIVATION_NAMES.join(', ')} (or { name, alpha?, beta? }), got ${JSON.stringify(spec)}`);
   }
+  const takes: Record<'alpha' | 'beta', readonly string[]> = {
+    alpha: ['hardSigmoid', 'affine', 'leakyRelu', 'thresholdedRelu', 'scaledTanh', 'elu'],
+    beta: ['hardSigmoid', 'affine', 'scaledTanh'],
+  };
   const param = (key: 'alpha' | 'beta', fallback: number): number => {
     const v = typeof spec === 'object' ? spec[key] : undefined;
     if (v === undefined) return fallback;
+    if (!takes[key].includes(name as string)) {
+      throw new TypeError(`${what}.${key}: '${name}' takes no ${key} (those with one: ${takes[key].join(', ')})`);
+    }
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new TypeError(`${what}.${key}: expected a finite number, got ${String(v)}`);
-    if (name === 'linear') throw new TypeError(`${what}.${key}: 'linear' takes no parameters (use 'affine')`);
     return v;
   };
   return { name: entry.onnx, alpha: param('alpha', entry.alpha), beta: param('beta', entry.beta) };

@@ -856,3 +856,22 @@ describe('taking a buffer away during an async call does not crash the process',
     });
   }
 });
+
+test('activation parameters are checked: only activations that take alpha/beta accept them', () => {
+  const bad: [() => unknown, RegExp][] = [
+    [() => new SimpleRNN({ inputSize: 2, units: 3, activation: { name: 'tanh', alpha: 2 } }), /options\.activation\.alpha/],
+    [() => new SimpleRNN({ inputSize: 2, units: 3, activation: { name: 'leakyRelu', beta: 1 } }), /options\.activation\.beta/],
+    [() => new LSTM({ inputSize: 2, units: 3, recurrentActivation: { name: 'hardSigmoid', alpha: Number.NaN } }), /options\.recurrentActivation\.alpha/],
+    [() => new GRU({ inputSize: 2, units: 3, activation: 'swish' as 'tanh' }), /options\.activation/],
+    [() => new LSTM({ inputSize: 2, units: 3, variant: 'XYZ' as 'V' }), /options\.variant/],
+    [() => new LSTM({ inputSize: 2, units: 3, coupledInputForget: true, inputGate: false }), /coupledInputForget/],
+    [() => new LSTM({ inputSize: 2, units: 3, clip: -1 }), /options\.clip/],
+    [() => new LSTM({ inputSize: 2, units: 3, projClip: 1 }), /options\.projClip/],
+  ];
+  for (const [make, pattern] of bad) {
+    assert.throws(make, (e: unknown) => (e instanceof TypeError || e instanceof RangeError) && pattern.test(String(e)), String(pattern));
+  }
+  // and the ones that take them accept them
+  new SimpleRNN({ inputSize: 2, units: 3, activation: { name: 'scaledTanh', alpha: 1.5, beta: 0.5 } });
+  new LSTM({ inputSize: 2, units: 3, recurrentActivation: { name: 'hardSigmoid', alpha: 0.25, beta: 0.5 } });
+});
