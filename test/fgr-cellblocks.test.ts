@@ -132,3 +132,89 @@ describe('memory cell blocks', () => {
     assert.throws(() => new LSTM({ inputSize: 2, units: 6, cellBlockSize: 0 }), (e: unknown) => e instanceof TypeError && /cellBlockSize/.test(String(e)));
   });
 });
+
+/**
+ * Independent float64 reference of the two structures, written from the equations: gate rows are
+ * looked up per hidden unit (cell blocks: the block's row for i, f, o), and with FGR the gates
+ * i, f, o add W_gr [3H, 3H] · [i, f, o]_{t−1}. x is time-major; returns time-major y, hN, cN.
+ */
+function referenceLstm(o: {
+  T: number; B: number; I: number; H: number; S: number;
+  x: ArrayLike<number>; h0: ArrayLike<number>; c0: ArrayLike<number>;
+  w: Record<string, ArrayLike<number>>;
+}): { y: Float64Array; hN: Float64Array; cN: Float64Array } {
+  const { T, B, I, H, S, x, w } = o;
+  const nb = H / S;
+  const row = (q: number, k: number) => [0, nb, 2 * nb, 2 * nb + H][q] + (q === 2 ? k : Math.floor(k / S));
+  const sig = (v: number) => 1 / (1 + Math.exp(-v));
+  const h = Float64Array.from(o.h0), c = Float64Array.from(o.c0);
+  const acts = new Float64Array(B * 3 * H);  // [i, f, o] of the previous step, zero before the first
+  const y = new Float64Array(T * B * H);
+  for (let t = 0; t < T; t++) {
+    const hNext = new Float64Array(B * H), actsNext = new Float64Array(B * 3 * H);
+    for (let b = 0; b < B; b++) {
+      for (let k = 0; k < H; k++) {
+        const a = [0, 0, 0, 0];
+        for (let q = 0; q < 4; q++) {
+          const r = row(q, k);
+          let v = (w.bias_ih_l0?.[r] ?? 0) + (w.bias_hh_l0?.[r] ?? 0);
+          for (let i = 0; i < I; i++) v += w.weight_ih_l0[r * I + i] * x[(t * B + b) * I + i];
+          for (let j = 0; j < H; j++) v += w.weight_hh_l0[r * H + j] * h[b * H + j];
+          const target = [0, 1, -1, 2][q];  // FGR rows: i, f, o
+          if (w.weight_gr_l0 && target >= 0) {
+            for (let m = 0; m < 3 * H; m++) v += w.weight_gr_l0[(target * H + k) * 3 * H + m] * acts[b * 3 * H + m];
+          }
+          a[q] = v;
+        }
+        const i = sig(a[0]), f = sig(a[1]), g = Math.tanh(a[2]), og = sig(a[3]);
+        const cn = f * c[b * H + k] + i * g;
+        c[b * H + k] = cn;
+        hNext[b * H + k] = og * Math.tanh(cn);
+        actsNext[b * 3 * H + k] = i;
+        actsNext[b * 3 * H + H + k] = f;
+        actsNext[b * 3 * H + 2 * H + k] = og;
+      }
+    }
+    h.set(hNext);
+    acts.set(actsNext);
+    y.set(hNext, t * B * H);
+  }
+  return { y, hN: h, cN: c };
+}
+
+describe('FGR and cell blocks against an independent float64 reference', () => {
+  const cases: [string, LSTMOptions & { units: number }, number][] = [
+    ['FGR', { inputSize: 3, units: 5, fullGateRecurrence: true }, 1],
+    ['cell blocks S=2', { inputSize: 4, units: 6, cellBlockSize: 2 }, 2],
+    ['cell blocks S=3', { inputSize: 2, units: 9, cellBlockSize: 3 }, 3],
+    ['cell blocks S=H', { inputSize: 3, units: 4, cellBlockSize: 4 }, 4],
+  ];
+  for (const dtype of ['float64', 'float32'] as const) {
+    for (const [name, options, S] of cases) {
+      test(`${name} (${dtype})`, () => {
+        const B = 3, T = 6, I = options.inputSize, H = options.units;
+        const layer = new LSTM({ ...options, returnSequences: true, returnState: true, dtype, seed: 5 });
+        const r = rng(77 + S);
+        const w: Record<string, Float64Array> = {};
+        for (const [k, t] of Object.entries(layer.stateDict())) {
+          w[k] = Float64Array.from(uniform64(r, t.size, -0.6, 0.6), (v) => Math.fround(v));
+          t.data.set(w[k]);
+        }
+        const x = Float64Array.from(uniform64(r, B * T * I), (v) => Math.fround(v));  // batch-first
+        const h0 = Float64Array.from(uniform64(r, B * H), (v) => Math.fround(v));
+        const c0 = Float64Array.from(uniform64(r, B * H), (v) => Math.fround(v));
+        const xt = new Float64Array(T * B * I);
+        for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) xt.set(x.subarray((b * T + t) * I, (b * T + t + 1) * I), (t * B + b) * I);
+        const want = referenceLstm({ T, B, I, H, S: options.cellBlockSize ?? 1, x: xt, h0, c0, w });
+        const typed = (a: Float64Array) => (dtype === 'float64' ? a : Float32Array.from(a));
+        const out = layer.forward(Tensor.from(typed(x), [B, T, I]), { initialState: [Tensor.from(typed(h0), [B, H]), Tensor.from(typed(c0), [B, H])] });
+        const yt = new Float64Array(T * B * H);
+        for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) yt.set(out.output.data.subarray((b * T + t) * H, (b * T + t + 1) * H), (t * B + b) * H);
+        const tol = dtype === 'float64' ? { rtol: 1e-12, floor: 1e-3 } : { rtol: 1e-5, floor: 0.02 };
+        assertClose(yt, want.y, { ...tol, label: `${name} y`, shape: [T, B, H] });
+        assertClose(out.states[0].data, want.hN, { ...tol, label: `${name} hN` });
+        assertClose(out.states[1].data, want.cN, { ...tol, label: `${name} cN` });
+      });
+    }
+  }
+});
