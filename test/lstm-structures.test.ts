@@ -1,6 +1,7 @@
 /**
- * Full gate recurrence (FGR) and memory cell blocks: central finite differences in float64 through
- * the public LSTM layer (every gradient entry), plus two structural oracles:
+ * LSTM structures beyond the gate math — projection (LSTMP), full gate recurrence (FGR) and memory
+ * cell blocks: central finite differences in float64 through the public LSTM layer (every gradient
+ * entry), plus structural oracles:
  * - FGR with weight_gr_l0 = 0 is the vanilla LSTM, bit for bit;
  * - an LSTM with cellBlockSize S equals a plain LSTM whose i, f, o rows are the block rows repeated
  *   S times (outputs equal; each stored gradient row is the sum of its S copies' gradients).
@@ -67,6 +68,28 @@ function gradcheck(options: LSTMOptions, B: number, T: number, seed: number): vo
     assertClose(analytic, fd, { rtol: 1e-6, floor: 1e-2, label: `${JSON.stringify(options)} d${name}` });
   }
 }
+
+describe('projection (LSTMP)', () => {
+  for (const extra of [{}, { outputGate: false }, { projClip: 0.3 }, { peepholes: true, goBackwards: true }, { cellClip: 0.5, clip: 0.8 }]) {
+    test(`gradients by finite differences ${JSON.stringify(extra)}`, () => gradcheck({ inputSize: 3, units: 5, projSize: 3, ...extra }, 2, 4, 31));
+  }
+  test('projClip clamps some outputs at the bound and leaves others (so the check above exercises it)', () => {
+    const layer = new LSTM({ inputSize: 3, units: 5, projSize: 3, projClip: 0.3, returnSequences: true, dtype: 'float64', seed: 31 });
+    const r = rng(31 + 100);
+    for (const t of Object.values(layer.stateDict())) t.data.set(uniform64(r, t.size, -0.5, 0.5));
+    const y = layer.forward(problem(layer, 2, 4, 31).x).output.data;
+    const clipped = Array.from(y).filter((v) => Math.abs(v) === 0.3).length;
+    assert.ok(clipped > 0 && clipped < y.length, `${clipped} of ${y.length} outputs at the clip bound`);
+  });
+  test('projSize shapes: weight_hr_l0 [P, H], weight_hh_l0 [4H, P], h has P features and c has H', () => {
+    const layer = new LSTM({ inputSize: 2, units: 6, projSize: 4, returnState: true });
+    assert.deepEqual(layer.parameterShapes().weight_hr_l0, [4, 6]);
+    assert.deepEqual(layer.parameterShapes().weight_hh_l0, [24, 4]);
+    const out = layer.forward(Tensor.zeros([3, 5, 2]));
+    assert.deepEqual(out.output.shape, [3, 4]);
+    assert.deepEqual(out.states.map((s) => s.shape), [[3, 4], [3, 6]]);
+  });
+});
 
 describe('full gate recurrence (FGR)', () => {
   for (const extra of [{}, { peepholes: true }, { coupledInputForget: true, goBackwards: true }, { outputGate: false, clip: 0.9 }, { projSize: 2 }]) {
