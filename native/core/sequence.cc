@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "../cells/step_kernels.h"
@@ -65,6 +66,25 @@ void gemm_tn_by_rows(int64_t M, int64_t N, int64_t K, const S* A, int64_t lda, c
                      int64_t ldc) {
   for_ranges(M, 16, 2.0 * M * N * K, [&](int64_t r0, int64_t r1) {
     gemm(true, false, r1 - r0, N, K, S(1), A + r0, lda, B, ldb, S(0), C + r0 * ldc, ldc);
+  });
+}
+
+// out[M, N] = x[M, K] · W_ihᵀ (+ bias per row): rows split across the pool, and within a thread in
+// blocks small enough that the bias is added while the block is still in cache.
+template <typename S>
+void project_inputs(const WeightGemm<S>& W, int64_t M, int64_t K, const S* x, const S* bias, S* out) {
+  constexpr int64_t kRowBlock = 64;
+  const int64_t N = W.n();
+  for_ranges(M, 32, 2.0 * M * N * K, [&](int64_t r0, int64_t r1) {
+    for (int64_t b0 = r0; b0 < r1; b0 += kRowBlock) {
+      const int64_t b1 = std::min(r1, b0 + kRowBlock);
+      W.run(b1 - b0, x + b0 * K, K, 0, N, false, out + b0 * N, N);
+      if (!bias) continue;
+      for (int64_t r = b0; r < b1; ++r) {
+        S* row = out + r * N;
+        for (int64_t j = 0; j < N; ++j) row[j] += bias[j];
+      }
+    }
   });
 }
 
@@ -144,9 +164,10 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
   const int64_t hh_elems = lbr ? B * GH : 0;
   const int64_t aux_elems = (gru && !train) ? BH : 0;
   const int64_t acts_elems = (fgr && !train) ? 3 * BA : 0;  // ping-pong + a zero row
-  std::vector<S> scratch(chunk_elems + state_elems + hh_elems + aux_elems + acts_elems, S(0));
-  S* chunk = scratch.data();
-  S* states = chunk + chunk_elems;
+  std::unique_ptr<S[]> chunk_buf(chunk_elems > 0 ? new S[size_t(chunk_elems)] : nullptr);  // fully written before read
+  std::vector<S> scratch(state_elems + hh_elems + aux_elems + acts_elems, S(0));
+  S* chunk = chunk_buf.get();
+  S* states = scratch.data();
   S* hh = states + state_elems;
   S* aux_row = hh + hh_elems;
   S* acts_rows = aux_row + aux_elems;  // inference FGR: [2, B, 3H] + zeros [B, 3H]
@@ -192,9 +213,7 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
     const int64_t n = std::min(chunk_steps, T - s0);
     const int64_t t_lo = c.reverse ? T - s0 - n : s0;      // this chunk covers times [t_lo, t_lo + n)
     S* gbase = train ? buf.workspace + L.gates + t_lo * B * GH : chunk;  // row 0 is time t_lo
-    if (!bias.empty())
-      for (int64_t r = 0; r < n * B; ++r) std::memcpy(gbase + r * GH, bias.data(), sizeof(S) * GH);
-    gemm_by_rows(w_ih, n * B, I, buf.x + t_lo * B * I, I, !bias.empty(), gbase, GH);
+    project_inputs(w_ih, n * B, I, buf.x + t_lo * B * I, bias.empty() ? nullptr : bias.data(), gbase);
 
     for (int64_t j = 0; j < n; ++j) {
       const int64_t t = c.reverse ? t_lo + n - 1 - j : t_lo + j;
