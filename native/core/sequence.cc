@@ -76,8 +76,11 @@ void project_inputs(const WeightGemm<S>& W, int64_t M, int64_t K, const S* x, co
   constexpr int64_t kRowBlock = 64;
   const int64_t N = W.n();
   for_ranges(M, 32, 2.0 * M * N * K, [&](int64_t r0, int64_t r1) {
-    for (int64_t b0 = r0; b0 < r1; b0 += kRowBlock) {
-      const int64_t b1 = std::min(r1, b0 + kRowBlock);
+    // Near-equal blocks of 64–127 rows: never a short tail block, whose tiny tiles would sum in another
+    // order and make inference (chunked) differ from training (one projection) in the last bit.
+    const int64_t blocks = std::max<int64_t>(1, (r1 - r0) / kRowBlock);
+    for (int64_t q = 0; q < blocks; ++q) {
+      const int64_t b0 = r0 + (r1 - r0) * q / blocks, b1 = r0 + (r1 - r0) * (q + 1) / blocks;
       W.run(b1 - b0, x + b0 * K, K, 0, N, false, out + b0 * N, N);
       if (!bias) continue;
       for (int64_t r = b0; r < b1; ++r) {
