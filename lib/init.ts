@@ -1,4 +1,5 @@
 // Weight initializers (Keras defaults) driven by a small seedable generator, so a seed reproduces a model.
+import { native } from './native.js';
 
 /** mulberry32: a tiny, fast, seedable 32-bit generator; uniform in [0, 1). */
 export class Random {
@@ -37,23 +38,10 @@ export function glorotUniform(out: Float32Array | Float64Array, fanOut: number, 
  * each from modified Gram–Schmidt on a Gaussian matrix.
  */
 export function orthogonalBlocks(out: Float32Array | Float64Array, blocks: number, n: number, rng: Random): void {
-  const q = new Float64Array(n * n);
-  for (let blk = 0; blk < blocks; blk++) {
-    for (let i = 0; i < n * n; i++) q[i] = rng.normal();
-    for (let r = 0; r < n; r++) {
-      const row = r * n;
-      for (let p = 0; p < r; p++) {
-        let dot = 0;
-        for (let k = 0; k < n; k++) dot += q[row + k] * q[p * n + k];
-        for (let k = 0; k < n; k++) q[row + k] -= dot * q[p * n + k];
-      }
-      let norm = 0;
-      for (let k = 0; k < n; k++) norm += q[row + k] * q[row + k];
-      norm = Math.sqrt(norm) || 1;
-      for (let k = 0; k < n; k++) q[row + k] /= norm;
-    }
-    out.set(q, blk * n * n);
-  }
+  const q = new Float64Array(blocks * n * n);
+  for (let i = 0; i < q.length; i++) q[i] = rng.normal();
+  native.orthonormalizeRows(q, n, blocks);  // Gram–Schmidt in double with level-3 BLAS: O(n³) belongs in native code
+  out.set(q);
 }
 
 /**

@@ -89,6 +89,8 @@ export interface NativeBinding {
   backward(config: NativeConfig, buffers: NativeBackwardBuffers): void;
   backwardAsync(config: NativeConfig, buffers: NativeBackwardBuffers): Promise<void>;
   setNumThreads(n: number): void;
+  /** Makes the rows of each of `blocks` stacked [n, n] matrices in q orthonormal, in place. */
+  orthonormalizeRows(q: Float64Array, n: number, blocks?: number): void;
   getNumThreads(): number;
 }
 

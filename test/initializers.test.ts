@@ -75,3 +75,16 @@ test('bad initializers are rejected with the option named', () => {
   assert.throws(() => new GRU({ inputSize: 2, units: 3, recurrentInitializer: { name: 'uniform', limit: -1 } }), (e: unknown) => e instanceof TypeError && /options\.recurrentInitializer/.test(String(e)));
   assert.throws(() => new LSTM({ inputSize: 2, units: 3, projSize: 2, recurrentInitializer: 'identity' }), (e: unknown) => e instanceof RangeError && /square/.test(String(e)));
 });
+
+test('native orthonormalizeRows: several blocks of n = 150 come out orthonormal; bad input is a named error', async () => {
+  const { native } = await import('../lib/native.js');
+  const n = 150, blocks = 3;
+  const r = new (await import('../lib/index.js')).Random(8);
+  const q = Float64Array.from({ length: blocks * n * n }, () => r.normal());
+  native.orthonormalizeRows(q, n, blocks);
+  const err = blockGramError(q, blocks, n);
+  assert.ok(err < 1e-12, `max |QQᵀ − I| = ${err}`);
+  assert.throws(() => native.orthonormalizeRows(new Float64Array(10), 3), (e: unknown) => e instanceof RangeError && /q/.test(String(e)));
+  assert.throws(() => native.orthonormalizeRows(new Float32Array(9) as unknown as Float64Array, 3), (e: unknown) => e instanceof TypeError && /q/.test(String(e)));
+  assert.throws(() => native.orthonormalizeRows(new Float64Array(9), 0), (e: unknown) => e instanceof RangeError && /n/.test(String(e)));
+});

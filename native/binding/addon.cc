@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "../core/blas.h"
+#include "../core/orthogonal.h"
 #include "../core/sequence.h"
 #include "../core/thread_pool.h"
 
@@ -434,6 +435,29 @@ Napi::Value WorkspaceSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(workspace_elems(c)));
 }
 
+// orthonormalizeRows(q: Float64Array, n, blocks = 1): the rows of each of the `blocks` stacked
+// [n, n] matrices of q made orthonormal, in place; blocks run in parallel on the pool.
+Napi::Value OrthonormalizeRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto count = [&](size_t i, const char* name, double hi) {
+    if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(env, std::string(name) + ": expected a positive integer");
+    double v = info[i].As<Napi::Number>().DoubleValue();
+    if (!(v >= 1) || v != std::floor(v) || v > hi)
+      throw Napi::RangeError::New(env, std::string(name) + ": expected an integer in [1, " + std::to_string(int64_t(hi)) + "]");
+    return int64_t(v);
+  };
+  const int64_t n = count(1, "n", 46340);
+  const int64_t blocks = info.Length() > 2 && !info[2].IsUndefined() ? count(2, "blocks", 1 << 20) : 1;
+  if (double(blocks) * double(n) * double(n) > 9e15) throw Napi::RangeError::New(env, "blocks·n·n: too large");
+  DType d = DType::kFloat64;
+  void* data = typed_array_data(info[0], "q", blocks * n * n, shape_str({{"blocks", blocks}, {"n", n}, {"n", n}}), &d);
+  double* q = static_cast<double*>(data);
+  parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) orthonormalize_rows(q + b * n * n, n);
+  });
+  return env.Undefined();
+}
+
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "n: expected a positive integer");
@@ -457,6 +481,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("backward", Napi::Function::New(env, Backward, "backward"));
   exports.Set("backwardAsync", Napi::Function::New(env, BackwardAsync, "backwardAsync"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  exports.Set("orthonormalizeRows", Napi::Function::New(env, OrthonormalizeRows, "orthonormalizeRows"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
   return exports;
 }
