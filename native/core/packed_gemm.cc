@@ -149,7 +149,7 @@ PackedMatrix& PackedMatrix::operator=(PackedMatrix&& other) noexcept {
   return *this;
 }
 
-void PackedMatrix::pack(const float* W, int64_t N, int64_t K) {
+void PackedMatrix::reserve(int64_t N, int64_t K) {
   const int64_t panels = (N + kP - 1) / kP;
   const size_t need = static_cast<size_t>(panels * kP * K);
   if (need > capacity_) {
@@ -162,6 +162,11 @@ void PackedMatrix::pack(const float* W, int64_t N, int64_t K) {
   }
   n_ = N;
   k_ = K;
+}
+
+void PackedMatrix::pack(const float* W, int64_t N, int64_t K) {
+  reserve(N, K);
+  const int64_t panels = num_panels();
   // panel(p)[k·P + j] = W[p·P + j, k], a transpose of each 32-row strip of W, done in blocks of
   // kPackK columns so that the destination block (kPackK × 32 floats = 2 KiB) stays in L1 while the
   // 32 source rows are read 64 bytes at a time.
@@ -176,6 +181,22 @@ void PackedMatrix::pack(const float* W, int64_t N, int64_t K) {
         for (int64_t k = k0; k < k1; ++k) panel[k * kP + j] = strip[j * K + k];
       for (int64_t j = width; j < kP; ++j)  // zero padding of the last panel
         for (int64_t k = k0; k < k1; ++k) panel[k * kP + j] = 0.0f;
+    }
+  }
+}
+
+void PackedMatrix::pack_transposed(const float* Wt, int64_t K, int64_t N, int64_t ldw) {
+  reserve(N, K);
+  const int64_t panels = num_panels();
+  // panel(p)[k·P + j] = Wt[k, p·P + j]: each panel row is a contiguous slice of a row of Wt.
+  for (int64_t p = 0; p < panels; ++p) {
+    float* panel = data_ + p * kP * K;
+    const int64_t width = std::min(kP, N - p * kP);
+    for (int64_t k = 0; k < K; ++k) {
+      const float* src = Wt + k * ldw + p * kP;
+      float* dst = panel + k * kP;
+      for (int64_t j = 0; j < width; ++j) dst[j] = src[j];
+      for (int64_t j = width; j < kP; ++j) dst[j] = 0.0f;
     }
   }
 }

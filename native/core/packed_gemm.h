@@ -45,6 +45,9 @@ class PackedMatrix {
   // Reuses the buffer when it is big enough, so repacking to the same or a smaller size does not
   // allocate.
   void pack(const float* W, int64_t N, int64_t K);
+  // Packs W = Wtᵀ from Wt [K, N] row-major with leading dimension ldw >= N (no transpose needed:
+  // each panel row is a contiguous slice of a row of Wt).
+  void pack_transposed(const float* Wt, int64_t K, int64_t N, int64_t ldw);
 
   int64_t rows() const { return n_; }  // N
   int64_t cols() const { return k_; }  // K
@@ -56,6 +59,8 @@ class PackedMatrix {
   const float* panel(int64_t p) const { return data_ + p * kPanelWidth * k_; }
 
  private:
+  void reserve(int64_t N, int64_t K);  // capacity for [N, K]; sets rows() and cols()
+
   float* data_ = nullptr;
   size_t capacity_ = 0;  // floats allocated at data_
   int64_t n_ = 0, k_ = 0;

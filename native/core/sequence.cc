@@ -60,12 +60,12 @@ void gemm_by_rows(const WeightGemm<S>& W, int64_t M, int64_t K, const S* A, int6
   });
 }
 
-// C[M, N] = A[K, M]ᵀ · B[K, N], the rows of C split across the pool (weight gradients).
+// C[M, N] = A[K, M]ᵀ · B[K, N] (B's leading dimension is N), the rows of C split across the pool
+// (weight gradients, K = T·B rows).
 template <typename S>
-void gemm_tn_by_rows(int64_t M, int64_t N, int64_t K, const S* A, int64_t lda, const S* B, int64_t ldb, S* C,
-                     int64_t ldc) {
+void gemm_tn_by_rows(int64_t M, int64_t N, int64_t K, const S* A, int64_t lda, const S* B, S* C, int64_t ldc) {
   for_ranges(M, 16, 2.0 * M * N * K, [&](int64_t r0, int64_t r1) {
-    gemm(true, false, r1 - r0, N, K, S(1), A + r0, lda, B, ldb, S(0), C + r0 * ldc, ldc);
+    gemm(true, false, r1 - r0, N, K, S(1), A + r0, lda, B, N, S(0), C + r0 * ldc, ldc);
   });
 }
 
@@ -391,18 +391,18 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
 
   // Weight and input gradients over all T·B rows at once.
   const S* h_prev_all = hs + (c.reverse ? BP : 0);  // [T·B, P]: row block t is h_prev of time t
-  gemm_tn_by_rows(GH, I, TB, dgx, GH, buf.x, I, buf.dw_ih, I);
+  gemm_tn_by_rows(GH, I, TB, dgx, GH, buf.x, buf.dw_ih, I);
   if (gru && !lbr) {
-    gemm_tn_by_rows(2 * H, H, TB, dgh, GH, h_prev_all, H, buf.dw_hh, H);
-    gemm_tn_by_rows(H, H, TB, dgh + 2 * H, GH, aux, H, buf.dw_hh + 2 * H * H, H);
+    gemm_tn_by_rows(2 * H, H, TB, dgh, GH, h_prev_all, buf.dw_hh, H);
+    gemm_tn_by_rows(H, H, TB, dgh + 2 * H, GH, aux, buf.dw_hh + 2 * H * H, H);
   } else {
-    gemm_tn_by_rows(GH, P, TB, dgh, GH, h_prev_all, P, buf.dw_hh, P);
+    gemm_tn_by_rows(GH, P, TB, dgh, GH, h_prev_all, buf.dw_hh, P);
   }
-  if (proj) gemm_tn_by_rows(P, H, TB, dhs, P, buf.workspace + L.ms, H, buf.dw_hr, H);
+  if (proj) gemm_tn_by_rows(P, H, TB, dhs, P, buf.workspace + L.ms, buf.dw_hr, H);
   if (fgr) {
     const S* acts_prev_all = buf.workspace + L.acts + (c.reverse ? BA : 0);  // [T·B, 3H]
     for (int j = 0; j < 3; ++j)
-      gemm_tn_by_rows(H, 3 * H, TB, dgx + gate_col[j], GH, acts_prev_all, 3 * H, buf.dw_gr + j * H * 3 * H, 3 * H);
+      gemm_tn_by_rows(H, 3 * H, TB, dgx + gate_col[j], GH, acts_prev_all, buf.dw_gr + j * H * 3 * H, 3 * H);
   }
   if (buf.dx) gemm_by_rows(WeightGemm<S>::cols(buf.w_ih, GH, I), TB, GH, dgx, GH, false, buf.dx, I);
   auto column_sums = [&](const S* m, S* out) {

@@ -37,14 +37,8 @@ class WeightGemm {
  private:
   WeightGemm(const S* W, int64_t N, int64_t K, bool transposed) : w_(W), N_(N), K_(K), transposed_(transposed) {
     if constexpr (std::is_same_v<S, float>) {
-      if (!transposed) {
-        packed_.pack(W, N, K);
-      } else {  // W is [K, N]: pack its transpose
-        std::vector<float> wt(size_t(N * K));
-        for (int64_t k = 0; k < K; ++k)
-          for (int64_t n = 0; n < N; ++n) wt[size_t(n * K + k)] = W[k * N + n];
-        packed_.pack(wt.data(), N, K);
-      }
+      if (!transposed) packed_.pack(W, N, K);
+      else packed_.pack_transposed(W, K, N, N);  // W is [K, N]
     }
   }
 
