@@ -96,6 +96,22 @@ inline void clip_into(const S* x, S* y, int64_t n, S c) {
     for (int64_t j = 0; j < n; ++j) y[j] = x[j];
   }
 }
+// y = act(clamp(x, ±c)) for n <= kChunk values (x and y may alias).
+template <typename S>
+inline void activate(const ActParams<S>& a, const S* x, S c, S* y, int64_t n) {
+  S t[kChunk];
+  clip_into(x, t, n, c);
+  act_forward(a, t, y, n);
+}
+// The same, and d = act'(clamp(x, ±c)).
+template <typename S>
+inline void activate(const ActParams<S>& a, const S* x, S c, S* y, S* d, int64_t n) {
+  S t[kChunk];
+  clip_into(x, t, n, c);
+  act_forward(a, t, y, n);
+  act_derivative(a, t, d, n);
+}
+
 // 1 where the clamp passes the gradient (|x| <= c, or no clamp), else 0.
 template <typename S>
 inline S clip_pass(S x, S c) {
@@ -107,11 +123,9 @@ inline S clip_pass(S x, S c) {
 template <typename S>
 inline void rnn_general_forward_row(const CellOptions& o, const S* a, S* h, int64_t k0, int64_t k1) {
   const ActParams<S> g(o.cand_act);
-  S tmp[kChunk];
   for (int64_t q = k0; q < k1; q += kChunk) {
     const int64_t n = k1 - q < kChunk ? k1 - q : kChunk;
-    clip_into(a + q, tmp, n, S(o.clip));
-    act_forward(g, tmp, h + q, n);
+    activate(g, a + q, S(o.clip), h + q, n);
   }
 }
 // da: [H] out; a: [H] stored pre-activation; dh (carried) and dy: [H].
@@ -151,12 +165,9 @@ inline void lstm_general_forward_row(const CellOptions& o, S* gates, S* c, S* h,
         af[q + j] += peep[H + q + j] * c_prev[q + j];
       }
     }
-    clip_into(ai + q, i, n, clip);
-    act_forward(fa, i, i, n);
-    clip_into(af + q, f, n, clip);
-    act_forward(fa, f, f, n);
-    clip_into(ag + q, g, n, clip);
-    act_forward(ga, g, g, n);
+    activate(fa, ai + q, clip, i, n);
+    activate(fa, af + q, clip, f, n);
+    activate(ga, ag + q, clip, g, n);
     for (int64_t j = 0; j < n; ++j) {
       S ii = o.no_input_gate ? S(1) : i[j];
       S ff = o.no_forget_gate ? S(1) : (o.coupled ? S(1) - ii : f[j]);
@@ -166,8 +177,7 @@ inline void lstm_general_forward_row(const CellOptions& o, S* gates, S* c, S* h,
       if (peep) ao[q + j] += peep[2 * H + q + j] * cn;
       if (acts) { acts[q + j] = ii; acts[H + q + j] = ff; }
     }
-    clip_into(ao + q, f, n, clip);  // f now holds o
-    act_forward(fa, f, f, n);
+    activate(fa, ao + q, clip, f, n);  // f now holds o
     act_forward(ha, c + q, t, n);
     for (int64_t j = 0; j < n; ++j) {
       S oo = o.no_output_gate ? S(1) : f[j];
@@ -191,21 +201,13 @@ inline void lstm_general_backward_row(const CellOptions& o, S* dgates, S* dc, co
   const S* ag = gates + 2 * H;
   const S* ao = gates + 3 * H;
   S i[kChunk], f[kChunk], g[kChunk], ov[kChunk], di[kChunk], df[kChunk], dg[kChunk], dov[kChunk], t[kChunk],
-      dt[kChunk], tmp[kChunk];
+      dt[kChunk];
   for (int64_t q = k0; q < k1; q += kChunk) {
     const int64_t n = k1 - q < kChunk ? k1 - q : kChunk;
-    clip_into(ai + q, tmp, n, clip);
-    act_forward(fa, tmp, i, n);
-    act_derivative(fa, tmp, di, n);
-    clip_into(af + q, tmp, n, clip);
-    act_forward(fa, tmp, f, n);
-    act_derivative(fa, tmp, df, n);
-    clip_into(ag + q, tmp, n, clip);
-    act_forward(ga, tmp, g, n);
-    act_derivative(ga, tmp, dg, n);
-    clip_into(ao + q, tmp, n, clip);
-    act_forward(fa, tmp, ov, n);
-    act_derivative(fa, tmp, dov, n);
+    activate(fa, ai + q, clip, i, di, n);
+    activate(fa, af + q, clip, f, df, n);
+    activate(ga, ag + q, clip, g, dg, n);
+    activate(fa, ao + q, clip, ov, dov, n);
     act_forward(ha, c + q, t, n);
     act_derivative(ha, c + q, dt, n);
     for (int64_t j = 0; j < n; ++j) {
@@ -253,13 +255,10 @@ inline void gru_lbr_general_forward_row(const CellOptions& o, S* gates, S* hn, S
       gates[H + k] += hh[H + k] + b_hh[H + k];
       hn[k] = hh[2 * H + k] + b_hh[2 * H + k];
     }
-    clip_into(gates + q, r, n, clip);
-    act_forward(fa, r, r, n);
-    clip_into(gates + H + q, z, n, clip);
-    act_forward(fa, z, z, n);
+    activate(fa, gates + q, clip, r, n);
+    activate(fa, gates + H + q, clip, z, n);
     for (int64_t j = 0; j < n; ++j) gates[2 * H + q + j] += r[j] * hn[q + j];
-    clip_into(gates + 2 * H + q, nn, n, clip);
-    act_forward(ga, nn, nn, n);
+    activate(ga, gates + 2 * H + q, clip, nn, n);
     for (int64_t j = 0; j < n; ++j) h[q + j] = (S(1) - z[j]) * nn[j] + z[j] * h_prev[q + j];
   }
 }
@@ -269,18 +268,12 @@ inline void gru_lbr_general_backward_row(const CellOptions& o, S* dgx, S* dgh, S
                                          int64_t k0, int64_t k1) {
   const ActParams<S> fa(o.gate_act), ga(o.cand_act);
   const S clip = S(o.clip);
-  S r[kChunk], z[kChunk], nn[kChunk], dr[kChunk], dz[kChunk], dn[kChunk], tmp[kChunk];
+  S r[kChunk], z[kChunk], nn[kChunk], dr[kChunk], dz[kChunk], dn[kChunk];
   for (int64_t q = k0; q < k1; q += kChunk) {
     const int64_t n = k1 - q < kChunk ? k1 - q : kChunk;
-    clip_into(gates + q, tmp, n, clip);
-    act_forward(fa, tmp, r, n);
-    act_derivative(fa, tmp, dr, n);
-    clip_into(gates + H + q, tmp, n, clip);
-    act_forward(fa, tmp, z, n);
-    act_derivative(fa, tmp, dz, n);
-    clip_into(gates + 2 * H + q, tmp, n, clip);
-    act_forward(ga, tmp, nn, n);
-    act_derivative(ga, tmp, dn, n);
+    activate(fa, gates + q, clip, r, dr, n);
+    activate(fa, gates + H + q, clip, z, dz, n);
+    activate(ga, gates + 2 * H + q, clip, nn, dn, n);
     for (int64_t j = 0; j < n; ++j) {
       const int64_t k = q + j;
       S dht = dh[k] + dy[k];
@@ -302,8 +295,7 @@ inline void gru_rb_general_forward_rz_row(const CellOptions& o, const S* gates, 
   S r[kChunk];
   for (int64_t q = k0; q < k1; q += kChunk) {
     const int64_t n = k1 - q < kChunk ? k1 - q : kChunk;
-    clip_into(gates + q, r, n, S(o.clip));
-    act_forward(fa, r, r, n);
+    activate(fa, gates + q, S(o.clip), r, n);
     for (int64_t j = 0; j < n; ++j) rh[q + j] = r[j] * h_prev[q + j];
   }
   (void)H;
@@ -317,10 +309,8 @@ inline void gru_rb_general_forward_n_row(const CellOptions& o, const S* gates, S
   S z[kChunk], nn[kChunk];
   for (int64_t q = k0; q < k1; q += kChunk) {
     const int64_t n = k1 - q < kChunk ? k1 - q : kChunk;
-    clip_into(gates + H + q, z, n, clip);
-    act_forward(fa, z, z, n);
-    clip_into(gates + 2 * H + q, nn, n, clip);
-    act_forward(ga, nn, nn, n);
+    activate(fa, gates + H + q, clip, z, n);
+    activate(ga, gates + 2 * H + q, clip, nn, n);
     for (int64_t j = 0; j < n; ++j) h[q + j] = (S(1) - z[j]) * nn[j] + z[j] * h_prev[q + j];
   }
 }
@@ -331,15 +321,11 @@ inline void gru_rb_general_backward_zn_row(const CellOptions& o, S* dgates, S* d
                                            int64_t k1) {
   const ActParams<S> fa(o.gate_act), ga(o.cand_act);
   const S clip = S(o.clip);
-  S z[kChunk], nn[kChunk], dz[kChunk], dn[kChunk], tmp[kChunk];
+  S z[kChunk], nn[kChunk], dz[kChunk], dn[kChunk];
   for (int64_t q = k0; q < k1; q += kChunk) {
     const int64_t n = k1 - q < kChunk ? k1 - q : kChunk;
-    clip_into(gates + H + q, tmp, n, clip);
-    act_forward(fa, tmp, z, n);
-    act_derivative(fa, tmp, dz, n);
-    clip_into(gates + 2 * H + q, tmp, n, clip);
-    act_forward(ga, tmp, nn, n);
-    act_derivative(ga, tmp, dn, n);
+    activate(fa, gates + H + q, clip, z, dz, n);
+    activate(ga, gates + 2 * H + q, clip, nn, dn, n);
     for (int64_t j = 0; j < n; ++j) {
       const int64_t k = q + j;
       S dht = dh[k] + dy[k];
@@ -355,12 +341,10 @@ inline void gru_rb_general_backward_r_row(const CellOptions& o, S* dgates, S* dh
                                           const S* h_prev, const S* drh, int64_t k0, int64_t k1) {
   const ActParams<S> fa(o.gate_act);
   const S clip = S(o.clip);
-  S r[kChunk], dr[kChunk], tmp[kChunk];
+  S r[kChunk], dr[kChunk];
   for (int64_t q = k0; q < k1; q += kChunk) {
     const int64_t n = k1 - q < kChunk ? k1 - q : kChunk;
-    clip_into(gates + q, tmp, n, clip);
-    act_forward(fa, tmp, r, n);
-    act_derivative(fa, tmp, dr, n);
+    activate(fa, gates + q, clip, r, dr, n);
     for (int64_t j = 0; j < n; ++j) {
       const int64_t k = q + j;
       dgates[k] = drh[k] * h_prev[k] * dr[j] * clip_pass(gates[k], clip);
