@@ -31,20 +31,12 @@ import {
   rng,
   uniform32,
   uniform64,
+  centralDifferences,
+  FINITE_DIFFERENCES,
   type Random,
 } from './helpers/compare.js';
 
-/** Central-difference step. */
-const EPS = 1e-6;
-/**
- * Gradient tolerance: |analytic - fd| <= RTOL · max(|fd|, FLOOR).
- * In float64 the central difference has truncation error ~EPS²·|L'''| ≈ 1e-12 and rounding error
- * ~1e-16·Σ|terms of L| / EPS ≈ 1e-10·(a few) for these sizes, i.e. an absolute noise of at most
- * ~1e-9. FLOOR = 1e-2 keeps that noise below RTOL·FLOOR = 1e-8 for near-zero gradient entries,
- * while every entry of magnitude >= 1e-2 is checked to a true relative 1e-6.
- */
-const RTOL = 1e-6;
-const FLOOR = 1e-2;
+const { eps: EPS, rtol: RTOL, floor: FLOOR } = FINITE_DIFFERENCES;  // see helpers/compare.ts
 /** Relu pre-activations must stay this far from the kink at 0 (EPS-perturbations move them ~1e-6). */
 const RELU_MARGIN = 1e-4;
 
@@ -150,21 +142,6 @@ function indicesToCheck(n: number, sample: number | undefined, r: Random): numbe
   return [...picked].sort((a, b) => a - b);
 }
 
-/** Central difference of L w.r.t. data[k] for the chosen k; the data is perturbed in place and restored. */
-function finiteDifferences(data: Float64Array, ks: number[], L: () => number): Float64Array {
-  const g = new Float64Array(ks.length);
-  ks.forEach((k, i) => {
-    const saved = data[k];
-    data[k] = saved + EPS;
-    const plus = L();
-    data[k] = saved - EPS;
-    const minus = L();
-    data[k] = saved;
-    g[i] = (plus - minus) / (2 * EPS);
-  });
-  return g;
-}
-
 function caseName(s: CaseSpec): string {
   const { B, T, I, H } = s.shape;
   return (
@@ -247,7 +224,7 @@ async function runCase(spec: CaseSpec): Promise<void> {
   for (const tgt of targets) {
     assert.deepEqual(tgt.got.shape, tgt.shape, `${name}: ${tgt.label} gradient shape`);
     const ks = indicesToCheck(tgt.data.length, spec.sample, pick);
-    const fd = finiteDifferences(tgt.data, ks, tgt.f);
+    const fd = centralDifferences(tgt.data, tgt.f, ks);
     const analytic = Float64Array.from(ks, (k) => tgt.got.data[k]);
     const r = compare(analytic, fd, { rtol: RTOL, floor: FLOOR });
     worstSeen = Math.max(worstSeen, r.worstRatio);

@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { LSTM, Tensor, type LSTMOptions } from '../lib/index.js';
-import { assertClose, rng, uniform64 } from './helpers/compare.js';
+import { assertClose, centralDifferences, FINITE_DIFFERENCES, rng, uniform64 } from './helpers/compare.js';
 
 interface Problem {
   x: Tensor;
@@ -53,19 +53,10 @@ function gradcheck(options: LSTMOptions, B: number, T: number, seed: number): vo
     ['c0', p.init[1].data as Float64Array, g.initialState[1].data],
     ...Object.entries(layer.stateDict()).map(([k, t]) => [k, t.data as Float64Array, g.params[k].data] as [string, Float64Array, ArrayLike<number>]),
   ];
-  const eps = 1e-6;
+  const { rtol, floor } = FINITE_DIFFERENCES;
   for (const [name, data, analytic] of targets) {
-    const fd = new Float64Array(data.length);
-    for (let i = 0; i < data.length; i++) {
-      const keep = data[i];
-      data[i] = keep + eps;
-      const lp = loss(layer, p);
-      data[i] = keep - eps;
-      const lm = loss(layer, p);
-      data[i] = keep;
-      fd[i] = (lp - lm) / (2 * eps);
-    }
-    assertClose(analytic, fd, { rtol: 1e-6, floor: 1e-2, label: `${JSON.stringify(options)} d${name}` });
+    const fd = centralDifferences(data, () => loss(layer, p));
+    assertClose(analytic, fd, { rtol, floor, label: `${JSON.stringify(options)} d${name}` });
   }
 }
 

@@ -17,9 +17,8 @@ import { Dense, type DenseActivation } from '../lib/layers/dense.js';
 import { mseLoss, softmaxCrossEntropy } from '../lib/train/losses.js';
 import { Adam, clipGradNorm, SGD } from '../lib/train/optimizers.js';
 import { AddingModel, addingProblemBatch, evaluate } from '../examples/adding-problem.js';
+import { centralDifferences } from './helpers/compare.js';
 
-/** Central-difference step (float64). */
-const FD_EPS = 1e-6;
 /** Tolerance on |got − want| / max(1, |want|) for finite-difference checks. */
 const FD_TOL = 1e-7;
 /** Tolerance for closed forms recomputed in float64 (rounding only). */
@@ -58,21 +57,6 @@ function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: numbe
     worst <= tol,
     `${what}: largest difference ${worst.toExponential(3)} > ${tol} at ${multiIndex(at, shape)} (got ${got[at]}, want ${want[at]})`,
   );
-}
-
-/** Central differences of f() with respect to every entry of `data` (changed and restored in place). */
-function numericGrad(data: Float64Array, f: () => number): Float64Array {
-  const g = new Float64Array(data.length);
-  for (let k = 0; k < data.length; k++) {
-    const v = data[k];
-    data[k] = v + FD_EPS;
-    const up = f();
-    data[k] = v - FD_EPS;
-    const down = f();
-    data[k] = v;
-    g[k] = (up - down) / (2 * FD_EPS);
-  }
-  return g;
 }
 
 const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
@@ -129,9 +113,9 @@ for (const activation of ACTIVATIONS) {
       const grads = layer.backward(run!, r);
       assert.deepEqual(Object.keys(grads.params).sort(), Object.keys(params).sort());
       const loss = (): number => dot(layer.forward(x).output.data, r.data);
-      assertClose(grads.input.data, numericGrad(f64(x), loss), FD_TOL, 'dInput', [batch, I]);
+      assertClose(grads.input.data, centralDifferences(f64(x), loss), FD_TOL, 'dInput', [batch, I]);
       for (const [name, p] of Object.entries(params)) {
-        assertClose(grads.params[name].data, numericGrad(f64(p), loss), FD_TOL, `d${name}`, p.shape);
+        assertClose(grads.params[name].data, centralDifferences(f64(p), loss), FD_TOL, `d${name}`, p.shape);
       }
     });
   }
@@ -197,7 +181,7 @@ test('mseLoss: value and finite-difference gradient', () => {
   let want = 0;
   for (let k = 0; k < 12; k++) want += (pred.data[k] - target.data[k]) ** 2 / 12;
   assertClose([loss], [want], EXACT_TOL, 'loss');
-  assertClose(grad.data, numericGrad(f64(pred), () => mseLoss(pred, target).loss), FD_TOL, 'dPred', [4, 3]);
+  assertClose(grad.data, centralDifferences(f64(pred), () => mseLoss(pred, target).loss), FD_TOL, 'dPred', [4, 3]);
   assert.throws(() => mseLoss(pred, randomTensor(rng, [3, 4])), { name: 'RangeError', message: /target.*expected shape \[4, 3\], got \[3, 4\]/ });
   assert.throws(() => mseLoss(pred, Tensor.zeros([4, 3])), { name: 'TypeError', message: /dtype float64/ });
 });
@@ -213,7 +197,7 @@ test('softmaxCrossEntropy: value, finite-difference gradient, large logits', () 
     want -= Math.log(Math.exp(row[labels[r]]) / row.reduce((s, v) => s + Math.exp(v), 0)) / 3;
   }
   assertClose([loss], [want], EXACT_TOL, 'loss');
-  assertClose(grad.data, numericGrad(f64(logits), () => softmaxCrossEntropy(logits, labels).loss), FD_TOL, 'dLogits', [3, 5]);
+  assertClose(grad.data, centralDifferences(f64(logits), () => softmaxCrossEntropy(logits, labels).loss), FD_TOL, 'dLogits', [3, 5]);
 
   const big = softmaxCrossEntropy(Tensor.from([1000, 0, -1000, 1000], [2, 2], 'float64'), Int32Array.from([1, 0]));
   assertClose([big.loss], [(1000 + 2000) / 2], EXACT_TOL, 'loss with large logits');

@@ -41,21 +41,25 @@ import {
   type Recurrent,
   type SimpleRNNOptions,
 } from '../lib/index.js';
-import { assertBitIdentical, assertClose, batchToTime, compare, dot, multiIndex, reverseTimeMajor, rng, timeToBatch, uniform64 } from './helpers/compare.js';
+import {
+  assertBitIdentical,
+  assertClose,
+  batchToTime,
+  centralDifferences,
+  compare,
+  dot,
+  FINITE_DIFFERENCES,
+  multiIndex,
+  reverseTimeMajor,
+  rng,
+  timeToBatch,
+  uniform64,
+} from './helpers/compare.js';
 import { act, actLabel, ALL_ACTIVATIONS, kinksOf, KinkTracker } from './helpers/activation-reference.js';
 import { GREFF_VARIANTS, lstmVariantReference, type LstmVariantOptions, type ReferenceVariant } from './helpers/lstm-variants-reference.js';
 import { rnnGruReference } from './helpers/cell-options-reference.js';
 
-/** Central-difference step. */
-const EPS = 1e-6;
-/**
- * |analytic − fd| <= RTOL · max(|fd|, FLOOR). In float64 the central difference has truncation error
- * ~EPS²·|L'''| ≈ 1e-12 and rounding error ~1e-16·Σ|terms of L| / EPS ≈ 1e-10·(a few): FLOOR = 1e-2
- * keeps that noise below RTOL·FLOOR = 1e-8 for near-zero entries, while every entry of magnitude
- * >= 1e-2 is checked to a true relative 1e-6.
- */
-const RTOL = 1e-6;
-const FLOOR = 1e-2;
+const { eps: EPS, rtol: RTOL, floor: FLOOR } = FINITE_DIFFERENCES;  // see helpers/compare.ts
 /** Every value going through a non-smooth function stays this far from its kinks (EPS moves them ~1e-6). */
 const KINK_MARGIN = 1e-4;
 /** Seeds (and weight scales) tried per case before giving up. */
@@ -221,20 +225,6 @@ function indicesToCheck(n: number, sample: number | undefined, pick: () => numbe
   return [...picked].sort((a, b) => a - b);
 }
 
-function finiteDifferences(data: Float64Array, ks: number[], L: () => number): Float64Array {
-  const g = new Float64Array(ks.length);
-  ks.forEach((k, i) => {
-    const saved = data[k];
-    data[k] = saved + EPS;
-    const plus = L();
-    data[k] = saved - EPS;
-    const minus = L();
-    data[k] = saved;
-    g[i] = (plus - minus) / (2 * EPS);
-  });
-  return g;
-}
-
 /** Gate blocks (PyTorch order i, f, g, o) and peephole blocks (p_i, p_f, p_o) the LSTM options leave unused. */
 function unusedLstmBlocks(o: LstmVariantOptions): { gates: number[]; peep: number[] } {
   const gates: number[] = [];
@@ -335,7 +325,7 @@ async function runCase(c: Case): Promise<void> {
   for (const tgt of targets) {
     assert.deepEqual(tgt.got.shape, tgt.shape, `${name}: ${tgt.label} gradient shape`);
     const ks = indicesToCheck(tgt.data.length, c.sample, () => pick.uniform(0, 1));
-    const fd = finiteDifferences(tgt.data, ks, tgt.f);
+    const fd = centralDifferences(tgt.data, tgt.f, ks);
     const analytic = Float64Array.from(ks, (k) => tgt.got.data[k]);
     const r = compare(analytic, fd, { rtol: RTOL, floor: FLOOR });
     entriesChecked += fd.length;
