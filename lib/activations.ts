@@ -10,6 +10,9 @@
 //   elu              x < 0 ? α(eˣ − 1) : x        α = 1
 //   softsign         x / (1 + |x|)
 //   softplus         log(1 + eˣ)
+import { NATIVE_NUMBER_LIMIT } from './native.js';
+import { checkOptions, numberIn } from './options.js';
+
 export type ActivationName =
   | 'sigmoid'
   | 'tanh'
@@ -61,14 +64,14 @@ export function resolveActivation(spec: ActivationSpec, what: string): NativeAct
     alpha: ['hardSigmoid', 'affine', 'leakyRelu', 'thresholdedRelu', 'scaledTanh', 'elu'],
     beta: ['hardSigmoid', 'affine', 'scaledTanh'],
   };
+  if (typeof spec === 'object') checkOptions(spec, what, ['name', 'alpha', 'beta']);
   const param = (key: 'alpha' | 'beta', fallback: number): number => {
     const v = typeof spec === 'object' ? spec[key] : undefined;
     if (v === undefined) return fallback;
     if (!takes[key].includes(name as string)) {
       throw new TypeError(`${what}.${key}: '${name}' takes no ${key} (those with one: ${takes[key].join(', ')})`);
     }
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new TypeError(`${what}.${key}: expected a finite number, got ${String(v)}`);
-    return v;
+    return numberIn(v, `${what}.${key}`, -NATIVE_NUMBER_LIMIT, NATIVE_NUMBER_LIMIT);
   };
   return { name: entry.onnx, alpha: param('alpha', entry.alpha), beta: param('beta', entry.beta) };
 }

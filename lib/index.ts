@@ -19,6 +19,7 @@ export {
   type TrainingRun,
 } from './layers/recurrent.js';
 export { Random, type Initializer } from './init.js';
+export { type LoadStateDictOptions } from './params.js';
 export { ACTIVATION_NAMES, type ActivationName, type ActivationSpec } from './activations.js';
 export {
   Dense,
@@ -32,7 +33,12 @@ export {
 export { mseLoss, softmaxCrossEntropy, type LossResult } from './train/losses.js';
 export { Adam, SGD, clipGradNorm, type Optimizer, type AdamOptions, type SGDOptions } from './train/optimizers.js';
 
-/** Threads used by the native kernels (default: the machine's cores). */
+/**
+ * Threads used by the native kernels (default: the machine's cores). Never waits for running work:
+ * while async calls hold the pool, the change applies from the next call that takes it. Throws an
+ * Error if the system refuses to start the threads (a pids or thread limit); the pool then keeps
+ * running with the threads it has.
+ */
 export function setNumThreads(n: number): void {
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 1024) {
     throw new RangeError(`setNumThreads: n must be an integer in [1, 1024], got ${String(n)}`);
@@ -42,4 +48,20 @@ export function setNumThreads(n: number): void {
 
 export function getNumThreads(): number {
   return native.getNumThreads();
+}
+
+/**
+ * The memory one training call may use (its workspace plus backward's scratch), in bytes. Default:
+ * half the physical memory, or the environment variable RNNKIT_MAX_TRAINING_BYTES. A training
+ * forward that would need more is a RangeError stating the size, not an out-of-memory kill.
+ */
+export function setMaxTrainingBytes(bytes: number): void {
+  if (typeof bytes !== 'number' || !Number.isFinite(bytes) || bytes < 1) {
+    throw new RangeError(`setMaxTrainingBytes: bytes must be a finite number >= 1, got ${String(bytes)}`);
+  }
+  native.setMaxTrainingBytes(bytes);
+}
+
+export function getMaxTrainingBytes(): number {
+  return native.getMaxTrainingBytes();
 }

@@ -1,11 +1,14 @@
 // Weight initializers (Keras defaults) driven by a small seedable generator, so a seed reproduces a model.
 import { native } from './native.js';
+import { checkOptions, seedOption, show } from './options.js';
+import type { DType } from './tensor.js';
 
 /** mulberry32: a tiny, fast, seedable 32-bit generator; uniform in [0, 1). */
 export class Random {
   private state: number;
-  constructor(seed: number = (Math.random() * 2 ** 32) >>> 0) {
-    this.state = seed >>> 0;
+  /** seed: a safe integer (used modulo 2^32); default a random one. */
+  constructor(seed?: number) {
+    this.state = (seedOption(seed, 'Random: seed') ?? (Math.random() * 2 ** 32)) >>> 0;
   }
   next(): number {
     let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
@@ -63,13 +66,35 @@ export type Initializer =
 
 const INITIALIZER_NAMES = ['glorotUniform', 'glorotNormal', 'orthogonal', 'identity', 'zeros', 'ones', 'pytorch', 'uniform', 'constant'];
 
-/** Checks an initializer option; `what` names it in errors. */
-export function checkInitializer(init: unknown, what: string): Initializer {
+/** The largest magnitude a float32 holds (what rounds above it becomes ±Infinity). */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Checks an initializer option for a layer of `dtype`; `what` names it in errors. A malformed one is
+ * a TypeError; a limit or value the dtype cannot hold (it would initialise ±Infinity) is a RangeError.
+ */
+export function checkInitializer(init: unknown, what: string, dtype: DType): Initializer {
   if (typeof init === 'string' && INITIALIZER_NAMES.includes(init) && init !== 'uniform' && init !== 'constant') return init as Initializer;
-  if (init !== null && typeof init === 'object') {
+  if (init !== null && typeof init === 'object' && !Array.isArray(init)) {
     const o = init as { name?: unknown; limit?: unknown; value?: unknown };
-    if (o.name === 'uniform' && typeof o.limit === 'number' && Number.isFinite(o.limit) && o.limit >= 0) return init as Initializer;
-    if (o.name === 'constant' && typeof o.value === 'number' && Number.isFinite(o.value)) return init as Initializer;
+    if (o.name === 'uniform' || o.name === 'constant') {
+      const key = o.name === 'uniform' ? 'limit' : 'value';
+      checkOptions(init, what, ['name', key]);
+      const v = o[key];
+      if (typeof v === 'number' && Number.isFinite(v) && (key === 'value' || v >= 0)) {
+        // uniform draws from lo + (hi − lo)·u, so a float64 limit needs 2·limit finite.
+        const fits = dtype === 'float32' ? Number.isFinite(Math.fround(v)) : key === 'value' || Number.isFinite(2 * v);
+        if (!fits) {
+          throw new RangeError(
+            dtype === 'float32'
+              ? `${what}.${key}: ${v} does not fit a float32 layer (|${key}| must be at most ${FLOAT32_MAX}; beyond it the weights would be Infinity)`
+              : `${what}.limit: ${v} is too large (2·limit must be finite: limit at most ${Number.MAX_VALUE / 2})`,
+          );
+        }
+        return init as Initializer;
+      }
+      throw new TypeError(`${what}.${key}: expected a finite number${key === 'limit' ? ' >= 0' : ''}, got ${show(v)}`);
+    }
   }
   throw new TypeError(
     `${what}: expected one of 'glorotUniform', 'glorotNormal', 'orthogonal', 'identity', 'zeros', 'ones', 'pytorch', ` +

@@ -7,6 +7,12 @@ import { fileURLToPath } from 'node:url';
 export type NativeArray = Float32Array | Float64Array;
 export type NativeCell = 'rnn_tanh' | 'rnn_relu' | 'lstm' | 'gru';
 
+/**
+ * The bound of the native core's numeric cell options (native/binding/addon.cc read_number): clip,
+ * cellClip and projClip must lie in [0, 1e30], activation alpha/beta in [−1e30, 1e30].
+ */
+export const NATIVE_NUMBER_LIMIT = 1e30;
+
 /** An activation by its ONNX name, with alpha/beta. */
 export interface NativeActivationConfig {
   name: string;
@@ -83,12 +89,17 @@ export interface NativeBackwardBuffers {
 }
 
 export interface NativeBinding {
-  workspaceSize(config: NativeConfig): number;
+  /** Scalars of the training workspace; a RangeError when training this config passes the limits. */
+  workspaceSize(config: NativeConfig, dtype?: 'float32' | 'float64'): number;
   forward(config: NativeConfig, buffers: NativeForwardBuffers): void;
   forwardAsync(config: NativeConfig, buffers: NativeForwardBuffers): Promise<void>;
   backward(config: NativeConfig, buffers: NativeBackwardBuffers): void;
   backwardAsync(config: NativeConfig, buffers: NativeBackwardBuffers): Promise<void>;
+  /** Throws an Error when the system refuses threads (the pool keeps those it started). */
   setNumThreads(n: number): void;
+  /** The memory a training call may use (workspace + backward scratch), in bytes. */
+  setMaxTrainingBytes(bytes: number): void;
+  getMaxTrainingBytes(): number;
   /** Makes the rows of each of `blocks` stacked [n, n] matrices in q orthonormal, in place. */
   orthonormalizeRows(q: Float64Array, n: number, blocks?: number): void;
   getNumThreads(): number;
@@ -98,6 +109,9 @@ const require = createRequire(import.meta.url);
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 function load(): NativeBinding {
+  // RNNKIT_ADDON names a build to load instead (the sanitizer builds: scripts/sanitize.mjs).
+  const override = process.env.RNNKIT_ADDON;
+  if (override) return require(path.resolve(override)) as NativeBinding;
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
   try {
     return nodeGypBuild(packageRoot) as NativeBinding;
@@ -105,7 +119,7 @@ function load(): NativeBinding {
     const reason = err instanceof Error ? err.message : String(err);
     throw new Error(
       `rnnkit: the native addon could not be loaded (${reason}). ` +
-        'Build it with `npm run build` (needs cmake, a C++17 compiler and OpenBLAS: ' +
+        'Build it from source with `npm run compile` (needs cmake, a C++17 compiler and OpenBLAS: ' +
         'Debian/Ubuntu `sudo apt-get install -y libopenblas-dev`).',
     );
   }

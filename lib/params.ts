@@ -1,17 +1,29 @@
 // Loading a state dict into a layer's live parameters, shared by every layer.
+import { checkOptions, flag, optionNames } from './options.js';
 import { checkTensor, formatShape, Tensor } from './tensor.js';
+
+/** Options of loadStateDict. */
+export interface LoadStateDictOptions {
+  /** Require exactly the layer's parameter names (default true); false loads the ones present. */
+  strict?: boolean;
+}
+
+const LOAD_OPTIONS = optionNames<LoadStateDictOptions>({ strict: true });
 
 /**
  * Copies dict's tensors into `live` (all or nothing), checking names (when strict), shapes and that
- * every value is finite. A tensor of the other dtype is converted (float64 into float32 rounds).
+ * every value is finite in the live tensor's dtype. A tensor of the other dtype is converted (float64
+ * into float32 rounds; a value beyond float32's range, which would become ±Infinity, is refused).
  */
 export function loadParameters(
   className: string,
   live: Record<string, Tensor>,
   shapes: Record<string, number[]>,
   dict: Record<string, Tensor>,
-  strict: boolean,
+  options: LoadStateDictOptions | undefined,
 ): void {
+  if (options !== undefined) checkOptions(options, 'loadStateDict: options', LOAD_OPTIONS);
+  const strict = flag(options?.strict, 'loadStateDict: options.strict', true);
   if (typeof dict !== 'object' || dict === null) throw new TypeError('loadStateDict: expected an object of Tensors');
   if (strict) {
     const unknown = Object.keys(dict).filter((k) => !(k in shapes));
@@ -27,9 +39,16 @@ export function loadParameters(
       continue;
     }
     const checked = checkTensor(t, `loadStateDict: ${name}`, shape, [], t instanceof Tensor ? t.dtype : live[name].dtype);
+    const narrows = checked.dtype === 'float64' && live[name].dtype === 'float32';
     for (let i = 0; i < checked.data.length; i++) {
-      if (!Number.isFinite(checked.data[i])) {
-        throw new RangeError(`loadStateDict: ${name} has a non-finite value (${checked.data[i]}) at flat index ${i}`);
+      const v = checked.data[i];
+      if (!Number.isFinite(v)) {
+        throw new RangeError(`loadStateDict: ${name} has a non-finite value (${v}) at flat index ${i}`);
+      }
+      if (narrows && !Number.isFinite(Math.fround(v))) {
+        throw new RangeError(
+          `loadStateDict: ${name} has a value (${v}) at flat index ${i} beyond the float32 range of the layer (it would become ${v > 0 ? '' : '-'}Infinity)`,
+        );
       }
     }
     staged.push([live[name], checked]);

@@ -1,4 +1,6 @@
 // A minimal dense tensor: a typed array and a row-major shape. Data is used in place, not copied.
+import { show } from './options.js';
+
 export type DType = 'float32' | 'float64';
 export type TensorData = Float32Array | Float64Array;
 
@@ -8,6 +10,18 @@ export function dtypeOf(data: TensorData): DType {
 
 export function shapeSize(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Throws a TypeError naming `where` unless shape is an array of non-negative safe integers. */
+function checkShape(shape: unknown, where: string): asserts shape is readonly number[] {
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+    const got = Array.isArray(shape) ? `[${shape.map((d) => show(d)).join(', ')}]` : show(shape);
+    throw new TypeError(`${where}: shape must be an array of non-negative integers, got ${got}`);
+  }
+}
+
+function checkDType(dtype: unknown, where: string): void {
+  if (dtype !== 'float32' && dtype !== 'float64') throw new TypeError(`${where}: dtype must be 'float32' or 'float64', got ${show(dtype)}`);
 }
 
 export function formatShape(shape: readonly (number | string)[]): string {
@@ -37,12 +51,11 @@ export class Tensor {
 
   /**
    * Wraps `data` (used in place) with `shape`. A plain number array is copied into a Float32Array
-   * (or Float64Array when dtype is 'float64').
+   * (or Float64Array when dtype is 'float64'); every element must be a number (NaN and ±Infinity are).
    */
-  static from(data: TensorData | ArrayLike<number>, shape: readonly number[], dtype?: DType): Tensor {
-    if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
-      throw new TypeError(`Tensor.from: shape must be an array of non-negative integers, got ${String(shape)}`);
-    }
+  static from(data: TensorData | readonly number[], shape: readonly number[], dtype?: DType): Tensor {
+    checkShape(shape, 'Tensor.from');
+    if (dtype !== undefined) checkDType(dtype, 'Tensor.from');
     let typed: TensorData;
     if (data instanceof Float32Array || data instanceof Float64Array) {
       if (dtype !== undefined && dtype !== dtypeOf(data)) {
@@ -50,7 +63,12 @@ export class Tensor {
       }
       typed = data;
     } else if (Array.isArray(data)) {
-      typed = dtype === 'float64' ? Float64Array.from(data) : Float32Array.from(data);
+      const values = data as readonly unknown[];
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (typeof v !== 'number') throw new TypeError(`Tensor.from: data[${i}] must be a number, got ${show(v)}`);
+      }
+      typed = dtype === 'float64' ? Float64Array.from(data as readonly number[]) : Float32Array.from(data as readonly number[]);
     } else {
       throw new TypeError('Tensor.from: data must be a Float32Array, a Float64Array or an array of numbers');
     }
@@ -67,6 +85,8 @@ export class Tensor {
   }
 
   static zeros(shape: readonly number[], dtype: DType = 'float32'): Tensor {
+    checkShape(shape, 'Tensor.zeros');
+    checkDType(dtype, 'Tensor.zeros');
     const n = shapeSize(shape);
     return new Tensor(dtype === 'float64' ? new Float64Array(n) : new Float32Array(n), shape);
   }

@@ -3,7 +3,8 @@
 // default (Glorot-uniform weight, zero bias). Plain TypeScript, row-major inner loops, float64 sums.
 import { checkTensor, formatShape, Tensor, type DType, type TensorData } from '../tensor.js';
 import { glorotUniform, Random } from '../init.js';
-import { loadParameters } from '../params.js';
+import { loadParameters, type LoadStateDictOptions } from '../params.js';
+import { checkOptions, flag, optionNames, positiveInt, seedOption } from '../options.js';
 
 export type DenseActivation = 'linear' | 'sigmoid' | 'tanh' | 'relu' | 'softmax';
 
@@ -18,7 +19,7 @@ export interface DenseOptions {
   activation?: DenseActivation;
   /** Whether the layer has a bias (default true). */
   useBias?: boolean;
-  /** Seed for the initial weights. */
+  /** Seed for the initial weights: a safe integer (used modulo 2^32); default a random one. */
   seed?: number;
   /** Scalar type of parameters and data (default 'float32'; 'float64' exists for exact checks). */
   dtype?: DType;
@@ -51,12 +52,8 @@ export interface DenseGradients {
   params: Record<string, Tensor>;
 }
 
-function positiveInt(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
-    throw new TypeError(`${what}: expected a positive integer, got ${String(v)}`);
-  }
-  return v;
-}
+const DENSE_OPTIONS = optionNames<DenseOptions>({ inputSize: true, units: true, activation: true, useBias: true, seed: true, dtype: true });
+const FORWARD_OPTIONS = optionNames<DenseForwardOptions>({ training: true });
 
 export class Dense {
   readonly className = 'Dense';
@@ -69,20 +66,21 @@ export class Dense {
   private readonly bias: Tensor | undefined;
 
   constructor(options: DenseOptions) {
-    if (typeof options !== 'object' || options === null) throw new TypeError('options: expected an object');
+    checkOptions(options, 'options', DENSE_OPTIONS, 'Dense');
     this.inputSize = positiveInt(options.inputSize, 'options.inputSize');
     this.units = positiveInt(options.units, 'options.units');
     this.activation = options.activation ?? 'linear';
     if (!ACTIVATIONS.includes(this.activation)) {
       throw new TypeError(`options.activation: expected one of ${ACTIVATIONS.map((a) => `'${a}'`).join(', ')}, got ${String(options.activation)}`);
     }
-    this.useBias = options.useBias ?? true;
+    this.useBias = flag(options.useBias, 'options.useBias', true);
     this.dtype = options.dtype ?? 'float32';
     if (this.dtype !== 'float32' && this.dtype !== 'float64') {
       throw new TypeError(`options.dtype: expected 'float32' or 'float64', got ${String(options.dtype)}`);
     }
+    const seed = seedOption(options.seed, 'options.seed');
     this.weight = Tensor.zeros([this.units, this.inputSize], this.dtype);
-    glorotUniform(this.weight.data, this.units, this.inputSize, new Random(options.seed));
+    glorotUniform(this.weight.data, this.units, this.inputSize, new Random(seed));
     this.bias = this.useBias ? Tensor.zeros([this.units], this.dtype) : undefined;
   }
 
@@ -99,8 +97,8 @@ export class Dense {
   }
 
   /** Copies parameters in, checking names, shapes and that every value is finite (all or nothing). */
-  loadStateDict(dict: Record<string, Tensor>, { strict = true }: { strict?: boolean } = {}): void {
-    loadParameters(this.className, this.stateDict(), this.parameterShapes(), dict, strict);
+  loadStateDict(dict: Record<string, Tensor>, options?: LoadStateDictOptions): void {
+    loadParameters(this.className, this.stateDict(), this.parameterShapes(), dict, options);
   }
 
   /** y = act(x Wᵀ + b). x: [batch, inputSize] → output [batch, units]. */
@@ -115,9 +113,8 @@ export class Dense {
     }
     const batch = x.shape[0];
     checkTensor(x, `${where}: input`, [batch, I], ['batch', 'inputSize'], this.dtype);
-    if (options !== undefined && (typeof options !== 'object' || options === null)) {
-      throw new TypeError(`${where}: options must be an object`);
-    }
+    if (options !== undefined) checkOptions(options, `${where}: options`, FORWARD_OPTIONS);
+    const training = flag(options?.training, `${where}: options.training`, false);
     const xs = x.data, w = this.weight.data, b = this.bias?.data;
     const y = this.newArray(batch * U);
     for (let r = 0; r < batch; r++) {
@@ -131,7 +128,7 @@ export class Dense {
     }
     this.activate(y, batch);
     const result: DenseForwardResult = { output: Tensor.from(y, [batch, U]) };
-    if (options?.training) {
+    if (training) {
       result.run = { layer: this, batch, x: xs.slice(), y: this.activation === 'linear' ? undefined : y.slice() };
     }
     return result;

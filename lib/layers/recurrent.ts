@@ -1,10 +1,11 @@
 // Recurrent layers over whole sequences: SimpleRNN, LSTM and GRU. Batch-first at the API (like
 // tfjs/Keras), time-major inside (converted once here); parameters are a PyTorch-style state dict.
-import { native, type NativeArray, type NativeCell, type NativeCellOptions, type NativeConfig } from '../native.js';
+import { native, NATIVE_NUMBER_LIMIT, type NativeArray, type NativeCell, type NativeCellOptions, type NativeConfig } from '../native.js';
 import { resolveActivation, type ActivationSpec } from '../activations.js';
 import { checkTensor, formatShape, Tensor, type DType, type TensorData } from '../tensor.js';
 import { checkInitializer, initialize, Random, type Initializer } from '../init.js';
-import { loadParameters } from '../params.js';
+import { loadParameters, type LoadStateDictOptions } from '../params.js';
+import { checkOptions, flag, numberIn, optionNames, positiveInt, seedOption, type OptionTable } from '../options.js';
 
 export interface RecurrentOptions {
   /** Features per step of the input. */
@@ -21,7 +22,7 @@ export interface RecurrentOptions {
   useBias?: boolean;
   /** Scalar type of parameters and data (default 'float32'; 'float64' exists for exact checks). */
   dtype?: DType;
-  /** Seed for the initial weights. */
+  /** Seed for the initial weights: a safe integer (used modulo 2^32); default a random one. */
   seed?: number;
   /** Input weights W_ih (per gate block); default 'glorotUniform' (Keras). */
   kernelInitializer?: Initializer;
@@ -78,26 +79,24 @@ export interface Gradients {
 
 type ParamName = 'weight_ih_l0' | 'weight_hh_l0' | 'bias_ih_l0' | 'bias_hh_l0' | 'weight_peephole_l0' | 'weight_hr_l0' | 'weight_gr_l0';
 
-function nonNegative(v: unknown, what: string): number {
-  if (v === undefined) return 0;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new RangeError(`${what}: expected a finite number >= 0 (0 = off), got ${String(v)}`);
-  }
-  return v;
+/** clip, cellClip, projClip: 0 (off) when undefined, else a number in the native core's [0, 1e30]. */
+function clipOption(v: unknown, what: string): number {
+  return v === undefined ? 0 : numberIn(v, what, 0, NATIVE_NUMBER_LIMIT, ' (0 = off)');
 }
 
-function flag(v: unknown, what: string, fallback: boolean): boolean {
-  if (v === undefined) return fallback;
-  if (typeof v !== 'boolean') throw new TypeError(`${what}: expected a boolean, got ${String(v)}`);
-  return v;
-}
-
-function positiveInt(v: unknown, what: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
-    throw new TypeError(`${what}: expected a positive integer, got ${String(v)}`);
-  }
-  return v;
-}
+const RECURRENT_OPTIONS: OptionTable<RecurrentOptions> = {
+  inputSize: true, units: true, returnSequences: true, returnState: true, goBackwards: true, useBias: true, dtype: true, seed: true,
+  kernelInitializer: true, recurrentInitializer: true, biasInitializer: true, clip: true,
+};
+const SIMPLE_RNN_OPTIONS = optionNames<SimpleRNNOptions>({ ...RECURRENT_OPTIONS, activation: true });
+const LSTM_OPTIONS = optionNames<LSTMOptions>({
+  ...RECURRENT_OPTIONS, unitForgetBias: true, recurrentActivation: true, activation: true, candidateActivation: true, outputActivation: true,
+  peepholes: true, inputGate: true, forgetGate: true, outputGate: true, coupledInputForget: true, fullGateRecurrence: true, cellClip: true,
+  variant: true, projSize: true, projClip: true, cellBlockSize: true,
+});
+const GRU_OPTIONS = optionNames<GRUOptions>({ ...RECURRENT_OPTIONS, resetAfter: true, recurrentActivation: true, activation: true });
+const FORWARD_OPTIONS = optionNames<ForwardOptions>({ initialState: true, training: true });
+const BACKWARD_OPTIONS = optionNames<BackwardOptions>({ dStates: true });
 
 export abstract class Recurrent {
   readonly inputSize: number;
@@ -131,22 +130,24 @@ export abstract class Recurrent {
   abstract readonly className: string;
 
   constructor(options: RecurrentOptions) {
+    // Unknown keys are checked by each subclass (it knows its option names) before calling super.
     if (typeof options !== 'object' || options === null) throw new TypeError('options: expected an object');
     this.inputSize = positiveInt(options.inputSize, 'options.inputSize');
     this.units = positiveInt(options.units, 'options.units');
-    this.returnSequences = options.returnSequences ?? false;
-    this.returnState = options.returnState ?? false;
-    this.goBackwards = options.goBackwards ?? false;
-    this.useBias = options.useBias ?? true;
+    this.returnSequences = flag(options.returnSequences, 'options.returnSequences', false);
+    this.returnState = flag(options.returnState, 'options.returnState', false);
+    this.goBackwards = flag(options.goBackwards, 'options.goBackwards', false);
+    this.useBias = flag(options.useBias, 'options.useBias', true);
     this.dtype = options.dtype ?? 'float32';
     if (this.dtype !== 'float32' && this.dtype !== 'float64') {
       throw new TypeError(`options.dtype: expected 'float32' or 'float64', got ${String(options.dtype)}`);
     }
-    this.clip = nonNegative(options.clip, 'options.clip');
+    seedOption(options.seed, 'options.seed');
+    this.clip = clipOption(options.clip, 'options.clip');
     this.initializers = {
-      kernel: checkInitializer(options.kernelInitializer ?? 'glorotUniform', 'options.kernelInitializer'),
-      recurrent: checkInitializer(options.recurrentInitializer ?? 'orthogonal', 'options.recurrentInitializer'),
-      bias: checkInitializer(options.biasInitializer ?? 'zeros', 'options.biasInitializer'),
+      kernel: checkInitializer(options.kernelInitializer ?? 'glorotUniform', 'options.kernelInitializer', this.dtype),
+      recurrent: checkInitializer(options.recurrentInitializer ?? 'orthogonal', 'options.recurrentInitializer', this.dtype),
+      bias: checkInitializer(options.biasInitializer ?? 'zeros', 'options.biasInitializer', this.dtype),
     };
   }
 
@@ -246,8 +247,8 @@ export abstract class Recurrent {
    * Copies parameters in, checking names, shapes and that every value is finite. Tensors of the other
    * dtype are converted (float64 into a float32 layer rounds to float32).
    */
-  loadStateDict(dict: Record<string, Tensor>, { strict = true }: { strict?: boolean } = {}): void {
-    loadParameters(this.className, this.stateDict(), this.parameterShapes(), dict, strict);
+  loadStateDict(dict: Record<string, Tensor>, options?: LoadStateDictOptions): void {
+    loadParameters(this.className, this.stateDict(), this.parameterShapes(), dict, options);
   }
 
 
@@ -319,9 +320,8 @@ export abstract class Recurrent {
     }
     const [batch, steps] = x.shape as [number, number, number];
     checkTensor(x, `${where}: input`, [batch, steps, this.inputSize], ['batch', 'steps', 'inputSize'], this.dtype);
-    if (options !== undefined && (typeof options !== 'object' || options === null)) {
-      throw new TypeError(`${where}: options must be an object`);
-    }
+    if (options !== undefined) checkOptions(options, `${where}: options`, FORWARD_OPTIONS);
+    const training = flag(options?.training, `${where}: options.training`, false);
     const init = options?.initialState;
     let h0: NativeArray | undefined;
     let c0: NativeArray | undefined;
@@ -341,7 +341,6 @@ export abstract class Recurrent {
       [h0, c0] = states;
     }
     const cfg = this.nativeConfig(batch, steps);
-    const training = options?.training ?? false;
     const xTime = this.transpose(x.data, batch, steps, this.inputSize, false);
     const wantSeq = this.returnSequences;
     const p = this.p;
@@ -359,7 +358,7 @@ export abstract class Recurrent {
       y: wantSeq || training ? this.newArray(steps * batch * this.outputSize) : undefined,
       hN: this.newArray(batch * this.outputSize),
       cN: this.stateCount === 2 ? this.newArray(batch * this.units) : undefined,
-      workspace: training ? this.newArray(native.workspaceSize(cfg)) : undefined,
+      workspace: training ? this.newArray(native.workspaceSize(cfg, this.dtype)) : undefined,
     };
     const finish = (): ForwardResult => {
       const H = this.units, P = this.outputSize;
@@ -399,6 +398,7 @@ export abstract class Recurrent {
     if (typeof run !== 'object' || run === null || (run as TrainingRun).layer !== this) {
       throw new TypeError(`${where}: run must be the .run of a forward(x, { training: true }) of this layer`);
     }
+    if (options !== undefined) checkOptions(options, `${where}: options`, BACKWARD_OPTIONS);
     const r = run as TrainingRun;
     const { batch, steps } = r;
     const H = this.units, P = this.outputSize, PN = this.outputSizeName;
@@ -504,7 +504,7 @@ export class SimpleRNN extends Recurrent {
   protected readonly gates = 1;
   protected readonly stateCount = 1;
   constructor(options: SimpleRNNOptions) {
-    super(options);
+    super(checkOptions(options, 'options', SIMPLE_RNN_OPTIONS, 'SimpleRNN'));
     this.activation = options.activation ?? 'tanh';
     this.cellOptions = { candidateActivation: resolveActivation(this.activation, 'options.activation') };
     this.initParameters(options.seed);
@@ -592,7 +592,7 @@ export class LSTM extends Recurrent {
   readonly cellBlockSize: number = 1;
   private blockRowMap: Int32Array | null = null;
   constructor(options: LSTMOptions) {
-    super(options);
+    super(checkOptions(options, 'options', LSTM_OPTIONS, 'LSTM'));
     let preset: Partial<LSTMOptions> = {};
     if (options.variant !== undefined) {
       if (!Object.prototype.hasOwnProperty.call(VARIANTS, options.variant)) {
@@ -619,7 +619,7 @@ export class LSTM extends Recurrent {
       noOutputGate: !flag(o.outputGate, 'options.outputGate', true),
       coupledInputForget: coupled,
       fullGateRecurrence: flag(o.fullGateRecurrence, 'options.fullGateRecurrence', false),
-      cellClip: nonNegative(o.cellClip, 'options.cellClip'),
+      cellClip: clipOption(o.cellClip, 'options.cellClip'),
     };
     this.cellBlockSize = o.cellBlockSize === undefined ? 1 : positiveInt(o.cellBlockSize, 'options.cellBlockSize');
     if (this.units % this.cellBlockSize !== 0) {
@@ -629,7 +629,7 @@ export class LSTM extends Recurrent {
       throw new RangeError('options.cellBlockSize: cell blocks cannot be combined with peepholes or fullGateRecurrence (both are per cell)');
     }
     if (o.projSize !== undefined) this.projSize = positiveInt(o.projSize, 'options.projSize');
-    this.projClip = nonNegative(o.projClip, 'options.projClip');
+    this.projClip = clipOption(o.projClip, 'options.projClip');
     if (this.projClip > 0 && this.projSize === 0) throw new TypeError('options.projClip: needs options.projSize');
     this.initParameters(options.seed);
   }
@@ -681,7 +681,7 @@ export class GRU extends Recurrent {
   protected readonly stateCount = 1;
   protected override readonly linearBeforeReset: boolean;
   constructor(options: GRUOptions) {
-    super(options);
+    super(checkOptions(options, 'options', GRU_OPTIONS, 'GRU'));
     this.linearBeforeReset = flag(options.resetAfter, 'options.resetAfter', true);
     this.cellOptions = {
       gateActivation: resolveActivation(options.recurrentActivation ?? 'sigmoid', 'options.recurrentActivation'),

@@ -1,6 +1,7 @@
 // First-order optimizers updating parameter Tensors in place, and global gradient-norm clipping.
 // Per-parameter state (moments, momentum) is keyed by the parameter Tensor itself (a WeakMap), so
 // the record keys only pair parameters with their gradients and may differ from call to call.
+import { checkOptions, optionNames } from '../options.js';
 import { checkTensor, Tensor } from '../tensor.js';
 
 export interface Optimizer {
@@ -37,6 +38,9 @@ function checkNumber(v: unknown, what: string, ok: (x: number) => boolean, range
   return v;
 }
 
+const ADAM_OPTIONS = optionNames<AdamOptions>({ lr: true, beta1: true, beta2: true, eps: true });
+const SGD_OPTIONS = optionNames<SGDOptions>({ lr: true, momentum: true });
+
 const positive = (x: number): boolean => x > 0;
 const nonNegative = (x: number): boolean => x >= 0;
 const belowOne = (x: number): boolean => x >= 0 && x < 1;
@@ -70,7 +74,8 @@ export class Adam implements Optimizer {
   readonly eps: number;
   private readonly state = new WeakMap<Tensor, { m: Float64Array; v: Float64Array; t: number }>();
 
-  constructor({ lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 }: AdamOptions = {}) {
+  constructor(options: AdamOptions = {}) {
+    const { lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8 } = checkOptions(options, 'Adam: options', ADAM_OPTIONS);
     this.lr = checkNumber(lr, 'Adam: lr', positive, '(0, ∞)');
     this.beta1 = checkNumber(beta1, 'Adam: beta1', belowOne, '[0, 1)');
     this.beta2 = checkNumber(beta2, 'Adam: beta2', belowOne, '[0, 1)');
@@ -109,6 +114,7 @@ export class SGD implements Optimizer {
 
   constructor(options: SGDOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError('SGD: options must be an object with lr');
+    checkOptions(options, 'SGD: options', SGD_OPTIONS);
     this.lr = checkNumber(options.lr, 'SGD: lr', positive, '(0, ∞)');
     this.momentum = checkNumber(options.momentum ?? 0, 'SGD: momentum', belowOne, '[0, 1)');
   }

@@ -5,15 +5,21 @@
 //   workspaceSize(config) -> number
 //   forward(config, buffers) / forwardAsync(config, buffers) -> undefined / Promise<undefined>
 //   backward(config, buffers) / backwardAsync(config, buffers)
-//   setNumThreads(n), getNumThreads()
+//   setNumThreads(n), getNumThreads(), setMaxTrainingBytes(bytes), getMaxTrainingBytes()
 //
 // config:  { cell: 'rnn_tanh'|'rnn_relu'|'lstm'|'gru', linearBeforeReset?, reverse?,
 //            steps, batch, inputSize, hiddenSize }
-// buffers: Float32Array or Float64Array (one type per call), used in place, never copied.
+// buffers: Float32Array or Float64Array (one type per call); sync calls use them in place, async
+//          calls on private copies (see SequenceCall::use_private_copies).
 #include <napi.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <cstring>
 #include <memory>
@@ -43,6 +49,33 @@ std::string shape_str(std::initializer_list<std::pair<const char*, int64_t>> dim
     first = false;
   }
   return names + "] = " + values + "]";
+}
+
+constexpr double kInt32Limit = double(std::numeric_limits<int32_t>::max());
+
+double physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? double(pages) * double(page) : 8.0 * (1ull << 30);
+}
+
+double default_max_training_bytes() {
+  const char* env = std::getenv("RNNKIT_MAX_TRAINING_BYTES");
+  if (env && *env) {
+    char* end = nullptr;
+    const double v = std::strtod(env, &end);
+    if (end && *end == '\0' && std::isfinite(v) && v >= 1) return v;
+  }
+  return physical_memory_bytes() / 2;
+}
+
+std::atomic<double> g_max_training_bytes{default_max_training_bytes()};
+
+std::string format_bytes(double b) {
+  char text[64];
+  if (b >= double(1ull << 30)) std::snprintf(text, sizeof text, "%.2f GiB", b / double(1ull << 30));
+  else if (b >= double(1 << 20)) std::snprintf(text, sizeof text, "%.2f MiB", b / double(1 << 20));
+  else std::snprintf(text, sizeof text, "%.0f bytes", b);
+  return std::string(text) + " (" + std::to_string(int64_t(b)) + " bytes)";
 }
 
 int64_t read_dim(const Napi::Object& cfg, const char* name) {
@@ -152,13 +185,38 @@ SeqConfig read_config(const Napi::Value& value) {
   c.B = read_dim(cfg, "batch");
   c.I = read_dim(cfg, "inputSize");
   c.H = read_dim(cfg, "hiddenSize");
-  // Every matrix handed to BLAS must index with 32-bit integers.
-  const double limit = double(std::numeric_limits<int32_t>::max());
+  // Inference works one step (and one bounded projection chunk) at a time: every matrix handed to
+  // BLAS indexes with 32-bit integers, and the whole input and output stay addressable.
   const double GH = double(c.gate_width());
   const double widest = std::max({double(c.I), GH, double(c.H), double(c.P)});
-  if (double(c.T) * double(c.B) * widest >= limit || GH * std::max(double(c.I), double(c.H)) >= limit)
-    throw Napi::RangeError::New(env, "config: steps·batch·max(inputSize, gates·hiddenSize) must stay below 2^31");
+  if (double(c.B) * widest >= kInt32Limit || GH * std::max({double(c.I), double(c.H), double(c.P)}) >= kInt32Limit)
+    throw Napi::RangeError::New(env, "config: batch·max(inputSize, gates·hiddenSize) and the weight matrices must stay "
+                                     "below 2^31 elements");
+  if (double(c.T) * double(c.B) * widest >= 9e15)
+    throw Napi::RangeError::New(env, "config: steps·batch·max(inputSize, gates·hiddenSize) must stay below 2^53");
   return c;
+}
+
+// Training keeps every step: its whole-sequence GEMMs run over steps·batch rows with 32-bit
+// indices, and its memory (the workspace, then backward's own scratch) must fit under the limit
+// set by setMaxTrainingBytes() / RNNKIT_MAX_TRAINING_BYTES (default: half the physical memory),
+// so that a too-long sequence is a RangeError instead of the process being killed for memory.
+void check_training(Napi::Env env, const SeqConfig& c, DType dtype) {
+  const double GH = double(c.gate_width());
+  const double widest = std::max({double(c.I), GH, double(c.H), double(c.P)});
+  if (double(c.T) * double(c.B) * widest >= kInt32Limit)
+    throw Napi::RangeError::New(env, "config: training needs steps·batch·max(inputSize, gates·hiddenSize) below 2^31 "
+                                     "(got " + std::to_string(int64_t(double(c.T) * double(c.B) * widest)) +
+                                     "); split the sequence (truncated BPTT) or the batch");
+  const double elem = dtype == DType::kFloat64 ? 8 : 4;
+  const double ws = double(workspace_elems(c)) * elem, scratch = double(backward_scratch_elems(c)) * elem;
+  const double limit = g_max_training_bytes.load();
+  if (ws + scratch > limit)
+    throw Napi::RangeError::New(env, "config: training this sequence needs " + format_bytes(ws + scratch) + " (workspace " +
+                                         format_bytes(ws) + ", backward scratch " + format_bytes(scratch) +
+                                         "), above the limit of " + format_bytes(limit) +
+                                         "; shorten the sequence or the batch, or raise the limit with "
+                                         "setMaxTrainingBytes() or RNNKIT_MAX_TRAINING_BYTES");
 }
 
 // One typed array of a call: where its data pointer is stored in the call, and whether the call writes it.
@@ -208,6 +266,9 @@ void* typed_array_data(const Napi::Value& v, const std::string& name, int64_t le
 }
 
 // Reads the typed arrays of one call, all of one dtype, and records them as bindings.
+// Two phases, so no JavaScript runs between checking a buffer and using it: bind() only reads
+// buffers[name] (which may run a getter or a Proxy trap, and that code could resize or transfer a
+// buffer read earlier); check() then validates every value read, with no JavaScript in between.
 class BufferReader {
  public:
   BufferReader(const Napi::Value& value, std::vector<BufferBinding>* bindings) : bindings_(bindings) {
@@ -216,30 +277,48 @@ class BufferReader {
   }
   DType dtype() const { return dtype_; }
 
-  // Sets *field to the data of buffers[name], or null when it is absent and optional.
+  // Reads buffers[name] now; check() sets *field to its data, or null when absent and optional.
   template <typename P>
   void bind(P** field, const char* name, int64_t length, const std::string& shape, bool required, bool output) {
-    Napi::Env env = obj_.Env();
-    Napi::Value v = obj_.Get(name);
     *field = nullptr;
-    if (v.IsUndefined() || v.IsNull()) {
-      if (required)
-        throw Napi::TypeError::New(env, std::string(name) + ": required, expected a " +
-                                            (dtype_ == DType::kUnset ? "Float32Array or Float64Array" : dtype_name(dtype_)) +
-                                            " of shape " + shape);
-      return;
+    pending_.push_back({obj_.Get(name), (void**)field, name, length, shape, required, output});
+  }
+
+  void check() {
+    Napi::Env env = obj_.Env();
+    for (Pending& p : pending_) {
+      if (p.value.IsUndefined() || p.value.IsNull()) {
+        if (p.required)
+          throw Napi::TypeError::New(env, std::string(p.name) + ": required, expected a " +
+                                              (dtype_ == DType::kUnset ? "Float32Array or Float64Array" : dtype_name(dtype_)) +
+                                              " of shape " + p.shape);
+        continue;
+      }
+      *p.field = typed_array_data(p.value, p.name, p.length, p.shape, &dtype_);
     }
-    void* data = typed_array_data(v, name, length, shape, &dtype_);
-    *field = static_cast<P*>(data);
-    const size_t bytes = size_t(length) * (dtype_ == DType::kFloat64 ? 8 : 4);
-    // const void* and void* share a representation: one slot type serves inputs and outputs.
-    bindings_->push_back({name, Napi::Persistent(v), (void**)field, bytes, output});
+    // Bindings (and the references that keep the arrays alive) once every buffer has passed.
+    for (Pending& p : pending_) {
+      if (!*p.field) continue;
+      const size_t bytes = size_t(p.length) * (dtype_ == DType::kFloat64 ? 8 : 4);
+      // const void* and void* share a representation: one slot type serves inputs and outputs.
+      bindings_->push_back({p.name, Napi::Persistent(p.value), p.field, bytes, p.output});
+    }
+    pending_.clear();
   }
 
  private:
+  struct Pending {
+    Napi::Value value;
+    void** field;
+    const char* name;
+    int64_t length;
+    std::string shape;
+    bool required, output;
+  };
   Napi::Object obj_;
   DType dtype_ = DType::kUnset;
   std::vector<BufferBinding>* bindings_;
+  std::vector<Pending> pending_;
 };
 
 // One fully checked call: plain config and raw pointers, runnable on any thread.
@@ -363,7 +442,9 @@ void parse_call(const Napi::CallbackInfo& info, bool backward, SequenceCall* cal
     r.bind(&k.db_ih, "dBiasIh", GH, s_b, false, true);
     r.bind(&k.db_hh, "dBiasHh", GH, s_b, false, true);
   }
+  r.check();
   k.dtype = r.dtype();
+  if (backward || k.workspace) check_training(env, c, k.dtype);
 }
 
 void run_guarded(Napi::Env env, SequenceCall& call) {
@@ -371,6 +452,10 @@ void run_guarded(Napi::Env env, SequenceCall& call) {
     call.run();
   } catch (const std::bad_alloc&) {
     throw Napi::RangeError::New(env, "out of memory for this sequence (reduce batch or steps)");
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, std::string("rnnkit: ") + e.what());
   }
 }
 
@@ -383,22 +468,44 @@ class SequenceWorker : public Napi::AsyncWorker {
     try {
       call_->run();
     } catch (const std::bad_alloc&) {
-      SetError("out of memory for this sequence (reduce batch or steps)");
+      error_ = "out of memory for this sequence (reduce batch or steps)";
+    } catch (const std::exception& e) {
+      error_ = std::string("rnnkit: ") + e.what();
     }
   }
-  void OnOK() override {
-    try {
-      call_->copy_outputs_back(Env());
-      deferred_.Resolve(Env().Undefined());
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
+  // Settles the promise. When the call completes while its environment is being torn down (a
+  // worker_thread that exits or is terminated mid-call), N-API can no longer run JavaScript and
+  // every call into it fails: there is nobody left to tell, so the failure is dropped instead of
+  // escaping as an exception (which would abort the whole process).
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
+    if (status != napi_cancelled) {
+      try {
+        Napi::HandleScope scope(env);
+        settle(env);
+      } catch (...) {
+      }
     }
+    Destroy();
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
+  void settle(Napi::Env env) {
+    if (!error_.empty()) {
+      deferred_.Reject(Napi::RangeError::New(env, error_).Value());
+      return;
+    }
+    try {
+      call_->copy_outputs_back(env);
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+      return;
+    }
+    deferred_.Resolve(env.Undefined());
+  }
+
   std::unique_ptr<SequenceCall> call_;  // owns the references that keep the buffers alive
   Napi::Promise::Deferred deferred_;
+  std::string error_;
 };
 
 Napi::Value Run(const Napi::CallbackInfo& info, bool backward) {
@@ -430,9 +537,33 @@ Napi::Value Backward(const Napi::CallbackInfo& info) { return Run(info, true); }
 Napi::Value ForwardAsync(const Napi::CallbackInfo& info) { return RunAsync(info, false); }
 Napi::Value BackwardAsync(const Napi::CallbackInfo& info) { return RunAsync(info, true); }
 
+// workspaceSize(config, dtype = 'float32'): scalars of the training workspace; a RangeError when
+// training this configuration would pass the limits (see check_training).
 Napi::Value WorkspaceSize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   SeqConfig c = read_config(info[0]);
-  return Napi::Number::New(info.Env(), double(workspace_elems(c)));
+  DType dtype = DType::kFloat32;
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    const std::string d = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+    if (d == "float64") dtype = DType::kFloat64;
+    else if (d != "float32") throw Napi::TypeError::New(env, "dtype: expected 'float32' or 'float64'");
+  }
+  check_training(env, c, dtype);
+  return Napi::Number::New(env, double(workspace_elems(c)));
+}
+
+// setMaxTrainingBytes(bytes) / getMaxTrainingBytes(): the memory a training call may use.
+Napi::Value SetMaxTrainingBytes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "bytes: expected a positive number");
+  const double v = info[0].As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(v) || v < 1) throw Napi::RangeError::New(env, "bytes: expected a finite number >= 1");
+  g_max_training_bytes.store(v);
+  return env.Undefined();
+}
+
+Napi::Value GetMaxTrainingBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), g_max_training_bytes.load());
 }
 
 // orthonormalizeRows(q: Float64Array, n, blocks = 1): the rows of each of the `blocks` stacked
@@ -463,7 +594,10 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "n: expected a positive integer");
   double n = info[0].As<Napi::Number>().DoubleValue();
   if (!(n >= 1) || n != std::floor(n) || n > 1024) throw Napi::RangeError::New(env, "n: expected an integer in [1, 1024]");
-  ThreadPool::instance().set_num_threads(static_cast<int>(n));
+  ThreadPool& pool = ThreadPool::instance();
+  if (pool.set_num_threads(static_cast<int>(n)) == ThreadPool::Resize::kShort)
+    throw Napi::Error::New(env, "setNumThreads(" + std::to_string(int(n)) + "): the system refused to start more threads; "
+                                "the pool keeps running with " + std::to_string(pool.started()) + " (is a pids or thread limit set?)");
   return env.Undefined();
 }
 
@@ -483,6 +617,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("orthonormalizeRows", Napi::Function::New(env, OrthonormalizeRows, "orthonormalizeRows"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
+  exports.Set("setMaxTrainingBytes", Napi::Function::New(env, SetMaxTrainingBytes, "setMaxTrainingBytes"));
+  exports.Set("getMaxTrainingBytes", Napi::Function::New(env, GetMaxTrainingBytes, "getMaxTrainingBytes"));
   return exports;
 }
 

@@ -17,7 +17,10 @@ namespace RNNKIT_KERNEL_NS {
 
 inline float fast_exp(float x) {
   // exp(x) = 2^n * exp(r), r = x - n*ln2, |r| <= ln2/2.
-  x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
+  // NaN goes to the clamp's low end here (a float-to-int conversion of NaN is undefined) and is
+  // restored at the end, so exp(NaN) = NaN.
+  const float xin = x;
+  x = !(x >= -87.3f) ? -87.3f : (x > 88.3f ? 88.3f : x);
   const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to the nearest integer
   float n = (x * 1.44269504088896341f + magic) - magic;
   float r = x - n * 0.693359375f;
@@ -32,7 +35,7 @@ inline float fast_exp(float x) {
   int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  return xin != xin ? xin : p * scale;
 }
 
 template <typename S> inline S sigmoid(S x);
@@ -53,7 +56,8 @@ template <> inline float tanh_act<float>(float x) {
 }
 template <> inline double tanh_act<double>(double x) { return std::tanh(x); }
 
-template <typename S> inline S relu_act(S x) { return x > S(0) ? x : S(0); }
+// NaN propagates (as in PyTorch): only a value known to be negative becomes 0.
+template <typename S> inline S relu_act(S x) { return x < S(0) ? S(0) : x; }
 
 template <typename S> inline S exp_act(S x);
 template <> inline float exp_act<float>(float x) { return fast_exp(x); }

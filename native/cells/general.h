@@ -28,7 +28,7 @@ inline void act_forward(const ActParams<S>& a, const S* x, S* y, int64_t n) {
   switch (a.kind) {
     case Act::kSigmoid: for (int64_t j = 0; j < n; ++j) y[j] = sigmoid(x[j]); break;
     case Act::kTanh: for (int64_t j = 0; j < n; ++j) y[j] = tanh_act(x[j]); break;
-    case Act::kRelu: for (int64_t j = 0; j < n; ++j) y[j] = x[j] > S(0) ? x[j] : S(0); break;
+    case Act::kRelu: for (int64_t j = 0; j < n; ++j) y[j] = x[j] < S(0) ? S(0) : x[j]; break;  // NaN stays NaN
     case Act::kHardSigmoid:
       for (int64_t j = 0; j < n; ++j) {
         S v = al * x[j] + be;

@@ -122,6 +122,12 @@ void clamp_values(S* v, int64_t n, double limit) {
 
 int64_t workspace_elems(const SeqConfig& cfg) { return layout_of(cfg).total; }
 
+int64_t backward_scratch_elems(const SeqConfig& c) {
+  const int64_t TB = c.T * c.B, GH = c.gate_width(), BH = c.B * c.H, P = c.state_size(), BP = c.B * P;
+  const bool lstm = c.cell == CellKind::kLstm, lbr = c.cell == CellKind::kGru && c.linear_before_reset;
+  return (lbr ? 2 : 1) * TB * GH + 2 * BP + (lstm ? 3 : 2) * BH + (c.P > 0 ? TB * P + BH : 0);
+}
+
 template <typename S>
 void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
   const int64_t T = c.T, B = c.B, H = c.H, I = c.I, G = c.gates(), GH = c.gate_width(), BH = B * H;
@@ -311,12 +317,13 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
   S* dacts_in = fgr ? dacts_rows.data() : nullptr;
   S* dacts_out = fgr ? dacts_rows.data() + BA : nullptr;
   const int64_t gate_col[3] = {0, H, 3 * H};  // columns of i, f, o in [B, 4H]
-  const WeightGemm<S> w_hn_t = WeightGemm<S>::cols(buf.w_hh + 2 * H * H, rb ? H : 1, rb ? H : 1);
+  // R_n, rows [2H, 3H) of W_hh: only a GRU that resets before the product has it apart.
+  const WeightGemm<S> w_hn_t = rb ? WeightGemm<S>::cols(buf.w_hh + 2 * H * H, H, H) : WeightGemm<S>::none();
 
   // dgx [T, B, G·H]: gradients of the x-side pre-activations; dgh: of the h-side ones (differs for
   // GRU-lbr only). dh, dc: carried gradients; dh_next: the one being built for the previous step.
   // With a projection, dhs [T, B, P] keeps each step's dh_t for dW_hr and dm [B, H] = dh_t · W_hr feeds the cell.
-  std::vector<S> scratch((lbr ? 2 : 1) * TB * GH + 2 * BP + (lstm ? 3 : 2) * BH + (proj ? TB * P + BH : 0), S(0));
+  std::vector<S> scratch(backward_scratch_elems(c), S(0));
   S* dgx = scratch.data();
   S* dgh = lbr ? dgx + TB * GH : dgx;
   S* dh = dgx + (lbr ? 2 : 1) * TB * GH;

@@ -21,6 +21,8 @@
 namespace rnnkit {
 
 int64_t workspace_elems(const SeqConfig& cfg);
+// Scalars sequence_backward allocates for itself (gradients of every step's gates, carried states).
+int64_t backward_scratch_elems(const SeqConfig& cfg);
 
 template <typename S>
 struct ForwardBuffers {

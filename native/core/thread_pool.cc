@@ -1,6 +1,7 @@
 #include "thread_pool.h"
 
 #include <algorithm>
+#include <system_error>
 
 namespace rnnkit {
 
@@ -11,23 +12,61 @@ int default_threads() {
 }
 // How long an idle worker keeps polling before it sleeps: the recurrent loop hands out work every
 // few tens of microseconds, and a condition-variable wake-up costs about as much as the work.
+// After the first kPausesBeforeYield polls every poll also yields the core: with more pool threads
+// than free cores (a CPU quota, a busy host, setNumThreads above the core count) a polling thread
+// would otherwise hold the core that the thread running a part needs, for a whole time slice.
 constexpr int kSpinIterations = 4000;
+constexpr int kPausesBeforeYield = 200;
+
+inline void cpu_relax(int spins) {
+  if (spins >= kPausesBeforeYield) {
+    std::this_thread::yield();
+    return;
+  }
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+// ticket_ = job id (bits 63..32) | parts of the job (31..16) | next part to claim (15..0): the
+// claim test reads the part count from the same word it swaps, never from a field that the owner
+// may already be rewriting for the next job.
+inline uint32_t ticket_job(uint64_t t) { return static_cast<uint32_t>(t >> 32); }
+inline int ticket_parts(uint64_t t) { return static_cast<int>((t >> 16) & 0xffffu); }
+inline int ticket_next(uint64_t t) { return static_cast<int>(t & 0xffffu); }
+constexpr int kMaxParts = 0xffff;
+// Set while this thread runs a part of a job: a nested parallel_for then runs inline.
+thread_local bool tl_in_job = false;
+struct InJob {
+  InJob() { tl_in_job = true; }
+  ~InJob() { tl_in_job = false; }
+};
 }  // namespace
 
 ThreadPool& ThreadPool::instance() {
-  static ThreadPool pool;
-  return pool;
+  // Never destroyed: at process exit an async call may still be running on a libuv thread, and
+  // joining the workers under it would hang or crash; the OS reclaims the threads.
+  static ThreadPool* pool = new ThreadPool();
+  return *pool;
 }
 
-ThreadPool::ThreadPool() { start(default_threads()); }
+ThreadPool::ThreadPool() {
+  requested_.store(default_threads());
+  start(requested_.load());
+}
 
 ThreadPool::~ThreadPool() { stop(); }
 
 void ThreadPool::start(int n) {
   n = std::max(1, n);
   quit_.store(false);
-  num_threads_.store(n);
-  for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  for (int i = 1; i < n; ++i) {
+    try {
+      workers_.emplace_back([this] { worker_loop(); });
+    } catch (const std::system_error&) {  // e.g. a pids limit: run with the threads we have
+      break;
+    }
+  }
+  started_.store(1 + static_cast<int>(workers_.size()));
 }
 
 void ThreadPool::stop() {
@@ -38,53 +77,85 @@ void ThreadPool::stop() {
   wake_cv_.notify_all();
   for (auto& t : workers_) t.join();
   workers_.clear();
+  started_.store(1);
 }
 
-void ThreadPool::set_num_threads(int n) {
-  std::lock_guard<std::mutex> own(owner_);
-  if (n == num_threads_.load() && static_cast<int>(workers_.size()) == n - 1) return;
+ThreadPool::Resize ThreadPool::set_num_threads(int n) {
+  n = std::max(1, n);
+  requested_.store(n);
+  std::unique_lock<std::mutex> own(owner_, std::try_to_lock);
+  if (!own.owns_lock()) {  // a call is running on the pool: the next call applies the change
+    resize_pending_.store(true);
+    return Resize::kDeferred;
+  }
+  resize_pending_.store(false);
+  if (started_.load() != n) {
+    stop();
+    start(n);
+  }
+  return started_.load() == n ? Resize::kDone : Resize::kShort;
+}
+
+void ThreadPool::apply_pending_resize() {
+  if (!resize_pending_.exchange(false)) return;
+  const int n = requested_.load();
+  if (started_.load() == n) return;
   stop();
   start(n);
 }
 
-void ThreadPool::worker_loop(int) {
-  uint64_t seen = generation_.load(std::memory_order_acquire);
+int ThreadPool::claim(uint32_t id) {
+  uint64_t t = ticket_.load(std::memory_order_acquire);
+  for (;;) {
+    if (ticket_job(t) != id) return -1;
+    const int part = ticket_next(t);
+    if (part >= ticket_parts(t)) return -1;
+    if (ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel, std::memory_order_acquire)) return part;
+  }
+}
+
+void ThreadPool::run_part(int part) {
+  const int64_t chunk = job_chunk_.load(std::memory_order_relaxed);
+  const int64_t begin = part * chunk;
+  const int64_t end = std::min(job_n_.load(std::memory_order_relaxed), begin + chunk);
+  InJob in_job;
+  try {
+    (*job_fn_.load(std::memory_order_relaxed))(begin, end);
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(error_mutex_);
+    if (!job_error_) job_error_ = std::current_exception();
+  }
+  job_pending_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void ThreadPool::worker_loop() {
+  uint32_t seen = ticket_job(ticket_.load(std::memory_order_acquire));
   for (;;) {
     // Poll briefly, then sleep until the next job or shutdown.
     int spins = 0;
-    while (generation_.load(std::memory_order_acquire) == seen && !quit_.load(std::memory_order_acquire)) {
+    auto has_news = [&] {
+      return ticket_job(ticket_.load(std::memory_order_acquire)) != seen || quit_.load(std::memory_order_acquire);
+    };
+    while (!has_news()) {
       if (++spins < kSpinIterations) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+        cpu_relax(spins);
         continue;
       }
       std::unique_lock<std::mutex> lock(wake_mutex_);
-      wake_cv_.wait(lock, [&] {
-        return generation_.load(std::memory_order_acquire) != seen || quit_.load(std::memory_order_acquire);
-      });
+      wake_cv_.wait(lock, has_news);
       break;
     }
     if (quit_.load(std::memory_order_acquire)) return;
-    seen = generation_.load(std::memory_order_acquire);
-    for (;;) {
-      int part = job_next_.fetch_add(1, std::memory_order_acq_rel);
-      if (part >= job_parts_) break;
-      int64_t begin = part * job_chunk_;
-      int64_t end = std::min(job_n_, begin + job_chunk_);
-      (*job_fn_)(begin, end);
-      job_pending_.fetch_sub(1, std::memory_order_acq_rel);
-    }
+    seen = ticket_job(ticket_.load(std::memory_order_acquire));
+    for (int part; (part = claim(seen)) >= 0;) run_part(part);
   }
 }
 
 void ThreadPool::parallel_for(int64_t n, int64_t grain, const RangeFn& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
-  int threads = num_threads_.load();
-  int64_t max_parts = std::max<int64_t>(1, n / grain);
-  int parts = static_cast<int>(std::min<int64_t>(threads, max_parts));
-  if (parts <= 1) {
+  const int64_t max_parts = std::max<int64_t>(1, n / grain);
+  if (tl_in_job || std::min<int64_t>(requested_.load(), max_parts) <= 1) {
     fn(0, n);
     return;
   }
@@ -93,29 +164,30 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const RangeFn& fn) {
     fn(0, n);
     return;
   }
-  job_fn_ = &fn;
-  job_n_ = n;
-  job_chunk_ = (n + parts - 1) / parts;
-  job_parts_ = static_cast<int>((n + job_chunk_ - 1) / job_chunk_);
-  job_pending_.store(job_parts_, std::memory_order_relaxed);
-  job_next_.store(0, std::memory_order_relaxed);
+  apply_pending_resize();
+  const int parts_wanted = static_cast<int>(std::min<int64_t>({started_.load(), max_parts, kMaxParts}));
+  if (parts_wanted <= 1) {
+    fn(0, n);
+    return;
+  }
+  const int64_t chunk = (n + parts_wanted - 1) / parts_wanted;
+  const int parts = static_cast<int>((n + chunk - 1) / chunk);
+  job_fn_.store(&fn, std::memory_order_relaxed);
+  job_n_.store(n, std::memory_order_relaxed);
+  job_chunk_.store(chunk, std::memory_order_relaxed);
+  job_pending_.store(parts, std::memory_order_relaxed);
+  const uint32_t id = ++job_id_;
   {
     std::lock_guard<std::mutex> lock(wake_mutex_);
-    generation_.fetch_add(1, std::memory_order_acq_rel);
+    ticket_.store(uint64_t(id) << 32 | uint64_t(parts) << 16, std::memory_order_release);
   }
   wake_cv_.notify_all();
-  for (;;) {
-    int part = job_next_.fetch_add(1, std::memory_order_acq_rel);
-    if (part >= job_parts_) break;
-    int64_t begin = part * job_chunk_;
-    int64_t end = std::min(n, begin + job_chunk_);
-    fn(begin, end);
-    job_pending_.fetch_sub(1, std::memory_order_acq_rel);
-  }
-  while (job_pending_.load(std::memory_order_acquire) != 0) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
+  for (int part; (part = claim(id)) >= 0;) run_part(part);
+  for (int spins = 0; job_pending_.load(std::memory_order_acquire) != 0; ++spins) cpu_relax(spins);
+  if (job_error_) {
+    std::exception_ptr e;
+    std::swap(e, job_error_);
+    std::rethrow_exception(e);
   }
 }
 

@@ -1,0 +1,244 @@
+/**
+ * Validation in the TypeScript layer: values the native core would refuse (or that silently change
+ * meaning) are rejected where they enter, with a TypeError/RangeError naming the option or argument.
+ * Non-finite values after narrowing to float32, clip and activation bounds, strict booleans, unknown
+ * options, seeds, Tensor.zeros shapes, non-number array elements, the declared type of Tensor.from,
+ * and the build command named when the addon cannot be loaded.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+
+import { Adam, Dense, GRU, LSTM, Random, SGD, SimpleRNN, Tensor, type Recurrent } from '../lib/index.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+type ErrorClass = typeof TypeError | typeof RangeError;
+
+/** fn must throw an instance of cls whose message matches `message`. */
+function throws(fn: () => unknown, cls: ErrorClass, message: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof cls, `expected a ${cls.name}, got ${e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e)}`);
+    assert.match(e.message, message);
+    return true;
+  });
+}
+
+type AnyCtor = new (o: never) => unknown;
+const RECURRENT: [string, new (o: never) => Recurrent][] = [
+  ['SimpleRNN', SimpleRNN as never],
+  ['LSTM', LSTM as never],
+  ['GRU', GRU as never],
+];
+const LAYERS: [string, AnyCtor][] = [...RECURRENT, ['Dense', Dense as never]];
+const make = (C: AnyCtor, extra: object): unknown => new C({ inputSize: 2, units: 3, ...extra } as never);
+
+test('a float64 value that overflows float32 is refused by loadStateDict of a float32 layer (RangeError naming the tensor)', () => {
+  for (const [name, C] of LAYERS) {
+    const layer = make(C, { seed: 1 }) as Recurrent | Dense;
+    const live = layer.stateDict();
+    const before = Object.fromEntries(Object.entries(live).map(([k, t]) => [k, t.data.slice()]));
+    const key = Object.keys(live)[0];
+    const dict = Object.fromEntries(Object.entries(live).map(([k, t]) => [k, Tensor.from(Float64Array.from(t.data, () => 0.5), t.shape)]));
+    dict[key].data[1] = 1e300;
+    throws(() => layer.loadStateDict(dict), RangeError, new RegExp(`loadStateDict: ${key} .*flat index 1 .*float32`));
+    dict[key].data[1] = -1e39;
+    throws(() => layer.loadStateDict(dict), RangeError, new RegExp(`loadStateDict: ${key}\\b.*float32`));
+    for (const [k, t] of Object.entries(layer.stateDict())) assert.deepEqual(t.data, before[k], `${name}: ${k} changed by a refused load`);
+    // In range it still converts (rounding), and a float64 layer takes the large value as is.
+    dict[key].data[1] = 3e38;
+    layer.loadStateDict(dict);
+    assert.equal(layer.stateDict()[key].data[1], Math.fround(3e38));
+    const wide = make(C, { seed: 1, dtype: 'float64' }) as Recurrent | Dense;
+    dict[key].data[1] = 1e300;
+    wide.loadStateDict(dict);
+    assert.equal(wide.stateDict()[key].data[1], 1e300);
+  }
+});
+
+test('initializer values that do not fit the layer dtype are refused (RangeError naming the option)', () => {
+  for (const [name, C] of RECURRENT) {
+    throws(() => make(C, { kernelInitializer: { name: 'constant', value: 1e39 } }), RangeError, /options\.kernelInitializer\.value.*float32/);
+    throws(() => make(C, { biasInitializer: { name: 'constant', value: -1e39 } }), RangeError, /options\.biasInitializer\.value.*float32/);
+    throws(() => make(C, { recurrentInitializer: { name: 'uniform', limit: 1e39 } }), RangeError, /options\.recurrentInitializer\.limit.*float32/);
+    // float64: the limit's range 2·limit must stay finite
+    throws(() => make(C, { dtype: 'float64', kernelInitializer: { name: 'uniform', limit: 1e308 } }), RangeError, /options\.kernelInitializer\.limit/);
+    // malformed specs stay TypeErrors, and extra keys are named
+    throws(() => make(C, { kernelInitializer: { name: 'constant', value: '1' } }), TypeError, /options\.kernelInitializer/);
+    throws(() => make(C, { kernelInitializer: { name: 'constant', value: 1, limit: 2 } }), TypeError, /options\.kernelInitializer\.limit.*unknown.*name, value/);
+    // in range is fine
+    const big = make(C, { dtype: 'float64', kernelInitializer: { name: 'constant', value: 1e39 } }) as Recurrent;
+    assert.equal(big.stateDict().weight_ih_l0.data[0], 1e39, name);
+    const ok = make(C, { kernelInitializer: { name: 'constant', value: 3e38 } }) as Recurrent;
+    assert.ok(ok.stateDict().weight_ih_l0.data.every((v) => v === Math.fround(3e38)), name);
+  }
+});
+
+test('clip, cellClip and projClip above the native bound 1e30 are refused by the constructor', () => {
+  for (const [name, C] of RECURRENT) {
+    throws(() => make(C, { clip: 1e31 }), RangeError, /options\.clip: .*1e\+30/);
+    throws(() => make(C, { clip: Infinity }), RangeError, /options\.clip/);
+    // the bound itself passes the constructor and runs
+    const layer = make(C, { clip: 1e30, seed: 2 }) as Recurrent;
+    assert.equal(layer.forward(Tensor.from(new Float32Array(2 * 2 * 2).fill(0.5), [2, 2, 2])).output.shape[1], 3, name);
+  }
+  throws(() => new LSTM({ inputSize: 2, units: 3, cellClip: 1e31 }), RangeError, /options\.cellClip/);
+  throws(() => new LSTM({ inputSize: 2, units: 3, projSize: 2, projClip: 1e31 }), RangeError, /options\.projClip/);
+  new LSTM({ inputSize: 2, units: 3, projSize: 2, projClip: 1e30, cellClip: 1e30 }).forward(Tensor.from(new Float32Array(4), [1, 2, 2]));
+});
+
+test('activation alpha/beta outside the native range [-1e30, 1e30] are refused by the constructor', () => {
+  throws(() => new SimpleRNN({ inputSize: 2, units: 3, activation: { name: 'leakyRelu', alpha: 1e31 } }), RangeError, /options\.activation\.alpha/);
+  throws(() => new LSTM({ inputSize: 2, units: 3, recurrentActivation: { name: 'hardSigmoid', beta: -1e31 } }), RangeError, /options\.recurrentActivation\.beta/);
+  throws(() => new GRU({ inputSize: 2, units: 3, activation: { name: 'scaledTanh', alpha: Infinity } }), RangeError, /options\.activation\.alpha/);
+  throws(() => new GRU({ inputSize: 2, units: 3, activation: { name: 'scaledTanh', alpha: '2' as never } }), TypeError, /options\.activation\.alpha/);
+  throws(() => new GRU({ inputSize: 2, units: 3, activation: { name: 'elu', gamma: 1 } as never }), TypeError, /options\.activation\.gamma.*unknown.*name, alpha, beta/);
+  new SimpleRNN({ inputSize: 2, units: 3, activation: { name: 'leakyRelu', alpha: -1e30 } }).forward(Tensor.from(new Float32Array(4), [1, 2, 2]));
+});
+
+test('boolean options must be booleans', () => {
+  const common = ['returnSequences', 'returnState', 'goBackwards', 'useBias'];
+  const lists: [string, AnyCtor, string[]][] = [
+    ['SimpleRNN', SimpleRNN as never, common],
+    ['LSTM', LSTM as never, [...common, 'unitForgetBias', 'peepholes', 'inputGate', 'forgetGate', 'outputGate', 'coupledInputForget', 'fullGateRecurrence']],
+    ['GRU', GRU as never, [...common, 'resetAfter']],
+    ['Dense', Dense as never, ['useBias']],
+  ];
+  for (const [name, C, flags] of lists) {
+    for (const key of flags) {
+      throws(() => make(C, { [key]: 0 }), TypeError, new RegExp(`^options\\.${key}: expected a boolean, got 0$`));
+      throws(() => make(C, { [key]: 'true' }), TypeError, new RegExp(`options\\.${key}: expected a boolean`));
+      throws(() => make(C, { [key]: null }), TypeError, new RegExp(`options\\.${key}: expected a boolean`));
+    }
+    // false really means false
+    const noBias = make(C, { useBias: false }) as Recurrent | Dense;
+    assert.ok(!Object.keys(noBias.stateDict()).some((k) => k.startsWith('bias')), `${name}: useBias false`);
+  }
+  const gru = new GRU({ inputSize: 2, units: 3 });
+  const x = Tensor.from(new Float32Array(4), [1, 2, 2]);
+  throws(() => gru.forward(x, { training: 1 as never }), TypeError, /GRU\.forward: options\.training: expected a boolean, got 1/);
+  const dense = new Dense({ inputSize: 2, units: 3 });
+  throws(() => dense.forward(Tensor.from(new Float32Array(2), [1, 2]), { training: 'yes' as never }), TypeError, /Dense\.forward: options\.training: expected a boolean/);
+  throws(() => gru.loadStateDict(gru.stateDict(), { strict: 0 as never }), TypeError, /loadStateDict: options\.strict: expected a boolean, got 0/);
+});
+
+test('unknown options are refused, naming the key and listing the valid names', () => {
+  throws(() => new GRU({ inputSize: 2, units: 3, peepholes: true } as never), TypeError, /options\.peepholes: unknown option for GRU; valid options: inputSize, units, .*resetAfter/);
+  throws(() => new SimpleRNN({ inputSize: 2, units: 3, recurrentActivation: 'sigmoid' } as never), TypeError, /options\.recurrentActivation: unknown option for SimpleRNN; valid options: .*activation/);
+  throws(() => new LSTM({ inputSize: 2, units: 3, resetAfter: false } as never), TypeError, /options\.resetAfter: unknown option for LSTM; valid options: .*cellBlockSize/);
+  throws(() => new LSTM({ inputSize: 2, units: 3, returnSequence: true, dropout: 0.1 } as never), TypeError, /options\.returnSequence, options\.dropout: unknown options for LSTM/);
+  throws(() => new Dense({ inputSize: 2, units: 3, returnSequences: true } as never), TypeError, /options\.returnSequences: unknown option for Dense; valid options: inputSize, units, activation, useBias, seed, dtype/);
+  throws(() => new Adam({ learningRate: 0.1 } as never), TypeError, /Adam: options\.learningRate: unknown option; valid options: lr, beta1, beta2, eps/);
+  throws(() => new SGD({ lr: 0.1, nesterov: true } as never), TypeError, /SGD: options\.nesterov: unknown option; valid options: lr, momentum/);
+  throws(() => new Adam(null as never), TypeError, /Adam: options: expected an object/);
+
+  const x = Tensor.from(new Float32Array(4), [1, 2, 2]);
+  for (const [name, C] of RECURRENT) {
+    const layer = make(C, { returnSequences: true }) as Recurrent;
+    throws(() => layer.forward(x, { lengths: [2] } as never), TypeError, new RegExp(`${name}\\.forward: options\\.lengths: unknown option; valid options: initialState, training`));
+    const { run, output } = layer.forward(x, { training: true });
+    throws(() => layer.backward(run!, output, { dState: [] } as never), TypeError, new RegExp(`${name}\\.backward: options\\.dState: unknown option; valid options: dStates`));
+    throws(() => layer.backward(run!, output, 5 as never), TypeError, new RegExp(`${name}\\.backward: options: expected an object`));
+    throws(() => layer.loadStateDict(layer.stateDict(), { stric: false } as never), TypeError, /loadStateDict: options\.stric: unknown option; valid options: strict/);
+  }
+  const dense = new Dense({ inputSize: 2, units: 3 });
+  throws(() => dense.forward(Tensor.from(new Float32Array(2), [1, 2]), { trainig: true } as never), TypeError, /Dense\.forward: options\.trainig: unknown option; valid options: training/);
+});
+
+test('seed must be a safe integer', () => {
+  for (const [name, C] of LAYERS) {
+    for (const seed of ['x', '1', 1.5, NaN, Infinity, 2 ** 53, null, {}]) {
+      throws(() => make(C, { seed }), TypeError, /^options\.seed: expected an integer/);
+    }
+    const w = (seed: number) => (make(C, { seed }) as Recurrent | Dense).stateDict().weight_ih_l0 ?? (make(C, { seed }) as Dense).stateDict().weight;
+    for (const seed of [0, 7, -1, 2 ** 40]) assert.deepEqual(w(seed).data, w(seed).data, `${name}: seed ${seed}`);
+  }
+  throws(() => new Random('x' as never), TypeError, /Random: seed: expected an integer/);
+  throws(() => new Random(0.5), TypeError, /Random: seed/);
+  assert.equal(new Random(3).next(), new Random(3).next());
+});
+
+test('Tensor.zeros checks its shape like Tensor.from', () => {
+  for (const shape of [[-1], [2, 1.5], [NaN], [Infinity], 'abc', 3, null, [2, '3']]) {
+    throws(() => Tensor.zeros(shape as never), TypeError, /^Tensor\.zeros: shape must be an array of non-negative integers/);
+  }
+  throws(() => Tensor.zeros([2], 'float16' as never), TypeError, /Tensor\.zeros: dtype/);
+  assert.deepEqual(Tensor.zeros([2, 0, 3]).shape, [2, 0, 3]);
+  assert.equal(Tensor.zeros([2, 3], 'float64').data.constructor, Float64Array);
+});
+
+test('Tensor.from refuses arrays with a non-number element, naming the index', () => {
+  throws(() => Tensor.from(['a'] as never, [1]), TypeError, /Tensor\.from: data\[0\] must be a number, got "a"/);
+  throws(() => Tensor.from([1, 2, undefined] as never, [3]), TypeError, /Tensor\.from: data\[2\] must be a number, got undefined/);
+  throws(() => Tensor.from([1, null, 3] as never, [3], 'float64'), TypeError, /Tensor\.from: data\[1\]/);
+  throws(() => Tensor.from([1, 2n] as never, [2]), TypeError, /Tensor\.from: data\[1\]/);
+  // NaN and ±Infinity are numbers: kept.
+  const t = Tensor.from([NaN, Infinity, -Infinity, 1], [4]);
+  assert.ok(Number.isNaN(t.data[0]) && t.data[1] === Infinity && t.data[2] === -Infinity && t.data[3] === 1);
+});
+
+test('the declared type of Tensor.from accepts what it accepts at run time, and nothing else', () => {
+  // Run time: only Float32Array, Float64Array and arrays of numbers.
+  throws(() => Tensor.from(new Int32Array(2) as never, [2]), TypeError, /Tensor\.from: data must be a Float32Array/);
+  // Compile time: the same set (type-checked with the project's compiler settings).
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rnnkit-types-'));
+  try {
+    const file = path.join(dir, 'probe.mts');
+    const lines = [
+      `import { Tensor } from ${JSON.stringify(path.join(root, 'lib', 'tensor.js'))};`,
+      'const ro: readonly number[] = [1, 2];',
+      'Tensor.from(new Float32Array(2), [2]);',
+      'Tensor.from(new Float64Array(2), [2]);',
+      'Tensor.from([1, 2], [2]);',
+      'Tensor.from(ro, [2]);',
+      'Tensor.from(new Int32Array(2), [2]);', // line 7: must not type-check
+      'Tensor.from({ length: 2, 0: 1, 1: 2 }, [2]);', // line 8: must not type-check
+    ];
+    writeFileSync(file, lines.join('\n') + '\n');
+    const program = ts.createProgram([file], {
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      types: [],
+    });
+    const errors = ts
+      .getPreEmitDiagnostics(program)
+      .map((d) => ({ line: d.file ? d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1 : 0, file: d.file?.fileName, text: ts.flattenDiagnosticMessageText(d.messageText, ' ') }));
+    const elsewhere = errors.filter((e) => e.file !== file);
+    assert.deepEqual(elsewhere, [], 'lib/tensor.ts itself should type-check');
+    assert.deepEqual([...new Set(errors.map((e) => e.line))].sort(), [7, 8], `type errors: ${JSON.stringify(errors)}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('when the addon cannot be loaded, the error names an npm script that exists (npm run compile)', () => {
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  // A copy of lib/native.ts in a package with no build/ and no prebuilds/.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rnnkit-noaddon-'));
+  try {
+    mkdirSync(path.join(dir, 'lib'));
+    copyFileSync(path.join(root, 'lib', 'native.ts'), path.join(dir, 'lib', 'native.ts'));
+    writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'rnnkit-noaddon', type: 'module' }));
+    symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+    // RNNKIT_ADDON (a build to load instead, e.g. a sanitizer build) would bypass the failing lookup.
+    const env = { ...process.env, RNNKIT_ADDON: '' };
+    const res = spawnSync(process.execPath, ['--import', 'tsx', path.join(dir, 'lib', 'native.ts')], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
+    assert.notEqual(res.status, 0, 'loading should fail without an addon');
+    assert.match(res.stderr, /rnnkit: the native addon could not be loaded/);
+    const scripts = [...res.stderr.matchAll(/npm run ([\w:-]+)/g)].map((m) => m[1]);
+    assert.ok(scripts.length > 0, `the message should say how to build: ${res.stderr}`);
+    for (const s of scripts) assert.ok(s in pkg.scripts, `the message names \`npm run ${s}\`, which package.json does not have`);
+    assert.ok(scripts.includes('compile'), `expected \`npm run compile\` in: ${res.stderr}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
