@@ -95,8 +95,11 @@ export interface NativeBinding {
   forwardAsync(config: NativeConfig, buffers: NativeForwardBuffers): Promise<void>;
   backward(config: NativeConfig, buffers: NativeBackwardBuffers): void;
   backwardAsync(config: NativeConfig, buffers: NativeBackwardBuffers): Promise<void>;
-  /** Throws an Error when the system refuses threads (the pool keeps those it started). */
-  setNumThreads(n: number): void;
+  /**
+   * 'deferred' when a running call holds the pool (the next call to take it applies the change).
+   * Throws an Error when the system refuses threads (the pool keeps those it started).
+   */
+  setNumThreads(n: number): 'applied' | 'deferred';
   /** The memory a training call may use (workspace + backward scratch), in bytes. */
   setMaxTrainingBytes(bytes: number): void;
   getMaxTrainingBytes(): number;

@@ -30,6 +30,7 @@ crashCase('getter-resizes-checked-buffer', 'a getter that shrinks an already-rea
 crashCase('getter-transfers-checked-buffer', 'a getter that transfers an already-read buffer gets a TypeError naming it (use-after-free before)', {
   nodeArgs: ['--expose-gc'],
 });
+crashCase('set-num-threads-never-waits', 'setNumThreads during async work returns at once, deferring the change (waited for the pool before)');
 crashCase('nan-propagates', 'NaN propagates through ReLU and the fast exp (0 before; UBSan shift-of-negative)');
 crashCase('training-memory-limit', 'training past the memory limit is a RangeError stating the size; inference of a long sequence runs');
 

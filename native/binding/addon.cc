@@ -5,7 +5,7 @@
 //   workspaceSize(config) -> number
 //   forward(config, buffers) / forwardAsync(config, buffers) -> undefined / Promise<undefined>
 //   backward(config, buffers) / backwardAsync(config, buffers)
-//   setNumThreads(n), getNumThreads(), setMaxTrainingBytes(bytes), getMaxTrainingBytes()
+//   setNumThreads(n) -> 'applied' | 'deferred', getNumThreads(), setMaxTrainingBytes(bytes), getMaxTrainingBytes()
 //
 // config:  { cell: 'rnn_tanh'|'rnn_relu'|'lstm'|'gru', linearBeforeReset?, reverse?,
 //            steps, batch, inputSize, hiddenSize }
@@ -595,10 +595,12 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   double n = info[0].As<Napi::Number>().DoubleValue();
   if (!(n >= 1) || n != std::floor(n) || n > 1024) throw Napi::RangeError::New(env, "n: expected an integer in [1, 1024]");
   ThreadPool& pool = ThreadPool::instance();
-  if (pool.set_num_threads(static_cast<int>(n)) == ThreadPool::Resize::kShort)
+  const ThreadPool::Resize r = pool.set_num_threads(static_cast<int>(n));
+  if (r == ThreadPool::Resize::kShort)
     throw Napi::Error::New(env, "setNumThreads(" + std::to_string(int(n)) + "): the system refused to start more threads; "
                                 "the pool keeps running with " + std::to_string(pool.started()) + " (is a pids or thread limit set?)");
-  return env.Undefined();
+  // 'deferred': a running call holds the pool; the next call to take it applies the change.
+  return Napi::String::New(env, r == ThreadPool::Resize::kDeferred ? "deferred" : "applied");
 }
 
 Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {

@@ -7,7 +7,8 @@
  *   node --import tsx test/helpers/crash-cases.ts <case>
  *
  * Set RNNKIT_ADDON to run the cases against another build (scripts/sanitize.mjs does, for ASan and
- * TSan); RNNKIT_RACE_ITERATIONS scales the pool-race case.
+ * TSan); RNNKIT_RACE_ITERATIONS scales the pool-race case and RNNKIT_CONCURRENCY_SCALE (default 1)
+ * the long calls of the others.
  */
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -22,6 +23,8 @@ import { rng, uniform32 } from './compare.js';
 type Case = () => Promise<string> | string;
 
 const ok = (what: string) => what;
+// Below 1 under the sanitizers (scripts/sanitize.mjs), which make every call several times slower.
+const scale = Number(process.env.RNNKIT_CONCURRENCY_SCALE ?? 1);
 
 function input(B: number, T: number, I: number, seed = 1): Tensor {
   return Tensor.from(uniform32(rng(seed), B * T * I), [B, T, I]);
@@ -83,7 +86,7 @@ async function workerEndsMidCall(how: 'exit' | 'terminate'): Promise<string> {
   const body = `
     const { parentPort } = require('node:worker_threads');
     const native = require(${JSON.stringify(addonPath())});
-    const T = 400, B = 64, I = 64, H = 256;
+    const T = ${Math.max(20, Math.round(400 * scale))}, B = 64, I = 64, H = 256;
     const cfg = { cell: 'lstm', steps: T, batch: B, inputSize: I, hiddenSize: H };
     const bufs = { x: new Float32Array(T * B * I).fill(0.1), weightIh: new Float32Array(4 * H * I).fill(0.01),
                    weightHh: new Float32Array(4 * H * H).fill(0.01), y: new Float32Array(T * B * H) };
@@ -169,6 +172,36 @@ const cases: Record<string, Case> = {
     return ok(message);
   },
 
+  // Finding 7: setNumThreads waited for the running call's pool work (blocking the event loop).
+  'set-num-threads-never-waits': async () => {
+    // One input projection of ~34 GFLOP: a single parallel_for that holds the pool for a long time.
+    const B = 4096, I = 1024, H = 1024;
+    const cfg = { cell: 'lstm', steps: 1, batch: B, inputSize: I, hiddenSize: H } as const;
+    const bufs = { x: new Float32Array(B * I).fill(0.01), weightIh: new Float32Array(4 * H * I).fill(0.001), weightHh: new Float32Array(4 * H * H), y: new Float32Array(B * H) };
+    native.setNumThreads(2);
+    const reference = new Float32Array(B * H);
+    native.forward(cfg, { ...bufs, y: reference });
+    let settled = false;
+    const call = native.forwardAsync(cfg, bufs).then(() => { settled = true; });
+    const answers: string[] = [];
+    let longest = 0;
+    for (let k = 0; !settled; k++) {
+      const t0 = performance.now();
+      answers.push(native.setNumThreads(k % 2 === 0 ? 1 : 3));
+      longest = Math.max(longest, performance.now() - t0);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await call;
+    const deferred = answers.filter((a) => a === 'deferred').length;
+    if (deferred === 0) throw new Error(`setNumThreads never deferred in ${answers.length} calls during the async call: ${answers.join(',')}`);
+    if (sameBits(bufs.y, reference) >= 0) throw new Error('the async result changed');
+    // The deferred count is applied by the next call that takes the pool.
+    native.setNumThreads(2);
+    native.forward(cfg, { ...bufs, y: new Float32Array(B * H) });
+    if (native.getNumThreads() !== 2) throw new Error(`getNumThreads() = ${native.getNumThreads()}, expected 2`);
+    return ok(`${deferred} of ${answers.length} setNumThreads calls during a long forwardAsync were deferred; longest call ${longest.toFixed(2)} ms`);
+  },
+
   // Finding 5: a getter on a later key shrank or transferred an already-checked buffer.
   'getter-resizes-checked-buffer': async () => {
     const msgs: string[] = [];
@@ -234,7 +267,8 @@ const cases: Record<string, Case> = {
     const cfg = { cell: 'lstm', steps, batch: 1, inputSize: 1, hiddenSize: 512 } as const;
     const w = { weightIh: new Float32Array(4 * 512), weightHh: new Float32Array(4 * 512 * 512) };
     const longMessage = expectError(() => native.forward(cfg, { x: new Float32Array(1), ...w }), [RangeError], /^x: expected 1100000 elements/);
-    const y = layer.forward(Tensor.from(new Float32Array(20_000), [1, 20_000, 1]));
+    const shorter = Math.max(200, Math.round(20_000 * scale));
+    const y = layer.forward(Tensor.from(new Float32Array(shorter), [1, shorter, 1]));
     return ok(`${message} | inference with steps = ${steps}: ${longMessage} | inference output ${y.output.shape.join('x')}`);
   },
 };
