@@ -31,6 +31,8 @@ crashCase('getter-transfers-checked-buffer', 'a getter that transfers an already
   nodeArgs: ['--expose-gc'],
 });
 crashCase('set-num-threads-never-waits', 'setNumThreads during async work returns at once, deferring the change (waited for the pool before)');
+crashCase('worker-only-loads-addon', 'an addon loaded only by a worker_thread stays mapped for its pool threads (SIGSEGV before)');
+crashCase('gradients-independent-of-threads', 'weight and input gradients are bit-identical whatever the thread count (last bits differed before)');
 crashCase('nan-propagates', 'NaN propagates through ReLU and the fast exp (0 before; UBSan shift-of-negative)');
 crashCase('training-memory-limit', 'training past the memory limit is a RangeError stating the size; inference of a long sequence runs');
 

@@ -55,17 +55,31 @@ void gemm_by_columns(const WeightGemm<S>& W, int64_t M, int64_t K, const S* A, i
 template <typename S>
 void gemm_by_rows(const WeightGemm<S>& W, int64_t M, int64_t K, const S* A, int64_t lda, bool accumulate, S* C,
                   int64_t ldc) {
-  for_ranges(M, 32, 2.0 * M * W.n() * K, [&](int64_t r0, int64_t r1) {
-    W.run(r1 - r0, A + r0 * lda, lda, 0, W.n(), accumulate, C + r0 * ldc, ldc);
+  // Fixed-size row blocks, whatever the thread count (see gemm_tn_by_rows).
+  constexpr int64_t kRowBlock = 64;
+  const int64_t blocks = (M + kRowBlock - 1) / kRowBlock;
+  for_ranges(blocks, 1, 2.0 * M * W.n() * K, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t r0 = b * kRowBlock, r1 = std::min(M, r0 + kRowBlock);
+      W.run(r1 - r0, A + r0 * lda, lda, 0, W.n(), accumulate, C + r0 * ldc, ldc);
+    }
   });
 }
 
 // C[M, N] = A[K, M]ᵀ · B[K, N] (B's leading dimension is N), the rows of C split across the pool
-// (weight gradients, K = T·B rows).
+// (weight gradients, K = T·B rows). The rows go to BLAS in blocks of a fixed size, not one block
+// per thread: BLAS picks its summation path by the shape it is given, so blocks that followed the
+// thread count made the gradients differ in the last bits with the pool size (and between a call
+// that had the pool and one that ran alone while another call held it).
 template <typename S>
 void gemm_tn_by_rows(int64_t M, int64_t N, int64_t K, const S* A, int64_t lda, const S* B, S* C, int64_t ldc) {
-  for_ranges(M, 16, 2.0 * M * N * K, [&](int64_t r0, int64_t r1) {
-    gemm(true, false, r1 - r0, N, K, S(1), A + r0, lda, B, N, S(0), C + r0 * ldc, ldc);
+  constexpr int64_t kRowBlock = 32;
+  const int64_t blocks = (M + kRowBlock - 1) / kRowBlock;
+  for_ranges(blocks, 1, 2.0 * M * N * K, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t r0 = b * kRowBlock, r1 = std::min(M, r0 + kRowBlock);
+      gemm(true, false, r1 - r0, N, K, S(1), A + r0, lda, B, N, S(0), C + r0 * ldc, ldc);
+    }
   });
 }
 

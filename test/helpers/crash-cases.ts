@@ -202,6 +202,47 @@ const cases: Record<string, Case> = {
     return ok(`${deferred} of ${answers.length} setNumThreads calls during a long forwardAsync were deferred; longest call ${longest.toFixed(2)} ms`);
   },
 
+  // Found by the concurrency suite: the pool's threads outlived an addon that only a worker had
+  // loaded (unmapped when the worker ended: SIGSEGV in the pool).
+  'worker-only-loads-addon': async () => {
+    for (let round = 0; round < 3; round++) {
+      const w = new Worker(`require(${JSON.stringify(addonPath())}).setNumThreads(${2 + round})`, { eval: true });
+      await new Promise<void>((resolve, reject) => { w.on('error', reject); w.on('exit', () => resolve()); });
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return ok('3 workers loaded the addon, started its pool and ended; the process runs on');
+  },
+  // Found by the concurrency suite: weight gradients changed in the last bits with the pool size
+  // (BLAS was given one row block per thread).
+  'gradients-independent-of-threads': () => {
+    const layers = [
+      new SimpleRNN({ inputSize: 64, units: 32, seed: 1 }),
+      new LSTM({ inputSize: 24, units: 72, seed: 2 }),
+      new GRU({ inputSize: 24, units: 40, resetAfter: false, seed: 3, dtype: 'float64' }),
+    ];
+    let compared = 0;
+    for (const layer of layers) {
+      const f64 = layer.dtype === 'float64';
+      const x = Tensor.from(f64 ? Float64Array.from({ length: 16 * 30 * layer.inputSize }, (_, k) => Math.sin(k)) : Float32Array.from({ length: 16 * 30 * layer.inputSize }, (_, k) => Math.sin(k)), [16, 30, layer.inputSize]);
+      const run = layer.forward(x, { training: true }).run!;
+      const n = 16 * layer.units;
+      const dy = Tensor.from(f64 ? Float64Array.from({ length: n }, (_, k) => Math.cos(k)) : Float32Array.from({ length: n }, (_, k) => Math.cos(k)), [16, layer.units]);
+      setNumThreads(1);
+      const reference = layer.backward(run, dy);
+      for (const threads of [2, 3, 8]) {
+        setNumThreads(threads);
+        const g = layer.backward(run, dy);
+        for (const [name, t] of Object.entries(g.params)) {
+          const at = sameBits(t.data, reference.params[name].data);
+          if (at >= 0) throw new Error(`${layer.className} ${name}: ${threads} threads differ from 1 at ${at}`);
+          compared++;
+        }
+        if (sameBits(g.input.data, reference.input.data) >= 0) throw new Error(`${layer.className} dx: ${threads} threads differ`);
+      }
+    }
+    return ok(`${compared} gradients bit-identical with 1, 2, 3 and 8 threads`);
+  },
+
   // Finding 5: a getter on a later key shrank or transferred an already-checked buffer.
   'getter-resizes-checked-buffer': async () => {
     const msgs: string[] = [];
