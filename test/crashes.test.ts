@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
-import os from 'node:os';
+import fs from 'node:fs';
 import path from 'node:path';
 
 import { assertChildOk, repoRoot, runNodeChild, type ChildOptions } from './helpers/child.js';
@@ -36,14 +36,43 @@ crashCase('gradients-independent-of-threads', 'weight and input gradients are bi
 crashCase('nan-propagates', 'NaN propagates through ReLU and the fast exp (0 before; UBSan shift-of-negative)');
 crashCase('training-memory-limit', 'training past the memory limit is a RangeError stating the size; inference of a long sequence runs');
 
-// A real thread limit: RLIMIT_NPROC, which the kernel enforces for a non-root user only, so as root
-// the child drops to 'nobody' first (setpriv). The limit leaves room for Node's own threads.
+// A real thread limit. As root (for whom the kernel never enforces RLIMIT_NPROC) the child runs in
+// a pids cgroup of its own (cgroup v1 'pids' or v2 with the pids controller); otherwise under
+// RLIMIT_NPROC (prlimit). The limit leaves room for Node's own threads.
+const PIDS_LIMIT = 40;
+
+function pidsCgroup(): string | null {
+  const v1 = '/sys/fs/cgroup/pids';
+  const v2 = '/sys/fs/cgroup';
+  for (const base of [v1, v2]) {
+    try {
+      if (base === v2 && !fs.readFileSync(path.join(v2, 'cgroup.controllers'), 'utf8').split(/\s+/).includes('pids')) continue;
+      const dir = fs.mkdtempSync(path.join(base, 'rnnkit-test-'));
+      fs.writeFileSync(path.join(dir, 'pids.max'), String(PIDS_LIMIT));
+      return dir;
+    } catch {
+      // not available here: try the next one
+    }
+  }
+  return null;
+}
+
 test('thread creation refused by the system: setNumThreads throws an Error, the pool keeps working (SIGABRT before)', (t) => {
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
-  const prefix = ['prlimit', '--nproc=40', ...(root ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : []), '--'];
-  const prlimitWorks = spawnSync('prlimit', ['--version']).status === 0;
-  if (!prlimitWorks) throw new Error('prlimit (util-linux) is needed for this test');
-  // 'nobody' needs a writable cache for tsx.
-  const env = root ? { TMPDIR: os.tmpdir(), HOME: os.tmpdir() } : {};
-  t.diagnostic(`thread-limit: ${assertChildOk(runNodeChild(script, ['thread-limit'], { prefix, env }), 'thread-limit')}`);
+  const cgroup = root ? pidsCgroup() : null;
+  try {
+    let prefix: string[];
+    if (cgroup) {
+      // The shell joins the cgroup, then becomes node: every thread node starts counts.
+      prefix = ['sh', '-c', `echo $$ > ${cgroup}/cgroup.procs && exec "$@"`, 'sh'];
+    } else {
+      if (root) throw new Error('as root this test needs a pids cgroup (cgroup v1 pids, or v2 with the pids controller)');
+      if (spawnSync('prlimit', ['--version']).status !== 0) throw new Error('prlimit (util-linux) is needed for this test');
+      prefix = ['prlimit', `--nproc=${PIDS_LIMIT}`, '--'];
+    }
+    t.diagnostic(`limit: ${cgroup ? `pids cgroup ${cgroup}` : 'RLIMIT_NPROC'} = ${PIDS_LIMIT}`);
+    t.diagnostic(`thread-limit: ${assertChildOk(runNodeChild(script, ['thread-limit'], { prefix }), 'thread-limit')}`);
+  } finally {
+    if (cgroup) fs.rmdirSync(cgroup);
+  }
 });
