@@ -62,16 +62,20 @@ test('thread creation refused by the system: setNumThreads throws an Error, the 
   const cgroup = root ? pidsCgroup() : null;
   try {
     let prefix: string[];
+    let env: NodeJS.ProcessEnv = {};
     if (cgroup) {
-      // The shell joins the cgroup, then becomes node: every thread node starts counts.
-      prefix = ['sh', '-c', `echo $$ > ${cgroup}/cgroup.procs && exec "$@"`, 'sh'];
+      // The shell joins the cgroup, then becomes node: every thread node starts counts. A sanitizer
+      // preload (scripts/sanitize.mjs) is kept off the shell (TSan's runtime crashes sh) and handed
+      // back to node.
+      prefix = ['sh', '-c', `echo $$ > ${cgroup}/cgroup.procs && LD_PRELOAD="$RNNKIT_CHILD_PRELOAD" exec "$@"`, 'sh'];
+      env = { LD_PRELOAD: '', RNNKIT_CHILD_PRELOAD: process.env.LD_PRELOAD ?? '' };
     } else {
       if (root) throw new Error('as root this test needs a pids cgroup (cgroup v1 pids, or v2 with the pids controller)');
       if (spawnSync('prlimit', ['--version']).status !== 0) throw new Error('prlimit (util-linux) is needed for this test');
       prefix = ['prlimit', `--nproc=${PIDS_LIMIT}`, '--'];
     }
     t.diagnostic(`limit: ${cgroup ? `pids cgroup ${cgroup}` : 'RLIMIT_NPROC'} = ${PIDS_LIMIT}`);
-    t.diagnostic(`thread-limit: ${assertChildOk(runNodeChild(script, ['thread-limit'], { prefix }), 'thread-limit')}`);
+    t.diagnostic(`thread-limit: ${assertChildOk(runNodeChild(script, ['thread-limit'], { prefix, env }), 'thread-limit')}`);
   } finally {
     if (cgroup) fs.rmdirSync(cgroup);
   }
