@@ -11,7 +11,7 @@
 //   softsign         x / (1 + |x|)
 //   softplus         log(1 + eˣ)
 import { NATIVE_NUMBER_LIMIT } from './native.js';
-import { checkOptions, numberIn } from './options.js';
+import { checkOptions, numberIn, show } from './options.js';
 
 export type ActivationName =
   | 'sigmoid'
@@ -58,7 +58,7 @@ export function resolveActivation(spec: ActivationSpec, what: string): NativeAct
   const name = typeof spec === 'string' ? spec : spec !== null && typeof spec === 'object' ? spec.name : undefined;
   const entry = typeof name === 'string' && Object.prototype.hasOwnProperty.call(TABLE, name) ? TABLE[name as ActivationName] : undefined;
   if (!entry) {
-    throw new TypeError(`${what}: expected one of ${ACTIVATION_NAMES.join(', ')} (or { name, alpha?, beta? }), got ${JSON.stringify(spec)}`);
+    throw new TypeError(`${what}: expected one of ${ACTIVATION_NAMES.join(', ')} (or { name, alpha?, beta? }), got ${typeof spec === 'object' && spec !== null && !Array.isArray(spec) ? `{ name: ${show(name)} }` : show(spec)}`);
   }
   const takes: Record<'alpha' | 'beta', readonly string[]> = {
     alpha: ['hardSigmoid', 'affine', 'leakyRelu', 'thresholdedRelu', 'scaledTanh', 'elu'],

@@ -1,5 +1,6 @@
 // rnnkit: recurrent neural networks for Node.js on a C++/OpenBLAS core.
 import { native } from './native.js';
+import { show } from './options.js';
 
 export { Tensor, type DType, type TensorData } from './tensor.js';
 export {
@@ -41,7 +42,7 @@ export { Adam, SGD, clipGradNorm, type Optimizer, type AdamOptions, type SGDOpti
  */
 export function setNumThreads(n: number): void {
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 1024) {
-    throw new RangeError(`setNumThreads: n must be an integer in [1, 1024], got ${String(n)}`);
+    throw new RangeError(`setNumThreads: n must be an integer in [1, 1024], got ${show(n)}`);
   }
   native.setNumThreads(n);
 }
@@ -57,7 +58,7 @@ export function getNumThreads(): number {
  */
 export function setMaxTrainingBytes(bytes: number): void {
   if (typeof bytes !== 'number' || !Number.isFinite(bytes) || bytes < 1) {
-    throw new RangeError(`setMaxTrainingBytes: bytes must be a finite number >= 1, got ${String(bytes)}`);
+    throw new RangeError(`setMaxTrainingBytes: bytes must be a finite number >= 1, got ${show(bytes)}`);
   }
   native.setMaxTrainingBytes(bytes);
 }

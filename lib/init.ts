@@ -16,7 +16,16 @@ export class Random {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
+  /** A number in [lo, hi) (lo, hi finite numbers with a finite difference). */
   uniform(lo: number, hi: number): number {
+    if (typeof lo !== 'number' || typeof hi !== 'number') {
+      const [name, v] = typeof lo !== 'number' ? ['lo', lo] : ['hi', hi];
+      throw new TypeError(`Random#uniform: ${name}: expected a finite number, got ${show(v)}`);
+    }
+    if (!Number.isFinite(hi - lo)) {
+      const [name, v] = !Number.isFinite(lo) ? ['lo', lo] : !Number.isFinite(hi) ? ['hi', hi] : ['hi - lo', hi - lo];
+      throw new RangeError(`Random#uniform: ${name}: expected a finite number, got ${v}`);
+    }
     return lo + (hi - lo) * this.next();
   }
   normal(): number {
@@ -26,6 +35,8 @@ export class Random {
   }
   /** An integer in [0, n). */
   int(n: number): number {
+    if (typeof n !== 'number') throw new TypeError(`Random#int: n: expected a positive integer, got ${show(n)}`);
+    if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`Random#int: n: expected a positive integer, got ${n}`);
     return Math.floor(this.next() * n);
   }
 }
@@ -98,7 +109,7 @@ export function checkInitializer(init: unknown, what: string, dtype: DType): Ini
   }
   throw new TypeError(
     `${what}: expected one of 'glorotUniform', 'glorotNormal', 'orthogonal', 'identity', 'zeros', 'ones', 'pytorch', ` +
-      `{ name: 'uniform', limit >= 0 } or { name: 'constant', value }, got ${JSON.stringify(init)}`,
+      `{ name: 'uniform', limit >= 0 } or { name: 'constant', value }, got ${show(init)}`,
   );
 }
 

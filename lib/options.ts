@@ -58,6 +58,19 @@ export function positiveInt(v: unknown, what: string): number {
   return v;
 }
 
+/** The largest size of one dimension the native core takes (int32; native/binding/addon.cc read_dim). */
+export const MAX_DIMENSION = 2 ** 31 - 1;
+
+/**
+ * A size (inputSize, units, projSize…): a positive integer (else a TypeError) below 2^31, the native
+ * core's int32 limit (else a RangeError).
+ */
+export function dimension(v: unknown, what: string): number {
+  const n = positiveInt(v, what);
+  if (n > MAX_DIMENSION) throw new RangeError(`${what}: expected a positive integer at most ${MAX_DIMENSION} (2^31 - 1), got ${n}`);
+  return n;
+}
+
 /**
  * A number in [lo, hi]: a TypeError when it is not a number, a RangeError when it is NaN, infinite or
  * out of range. `note` is appended to the expectation (e.g. ' (0 = off)').

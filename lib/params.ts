@@ -1,6 +1,6 @@
 // Loading a state dict into a layer's live parameters, shared by every layer.
 import { checkOptions, flag, optionNames } from './options.js';
-import { checkTensor, formatShape, Tensor } from './tensor.js';
+import { bufferProblem, checkTensor, describeBufferProblem, elementCount, formatShape, Tensor } from './tensor.js';
 
 /** Options of loadStateDict. */
 export interface LoadStateDictOptions {
@@ -38,7 +38,7 @@ export function loadParameters(
       if (strict) throw new RangeError(`loadStateDict: missing parameter ${name} of shape ${formatShape(shape)}`);
       continue;
     }
-    const checked = checkTensor(t, `loadStateDict: ${name}`, shape, [], t instanceof Tensor ? t.dtype : live[name].dtype);
+    const checked = checkTensor(t, `loadStateDict: ${name}`, shape, [], Tensor.isTensor(t) ? t.dtype : live[name].dtype);
     const narrows = checked.dtype === 'float64' && live[name].dtype === 'float32';
     for (let i = 0; i < checked.data.length; i++) {
       const v = checked.data[i];
@@ -51,7 +51,10 @@ export function loadParameters(
         );
       }
     }
-    staged.push([live[name], checked]);
+    const target = live[name];
+    const problem = elementCount(target.data) === 0 ? bufferProblem(target.data) : undefined;
+    if (problem) throw new TypeError(`loadStateDict: the layer's parameter ${name}: ${describeBufferProblem(problem)}`);
+    staged.push([target, checked]);
   }
   for (const [target, source] of staged) target.data.set(source.data);
 }

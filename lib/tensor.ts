@@ -12,6 +12,72 @@ export function shapeSize(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/**
+ * The most elements one tensor (or parameter, or buffer the library allocates) may have: what a
+ * typed array can hold in Node (V8's limit is 2^32 elements). Checked before allocating.
+ */
+export const MAX_ELEMENTS = 2 ** 32;
+
+/**
+ * Throws a RangeError unless `n` elements fit one typed array. `what` names the option or argument
+ * and `detail` says what would have those elements (e.g. 'parameter weight_ih_l0 [12, 4]').
+ */
+export function checkElementCount(n: number, what: string, detail: string): void {
+  if (!(n <= MAX_ELEMENTS)) {
+    throw new RangeError(`${what}: ${detail} would have ${n} elements, more than a typed array can hold (at most ${MAX_ELEMENTS})`);
+  }
+}
+
+/** A new zero-filled array of `dtype` with n elements, after checking that n fits (see checkElementCount). */
+export function newTypedArray(dtype: DType, n: number, what: string, detail: string): TensorData {
+  checkElementCount(n, what, detail);
+  return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+}
+
+/**
+ * The element count of a typed array, read from its byteLength: V8's optimized code may read a
+ * detached array's .length as its old length (Node 20), while byteLength reads 0.
+ */
+export function elementCount(data: TensorData): number {
+  return data.byteLength / data.BYTES_PER_ELEMENT;
+}
+
+function isDetachedBuffer(buffer: ArrayBufferLike): boolean {
+  const flag = (buffer as { detached?: unknown }).detached;  // ArrayBuffer.prototype.detached (Node 22+)
+  if (typeof flag === 'boolean') return flag;
+  if (buffer.byteLength !== 0) return false;
+  try {
+    new Uint8Array(buffer);  // throws only for a detached buffer
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Why `data` cannot be used: 'detached' (its ArrayBuffer was transferred), 'outOfBounds' (a view over
+ * a resizable ArrayBuffer shrunk below it), or undefined when its memory is there.
+ */
+export function bufferProblem(data: TensorData): 'detached' | 'outOfBounds' | undefined {
+  const buffer = data.buffer;
+  if (isDetachedBuffer(buffer)) return 'detached';
+  if (data.byteLength === 0 && (buffer as { resizable?: unknown }).resizable === true) {
+    try {
+      data.at(0);  // validates the view: throws when it is out of bounds of its buffer
+    } catch {
+      return 'outOfBounds';
+    }
+  }
+  return undefined;
+}
+
+/** The message part for a bufferProblem. */
+export function describeBufferProblem(problem: 'detached' | 'outOfBounds'): string {
+  return problem === 'detached'
+    ? 'its ArrayBuffer is detached (was it transferred?)'
+    : 'its data lies outside its resizable ArrayBuffer (was the buffer shrunk below the view?)';
+}
+
 /** Throws a TypeError naming `where` unless shape is an array of non-negative safe integers. */
 function checkShape(shape: unknown, where: string): asserts shape is readonly number[] {
   if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
@@ -31,10 +97,19 @@ export function formatShape(shape: readonly (number | string)[]): string {
 export class Tensor {
   readonly data: TensorData;
   readonly shape: readonly number[];
+  /** Only tensors made by this class have it (Object.create(Tensor.prototype) passes instanceof). */
+  readonly #brand = true;
 
   private constructor(data: TensorData, shape: readonly number[]) {
     this.data = data;
     this.shape = Object.freeze([...shape]);
+    // data and shape never change, so what a check has read stays what a call uses.
+    Object.freeze(this);
+  }
+
+  /** Whether v is a Tensor made by Tensor.from / Tensor.zeros / clone (not a forged object). */
+  static isTensor(v: unknown): v is Tensor {
+    return typeof v === 'object' && v !== null && #brand in v;
   }
 
   get dtype(): DType {
@@ -42,7 +117,7 @@ export class Tensor {
   }
 
   get size(): number {
-    return this.data.length;
+    return elementCount(this.data);
   }
 
   get rank(): number {
@@ -59,7 +134,7 @@ export class Tensor {
     let typed: TensorData;
     if (data instanceof Float32Array || data instanceof Float64Array) {
       if (dtype !== undefined && dtype !== dtypeOf(data)) {
-        throw new TypeError(`Tensor.from: data is a ${data.constructor.name} but dtype '${dtype}' was asked for`);
+        throw new TypeError(`Tensor.from: data is a ${dtypeOf(data) === 'float64' ? 'Float64Array' : 'Float32Array'} but dtype '${dtype}' was asked for`);
       }
       typed = data;
     } else if (Array.isArray(data)) {
@@ -73,12 +148,15 @@ export class Tensor {
       throw new TypeError('Tensor.from: data must be a Float32Array, a Float64Array or an array of numbers');
     }
     const expected = shapeSize(shape);
-    if (typed.length !== expected) {
-      const detached = typed.length === 0 && typed.buffer.byteLength === 0 && expected > 0;
+    const length = elementCount(typed);
+    if (length !== expected) {
+      const problem = expected > 0 && length === 0 ? bufferProblem(typed) : undefined;
       throw new RangeError(
-        detached
+        problem === 'detached'
           ? `Tensor.from: data's ArrayBuffer is detached (was it transferred?); expected ${expected} elements for shape ${formatShape(shape)}`
-          : `Tensor.from: shape ${formatShape(shape)} needs ${expected} elements, data has ${typed.length}`,
+          : problem === 'outOfBounds'
+            ? `Tensor.from: data lies outside its resizable ArrayBuffer (was the buffer shrunk below the view?); expected ${expected} elements for shape ${formatShape(shape)}`
+            : `Tensor.from: shape ${formatShape(shape)} needs ${expected} elements, data has ${length}`,
       );
     }
     return new Tensor(typed, shape);
@@ -88,12 +166,20 @@ export class Tensor {
     checkShape(shape, 'Tensor.zeros');
     checkDType(dtype, 'Tensor.zeros');
     const n = shapeSize(shape);
-    return new Tensor(dtype === 'float64' ? new Float64Array(n) : new Float32Array(n), shape);
+    return new Tensor(newTypedArray(dtype, n, 'Tensor.zeros', `shape ${formatShape(shape)}`), shape);
   }
 
   /** A copy with its own buffer. */
   clone(): Tensor {
-    return new Tensor(this.data.slice(), this.shape);
+    if (!Tensor.isTensor(this)) throw new TypeError('Tensor#clone: this is not a Tensor made by Tensor.from or Tensor.zeros');
+    const data = this.data;
+    if (elementCount(data) === 0) {
+      const problem = bufferProblem(data);
+      if (problem && shapeSize(this.shape) > 0) throw new TypeError(`Tensor#clone: ${describeBufferProblem(problem)}`);
+      // Nothing to copy (slice would refuse a detached buffer even then).
+      return new Tensor(data instanceof Float64Array ? new Float64Array(0) : new Float32Array(0), this.shape);
+    }
+    return new Tensor(data.slice(), this.shape);
   }
 
   /** Nested JavaScript arrays (for printing and small tests). */
@@ -107,7 +193,10 @@ export class Tensor {
   }
 }
 
-/** Throws a TypeError/RangeError naming `what` unless `t` is a Tensor of `dtype` with exactly `shape`. */
+/**
+ * Throws a TypeError/RangeError naming `what` unless `t` is a Tensor of `dtype` with exactly `shape`
+ * (a real one: Tensor.isTensor; its data and shape are frozen, so the caller may read them again).
+ */
 export function checkTensor(
   t: unknown,
   what: string,
@@ -116,30 +205,33 @@ export function checkTensor(
   dtype: DType,
 ): Tensor {
   const expected = formatShape(shape.map((d, i) => (names[i] ? `${names[i]}=${d}` : d)));
-  if (!(t instanceof Tensor)) {
+  if (!Tensor.isTensor(t)) {
     throw new TypeError(`${what}: expected a Tensor of shape ${expected}, got ${describe(t)}`);
   }
-  if (t.dtype !== dtype) {
-    throw new TypeError(`${what}: expected dtype ${dtype}, got ${t.dtype}`);
+  const data = t.data, tshape = t.shape;
+  if (dtypeOf(data) !== dtype) {
+    throw new TypeError(`${what}: expected dtype ${dtype}, got ${dtypeOf(data)}`);
   }
-  if (t.data.length === 0 && t.data.buffer.byteLength === 0 && shapeSize(t.shape) > 0) {
-    throw new TypeError(`${what}: its ArrayBuffer is detached (was it transferred?)`);
+  const length = elementCount(data);
+  if (length === 0 && shapeSize(tshape) > 0) {
+    const problem = bufferProblem(data);
+    if (problem) throw new TypeError(`${what}: ${describeBufferProblem(problem)}`);
   }
-  if (typeof SharedArrayBuffer !== 'undefined' && t.data.buffer instanceof SharedArrayBuffer) {
+  if (typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer) {
     throw new TypeError(
-      `${what}: data over a SharedArrayBuffer is not accepted (another thread could change it during the call); copy it into a regular ${t.data.constructor.name}`,
+      `${what}: data over a SharedArrayBuffer is not accepted (another thread could change it during the call); copy it into a regular ${dtypeOf(data) === 'float64' ? 'Float64Array' : 'Float32Array'}`,
     );
   }
-  if (t.rank !== shape.length) {
-    throw new RangeError(`${what}: expected rank ${shape.length} with shape ${expected}, got shape ${formatShape(t.shape)}`);
+  if (tshape.length !== shape.length) {
+    throw new RangeError(`${what}: expected rank ${shape.length} with shape ${expected}, got shape ${formatShape(tshape)}`);
   }
   for (let i = 0; i < shape.length; i++) {
-    if (t.shape[i] !== shape[i]) {
-      throw new RangeError(`${what}: expected shape ${expected}, got ${formatShape(t.shape)}`);
+    if (tshape[i] !== shape[i]) {
+      throw new RangeError(`${what}: expected shape ${expected}, got ${formatShape(tshape)}`);
     }
   }
-  if (t.data.length !== shapeSize(shape)) {
-    throw new RangeError(`${what}: expected ${shapeSize(shape)} elements, got ${t.data.length}`);
+  if (length !== shapeSize(shape)) {
+    throw new RangeError(`${what}: expected ${shapeSize(shape)} elements, got ${length}`);
   }
   return t;
 }
@@ -147,6 +239,10 @@ export function checkTensor(
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an Array';
-  if (typeof v === 'object') return (v as object).constructor?.name ?? 'an object';
+  if (v instanceof Tensor) return 'an object made from Tensor.prototype, not by Tensor.from or Tensor.zeros';
+  if (typeof v === 'object') {
+    const name: unknown = (v as object).constructor?.name;
+    return typeof name === 'string' && name !== '' ? name : 'an object';
+  }
   return typeof v;
 }

@@ -3,13 +3,12 @@
 // 20 times the bounded run's runs, with a random seed unless one is given; the seed is printed first
 // so that a failure can be replayed.
 //
-//   node scripts/fuzz.mjs [--runs N] [--seed S] [--only layers,public,native] [--path P] [--strict] [--trace]
+//   node scripts/fuzz.mjs [--runs N] [--seed S] [--only layers,public,native] [--path P] [--trace]
 //
 //   --runs N    base runs (the bounded run uses 12000; default here 20x that)
 //   --seed S    fast-check seed (default: random, printed)
 //   --only L    properties to run (comma-separated)
 //   --path P    fast-check replay path of a reported failure (with --only naming its property)
-//   --strict    fail on the known library issues too (RNNKIT_FUZZ_STRICT=1)
 //   --trace     print every case to stderr before it runs (to find a case that crashes the process)
 //
 // It runs `node --import tsx test/helpers/fuzz-body.ts` from the repository root with
@@ -24,12 +23,12 @@ const BOUNDED_RUNS = 12000;
 
 function usage(message) {
   if (message) console.error(`fuzz: ${message}`);
-  console.error('usage: node scripts/fuzz.mjs [--runs N] [--seed S] [--only layers,public,native] [--path P] [--strict] [--trace]');
+  console.error('usage: node scripts/fuzz.mjs [--runs N] [--seed S] [--only layers,public,native] [--path P] [--trace]');
   process.exit(2);
 }
 
 const args = process.argv.slice(2);
-const opts = { runs: 20 * BOUNDED_RUNS, seed: randomInt(0, 2 ** 31), only: '', path: '', strict: false, trace: false };
+const opts = { runs: 20 * BOUNDED_RUNS, seed: randomInt(0, 2 ** 31), only: '', path: '', trace: false };
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
   const value = () => {
@@ -46,7 +45,6 @@ for (let i = 0; i < args.length; i++) {
   else if (a === '--seed') opts.seed = int(value(), '--seed');
   else if (a === '--only') opts.only = value();
   else if (a === '--path') opts.path = value();
-  else if (a === '--strict') opts.strict = true;
   else if (a === '--trace') opts.trace = true;
   else if (a === '--help' || a === '-h') usage();
   else usage(`unknown argument ${a}`);
@@ -60,7 +58,6 @@ const env = {
   RNNKIT_FUZZ_SEED: String(opts.seed),
   ...(opts.only ? { RNNKIT_FUZZ_ONLY: opts.only } : {}),
   ...(opts.path ? { RNNKIT_FUZZ_PATH: opts.path } : {}),
-  ...(opts.strict ? { RNNKIT_FUZZ_STRICT: '1' } : {}),
   ...(opts.trace ? { RNNKIT_FUZZ_TRACE: '1' } : {}),
 };
 const started = Date.now();

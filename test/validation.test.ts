@@ -3,7 +3,9 @@
  * meaning) are rejected where they enter, with a TypeError/RangeError naming the option or argument.
  * Non-finite values after narrowing to float32, clip and activation bounds, strict booleans, unknown
  * options, seeds, Tensor.zeros shapes, non-number array elements, the declared type of Tensor.from,
- * and the build command named when the addon cannot be loaded.
+ * and the build command named when the addon cannot be loaded. Then one test per fuzzer finding
+ * (test/helpers/fuzz-body.ts): detached and shrunk buffers (V8's stale .length), messages that quote
+ * hostile values, Tensor#clone, Random's arguments, size bounds, forged runs and forged Tensors.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +16,24 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
-import { Adam, Dense, GRU, LSTM, Random, SGD, SimpleRNN, Tensor, type Recurrent } from '../lib/index.js';
+import {
+  Adam,
+  Dense,
+  GRU,
+  LSTM,
+  Random,
+  SGD,
+  SimpleRNN,
+  Tensor,
+  clipGradNorm,
+  getMaxTrainingBytes,
+  getNumThreads,
+  mseLoss,
+  setMaxTrainingBytes,
+  setNumThreads,
+  softmaxCrossEntropy,
+  type Recurrent,
+} from '../lib/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -241,4 +260,192 @@ test('when the addon cannot be loaded, the error names an npm script that exists
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Regressions for the fuzzer's findings (each once gave a raw engine error, or passed silently)
+
+type Resizable = ArrayBuffer & { resize(n: number): void };
+const resizableBuffer = (bytes: number, max = 2 * bytes): Resizable =>
+  new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable)(bytes, { maxByteLength: max });
+const detach = (buffer: ArrayBufferLike): void => void structuredClone(buffer, { transfer: [buffer as ArrayBuffer] });
+
+/** Values whose conversion to a string throws: String(v) and `${v}` fail on both. */
+const UNPRINTABLE: [string, () => unknown][] = [
+  ['a null-prototype object', () => Object.create(null)],
+  ['an object whose toPrimitive returns a symbol', () => ({ [Symbol.toPrimitive]: () => Symbol('s') })],
+  ['a symbol', () => Symbol('s')],
+];
+
+test('v8-stale-length-detached: a detached tensor is refused after resizable-backed tensors warmed up the checks; a shrunk one is not called detached', () => {
+  // Node 20's optimized code read a detached array's .length as its old length once typed arrays
+  // over resizable buffers had reached checkTensor: the detached target then passed (and was read as NaN).
+  const pred = () => Tensor.from(new Float32Array(6).fill(1), [2, 3]);
+  for (let i = 0; i < 20000; i++) {
+    const a = i % 2 ? new Float32Array(resizableBuffer(24)) : new Float32Array(6);
+    mseLoss(pred(), Tensor.from(a, [2, 3]));
+  }
+  const gone = Tensor.from(new Float32Array(6), [2, 3]);
+  detach(gone.data.buffer);
+  throws(() => mseLoss(pred(), gone), TypeError, /^mseLoss: target .*: its ArrayBuffer is detached/);
+  throws(() => mseLoss(gone, pred()), TypeError, /^mseLoss: pred: its ArrayBuffer is detached/);
+  const gru = new GRU({ inputSize: 2, units: 3, seed: 1 });
+  const x = Tensor.from(new Float32Array(2 * 2 * 2), [2, 2, 2]);
+  const detachedX = Tensor.from(new Float32Array(8), [2, 2, 2]);
+  detach(detachedX.data.buffer);
+  throws(() => gru.forward(detachedX), TypeError, /^GRU\.forward: input: its ArrayBuffer is detached/);
+  const { run } = gru.forward(x, { training: true });
+  const dOut = Tensor.from(new Float32Array(6), [2, 3]);
+  detach(dOut.data.buffer);
+  throws(() => gru.backward(run!, dOut), TypeError, /^GRU\.backward: dOutput: its ArrayBuffer is detached/);
+  throws(() => Tensor.from(gone.data, [2, 3]), RangeError, /^Tensor\.from: data's ArrayBuffer is detached/);
+  // A fixed-length view over a resizable buffer shrunk below it: out of bounds, not "detached".
+  const ab = resizableBuffer(24);
+  const shrunk = Tensor.from(new Float32Array(ab, 0, 6), [2, 3]);
+  ab.resize(8);
+  throws(() => mseLoss(pred(), shrunk), TypeError, /^mseLoss: target .*: its data lies outside its resizable ArrayBuffer \(was the buffer shrunk/);
+  assert.doesNotThrow(() => mseLoss(pred(), Tensor.from(new Float32Array(resizableBuffer(24)), [2, 3])));
+  // A layer whose own parameter was detached says which one.
+  detach(gru.stateDict().weight_hh_l0.data.buffer);
+  throws(() => gru.forward(x), TypeError, /^GRU\.forward: parameter weight_hh_l0: its ArrayBuffer is detached/);
+  throws(() => gru.loadStateDict(new GRU({ inputSize: 2, units: 3 }).stateDict()), TypeError, /loadStateDict: the layer's parameter weight_hh_l0: .*detached/);
+});
+
+test('message-string-coercion: values that cannot become strings still get the intended TypeError/RangeError naming the argument', () => {
+  const threads = getNumThreads(), bytes = getMaxTrainingBytes();
+  for (const [label, v] of UNPRINTABLE) {
+    throws(() => setNumThreads(v() as never), RangeError, /^setNumThreads: n must be an integer/);
+    throws(() => setMaxTrainingBytes(v() as never), RangeError, /^setMaxTrainingBytes: bytes must be/);
+    for (const [, C] of LAYERS) throws(() => make(C, { dtype: v() }), TypeError, /^options\.dtype: expected 'float32' or 'float64'/);
+    throws(() => new LSTM({ inputSize: 2, units: 3, variant: v() as never }), TypeError, /^options\.variant: expected one of V, /);
+    throws(() => new Dense({ inputSize: 2, units: 3, activation: v() as never }), TypeError, /^options\.activation: expected one of 'linear'/);
+    throws(() => new Adam({ lr: v() as never }), RangeError, /^Adam: lr: expected a number/);
+    throws(() => new Adam({ beta2: v() as never }), RangeError, /^Adam: beta2: expected a number/);
+    throws(() => new SGD({ lr: 0.1, momentum: v() as never }), RangeError, /^SGD: momentum: expected a number/);
+    throws(() => clipGradNorm([Tensor.zeros([2])], v() as never), RangeError, /^clipGradNorm: maxNorm: expected a number/);
+    throws(() => softmaxCrossEntropy(Tensor.zeros([2, 3]), [0, v() as never]), RangeError, /^softmaxCrossEntropy: labels\[1\] must be an integer/);
+    assert.equal(getNumThreads(), threads, label);
+    assert.equal(getMaxTrainingBytes(), bytes, label);
+  }
+});
+
+test('message-json-stringify: activations and initializers that JSON cannot print (a bigint, a cycle) are refused naming the option', () => {
+  const cyclic: Record<string, unknown> = { name: 'nope' };
+  cyclic.self = cyclic;
+  for (const v of [10n, cyclic, { name: 5n }]) {
+    throws(() => new SimpleRNN({ inputSize: 2, units: 3, activation: v as never }), TypeError, /^options\.activation: expected one of sigmoid, tanh/);
+    throws(() => new LSTM({ inputSize: 2, units: 3, recurrentActivation: v as never }), TypeError, /^options\.recurrentActivation: expected one of/);
+    for (const [, C] of RECURRENT) {
+      throws(() => make(C, { kernelInitializer: v }), TypeError, /^options\.kernelInitializer: expected one of 'glorotUniform'/);
+      throws(() => make(C, { biasInitializer: v }), TypeError, /^options\.biasInitializer: expected one of/);
+    }
+  }
+  throws(() => new GRU({ inputSize: 2, units: 3, activation: 'tan' as never }), TypeError, /options\.activation: .*got "tan"$/);
+});
+
+test('tensor-clone-detached: Tensor#clone of a detached or shrunk buffer is a TypeError naming clone', () => {
+  const t = Tensor.from(new Float32Array([1, 2, 3, 4]), [2, 2]);
+  const copy = t.clone();
+  assert.deepEqual([...copy.data], [1, 2, 3, 4]);
+  assert.notEqual(copy.data.buffer, t.data.buffer);
+  detach(t.data.buffer);
+  throws(() => t.clone(), TypeError, /^Tensor#clone: its ArrayBuffer is detached/);
+  const ab = resizableBuffer(16);
+  const s = Tensor.from(new Float64Array(ab, 0, 2), [2]);
+  ab.resize(8);
+  throws(() => s.clone(), TypeError, /^Tensor#clone: its data lies outside its resizable ArrayBuffer/);
+  // An empty tensor over a detached buffer has nothing to copy.
+  const empty = Tensor.from(new Float64Array(0), [0, 3]);
+  detach(empty.data.buffer);
+  assert.deepEqual(empty.clone().shape, [0, 3]);
+  assert.equal(empty.clone().dtype, 'float64');
+});
+
+test('random-methods-unchecked: Random#uniform and Random#int check their arguments', () => {
+  const r = new Random(1);
+  for (const v of ['1', null, undefined, {}, Object.create(null), 1n, Symbol('s')]) {
+    throws(() => r.uniform(v as never, 1), TypeError, /^Random#uniform: lo: expected a finite number/);
+    throws(() => r.uniform(0, v as never), TypeError, /^Random#uniform: hi: expected a finite number/);
+    throws(() => r.int(v as never), TypeError, /^Random#int: n: expected a positive integer/);
+  }
+  throws(() => r.uniform(NaN, 1), RangeError, /^Random#uniform: lo/);
+  throws(() => r.uniform(0, Infinity), RangeError, /^Random#uniform: hi/);
+  throws(() => r.uniform(-Number.MAX_VALUE, Number.MAX_VALUE), RangeError, /^Random#uniform: hi - lo/);
+  for (const n of [0, -1, 1.5, NaN, Infinity, 2 ** 53]) throws(() => r.int(n), RangeError, /^Random#int: n: expected a positive integer/);
+  // Valid calls draw as before.
+  const a = new Random(9), b = new Random(9);
+  const u = a.uniform(-2, 3);
+  assert.equal(u, -2 + 5 * b.next());
+  assert.ok(u >= -2 && u < 3);
+  const k = a.int(7);
+  assert.equal(k, Math.floor(b.next() * 7));
+});
+
+test('unbounded-sizes: sizes are below 2^31 and every parameter or tensor fits a typed array (checked before allocating)', () => {
+  for (const [, C] of LAYERS) {
+    throws(() => new C({ inputSize: 2 ** 31, units: 1 } as never), RangeError, /^options\.inputSize: expected a positive integer at most 2147483647/);
+    throws(() => new C({ inputSize: 1, units: 2 ** 31 } as never), RangeError, /^options\.units: expected a positive integer at most 2147483647/);
+    throws(() => new C({ inputSize: 2 ** 31 - 1, units: 2 ** 31 - 1 } as never), RangeError, /options\.inputSize=2147483647, options\.units=2147483647: parameter weight\S* .* would have \d+ elements, more than a typed array can hold/);
+  }
+  throws(() => new GRU({ inputSize: 1, units: 2 ** 20 }), RangeError, /options\.units=1048576: parameter weight_hh_l0 \[3145728, 1048576\] would have 3298534883328 elements/);
+  throws(() => new Dense({ inputSize: 2 ** 20, units: 2 ** 20 }), RangeError, /options\.inputSize=1048576, options\.units=1048576: parameter weight \[1048576, 1048576\] would have 1099511627776 elements/);
+  throws(() => new LSTM({ inputSize: 2, units: 3, projSize: 2 ** 31 }), RangeError, /^options\.projSize: expected a positive integer at most/);
+  throws(() => new LSTM({ inputSize: 2, units: 4, cellBlockSize: 2 ** 32 }), RangeError, /^options\.cellBlockSize: expected a positive integer at most/);
+  throws(() => new LSTM({ inputSize: 1, units: 2 ** 16, projSize: 2 ** 16 }), RangeError, /options\.projSize=65536: parameter weight_hh_l0 .*elements/);
+  throws(() => Tensor.zeros([2 ** 20, 2 ** 20]), RangeError, /^Tensor\.zeros: shape \[1048576, 1048576\] would have 1099511627776 elements, more than a typed array can hold/);
+  throws(() => Tensor.zeros([2 ** 33], 'float64'), RangeError, /^Tensor\.zeros: shape \[8589934592\]/);
+  // Sizes within the bounds still work, and an empty shape with a huge dimension is no allocation.
+  assert.equal(new Dense({ inputSize: 1, units: 1000 }).stateDict().weight.size, 1000);
+  assert.deepEqual(Tensor.zeros([2 ** 40, 0]).shape, [2 ** 40, 0]);
+});
+
+test('forged-run-fields: backward takes only the (frozen) runs its own forward issued', () => {
+  const x = Tensor.from(new Float32Array(2 * 3 * 2).fill(0.5), [2, 3, 2]);
+  for (const [name, C] of RECURRENT) {
+    const layer = make(C, { seed: 3 }) as Recurrent;
+    const { run, output } = layer.forward(x, { training: true });
+    const re = new RegExp(`^${name}\\.backward: run must be the \\.run of a forward\\(x, \\{ training: true \\}\\) of this layer, got an object this layer did not issue \\(not a training run of this layer\\)`);
+    for (const forged of [{ ...run!, batch: 2 ** 33 }, { ...run!, batch: 2 ** 31 }, { ...run!, steps: 4 }, Object.create(run!)]) {
+      throws(() => layer.backward(forged as never, output), TypeError, re);
+    }
+    throws(() => layer.backward(null as never, output), TypeError, new RegExp(`^${name}\\.backward: run must be .*, got null`));
+    throws(() => make(C, { seed: 3 }) && (make(C, { seed: 3 }) as Recurrent).backward(run!, output), TypeError, /not a training run of this layer/);
+    assert.ok(Object.isFrozen(run), `${name}: the run is frozen`);
+    assert.throws(() => ((run as { batch: number }).batch = 2 ** 33), TypeError);
+    assert.deepEqual(layer.backward(run!, output).input.shape, [2, 3, 2], name);
+  }
+  const dense = new Dense({ inputSize: 2, units: 3, seed: 1 });
+  const xd = Tensor.from(new Float32Array(4).fill(0.5), [2, 2]);
+  const { run, output } = dense.forward(xd, { training: true });
+  throws(() => dense.backward({ ...run!, batch: 2 ** 33 }, output), TypeError, /^Dense\.backward: run must be .*not a training run of this layer/);
+  assert.deepEqual(dense.backward(run!, output).input.shape, [2, 2]);
+});
+
+test('forged-tensor-rereads: an object made from Tensor.prototype (getters that change) is not a Tensor', () => {
+  const fake = (data: () => unknown, shape: () => unknown): Tensor =>
+    Object.create(Tensor.prototype, { data: { get: data, enumerable: true }, shape: { get: shape, enumerable: true } }) as Tensor;
+  const toggling = (n: number, shape: number[]): Tensor => {
+    let reads = 0;
+    const a = new Float32Array(n), short = new Float32Array(1);
+    return fake(() => (reads++ < 3 ? a : short), () => shape);
+  };
+  const forgedRe = /made from Tensor\.prototype, not by Tensor\.from or Tensor\.zeros/;
+  for (const [name, C] of RECURRENT) {
+    const layer = make(C, { seed: 3, returnSequences: true }) as Recurrent;
+    const x = Tensor.from(new Float32Array(2 * 3 * 2).fill(0.5), [2, 3, 2]);
+    throws(() => layer.forward(toggling(12, [2, 3, 2])), TypeError, new RegExp(`^${name}\\.forward: input must be a Tensor`));
+    const { run } = layer.forward(x, { training: true });
+    throws(() => layer.backward(run!, toggling(18, [2, 3, 3])), TypeError, new RegExp(`^${name}\\.backward: dOutput: expected a Tensor .*${forgedRe.source}`));
+    const dict = { ...layer.stateDict(), weight_ih_l0: toggling(layer.stateDict().weight_ih_l0.size, [...layer.stateDict().weight_ih_l0.shape]) };
+    throws(() => layer.loadStateDict(dict), TypeError, new RegExp(`^loadStateDict: weight_ih_l0: expected a Tensor .*${forgedRe.source}`));
+  }
+  const w = Tensor.zeros([3]);
+  throws(() => new Adam().step({ w }, { w: toggling(3, [3]) }), TypeError, /^Adam\.step: grads\.w .*made from Tensor\.prototype/);
+  throws(() => mseLoss(Tensor.zeros([3]), toggling(3, [3])), TypeError, /^mseLoss: target .*made from Tensor\.prototype/);
+  throws(() => clipGradNorm([toggling(3, [3])], 1), TypeError, /^clipGradNorm: grads\[0\] must be a Tensor/);
+  throws(() => toggling(3, [3]).clone(), TypeError, /^Tensor#clone: this is not a Tensor/);
+  // Real tensors are frozen: what a check read is what the call uses.
+  const t = Tensor.zeros([2]);
+  assert.ok(Object.isFrozen(t) && Tensor.isTensor(t) && !Tensor.isTensor(toggling(2, [2])));
+  assert.throws(() => ((t as { data: unknown }).data = new Float32Array(9)), TypeError);
 });

@@ -1,10 +1,10 @@
 // Fully connected layer y = act(x Wᵀ + b) on [batch, features] tensors. Parameters use PyTorch
 // nn.Linear's names and layout (weight [units, inputSize], bias [units]); initialisation is Keras's
 // default (Glorot-uniform weight, zero bias). Plain TypeScript, row-major inner loops, float64 sums.
-import { checkTensor, formatShape, Tensor, type DType, type TensorData } from '../tensor.js';
+import { bufferProblem, checkElementCount, checkTensor, describeBufferProblem, elementCount, formatShape, Tensor, type DType, type TensorData } from '../tensor.js';
 import { glorotUniform, Random } from '../init.js';
 import { loadParameters, type LoadStateDictOptions } from '../params.js';
-import { checkOptions, flag, optionNames, positiveInt, seedOption } from '../options.js';
+import { checkOptions, dimension, flag, optionNames, seedOption, show } from '../options.js';
 
 export type DenseActivation = 'linear' | 'sigmoid' | 'tanh' | 'relu' | 'softmax';
 
@@ -55,6 +55,9 @@ export interface DenseGradients {
 const DENSE_OPTIONS = optionNames<DenseOptions>({ inputSize: true, units: true, activation: true, useBias: true, seed: true, dtype: true });
 const FORWARD_OPTIONS = optionNames<DenseForwardOptions>({ training: true });
 
+/** The runs each Dense layer issued (frozen): backward takes no other object, so batch and x are its own. */
+const issuedRuns = new WeakMap<object, Dense>();
+
 export class Dense {
   readonly className = 'Dense';
   readonly inputSize: number;
@@ -67,18 +70,19 @@ export class Dense {
 
   constructor(options: DenseOptions) {
     checkOptions(options, 'options', DENSE_OPTIONS, 'Dense');
-    this.inputSize = positiveInt(options.inputSize, 'options.inputSize');
-    this.units = positiveInt(options.units, 'options.units');
+    this.inputSize = dimension(options.inputSize, 'options.inputSize');
+    this.units = dimension(options.units, 'options.units');
     this.activation = options.activation ?? 'linear';
     if (!ACTIVATIONS.includes(this.activation)) {
-      throw new TypeError(`options.activation: expected one of ${ACTIVATIONS.map((a) => `'${a}'`).join(', ')}, got ${String(options.activation)}`);
+      throw new TypeError(`options.activation: expected one of ${ACTIVATIONS.map((a) => `'${a}'`).join(', ')}, got ${show(options.activation)}`);
     }
     this.useBias = flag(options.useBias, 'options.useBias', true);
     this.dtype = options.dtype ?? 'float32';
     if (this.dtype !== 'float32' && this.dtype !== 'float64') {
-      throw new TypeError(`options.dtype: expected 'float32' or 'float64', got ${String(options.dtype)}`);
+      throw new TypeError(`options.dtype: expected 'float32' or 'float64', got ${show(options.dtype)}`);
     }
     const seed = seedOption(options.seed, 'options.seed');
+    checkElementCount(this.units * this.inputSize, `options.inputSize=${this.inputSize}, options.units=${this.units}`, `parameter weight ${formatShape([this.units, this.inputSize])}`);
     this.weight = Tensor.zeros([this.units, this.inputSize], this.dtype);
     glorotUniform(this.weight.data, this.units, this.inputSize, new Random(seed));
     this.bias = this.useBias ? Tensor.zeros([this.units], this.dtype) : undefined;
@@ -105,7 +109,7 @@ export class Dense {
   forward(x: Tensor, options?: DenseForwardOptions): DenseForwardResult {
     const where = `${this.className}.forward`;
     const I = this.inputSize, U = this.units;
-    if (!(x instanceof Tensor)) {
+    if (!Tensor.isTensor(x)) {
       throw new TypeError(`${where}: input must be a Tensor of shape [batch, inputSize=${I}], got ${x === null ? 'null' : typeof x}`);
     }
     if (x.rank !== 2 || x.shape[1] !== I || x.shape[0] < 1) {
@@ -116,6 +120,7 @@ export class Dense {
     if (options !== undefined) checkOptions(options, `${where}: options`, FORWARD_OPTIONS);
     const training = flag(options?.training, `${where}: options.training`, false);
     const xs = x.data, w = this.weight.data, b = this.bias?.data;
+    this.checkParameters(where);
     const y = this.newArray(batch * U);
     for (let r = 0; r < batch; r++) {
       const xo = r * I, yo = r * U;
@@ -129,7 +134,9 @@ export class Dense {
     this.activate(y, batch);
     const result: DenseForwardResult = { output: Tensor.from(y, [batch, U]) };
     if (training) {
-      result.run = { layer: this, batch, x: xs.slice(), y: this.activation === 'linear' ? undefined : y.slice() };
+      const run: DenseRun = Object.freeze({ layer: this, batch, x: xs.slice(), y: this.activation === 'linear' ? undefined : y.slice() });
+      issuedRuns.set(run, this);
+      result.run = run;
     }
     return result;
   }
@@ -137,13 +144,16 @@ export class Dense {
   /** Gradients for a training run. dOutput: dLoss/dOutput, [batch, units]. */
   backward(run: DenseRun, dOutput: Tensor): DenseGradients {
     const where = `${this.className}.backward`;
-    if (typeof run !== 'object' || run === null || (run as DenseRun).layer !== this) {
-      throw new TypeError(`${where}: run must be the .run of a forward(x, { training: true }) of this layer`);
+    if (typeof run !== 'object' || run === null || issuedRuns.get(run) !== this) {
+      throw new TypeError(
+        `${where}: run must be the .run of a forward(x, { training: true }) of this layer, got ${typeof run === 'object' && run !== null ? 'an object this layer did not issue (not a training run of this layer)' : show(run)}`,
+      );
     }
     const { batch, x } = run;
     const I = this.inputSize, U = this.units;
     const d = checkTensor(dOutput, `${where}: dOutput`, [batch, U], ['batch', 'units'], this.dtype).data;
     const dz = this.preActivationGrad(d, run.y, batch);
+    this.checkParameters(where);
     const w = this.weight.data;
     const dw = new Float64Array(U * I);
     const db = new Float64Array(U);
@@ -225,6 +235,14 @@ export class Dense {
       }
     }
     return dz;
+  }
+
+  /** Throws a TypeError naming the parameter whose memory is gone (a detached buffer). */
+  private checkParameters(where: string): void {
+    for (const [name, t] of Object.entries(this.stateDict())) {
+      const problem = elementCount(t.data) === 0 ? bufferProblem(t.data) : undefined;
+      if (problem) throw new TypeError(`${where}: parameter ${name}: ${describeBufferProblem(problem)}`);
+    }
   }
 
   private newArray(n: number): TensorData {

@@ -2,10 +2,12 @@
 // tfjs/Keras), time-major inside (converted once here); parameters are a PyTorch-style state dict.
 import { native, NATIVE_NUMBER_LIMIT, type NativeArray, type NativeCell, type NativeCellOptions, type NativeConfig } from '../native.js';
 import { resolveActivation, type ActivationSpec } from '../activations.js';
-import { checkTensor, formatShape, Tensor, type DType, type TensorData } from '../tensor.js';
+import {
+  bufferProblem, checkElementCount, checkTensor, describeBufferProblem, elementCount, formatShape, newTypedArray, shapeSize, Tensor, type DType, type TensorData,
+} from '../tensor.js';
 import { checkInitializer, initialize, Random, type Initializer } from '../init.js';
 import { loadParameters, type LoadStateDictOptions } from '../params.js';
-import { checkOptions, flag, numberIn, optionNames, positiveInt, seedOption, type OptionTable } from '../options.js';
+import { checkOptions, dimension, flag, numberIn, optionNames, seedOption, show, type OptionTable } from '../options.js';
 
 export interface RecurrentOptions {
   /** Features per step of the input. */
@@ -98,6 +100,12 @@ const GRU_OPTIONS = optionNames<GRUOptions>({ ...RECURRENT_OPTIONS, resetAfter: 
 const FORWARD_OPTIONS = optionNames<ForwardOptions>({ initialState: true, training: true });
 const BACKWARD_OPTIONS = optionNames<BackwardOptions>({ dStates: true });
 
+/**
+ * The runs each layer issued (frozen): backward takes no other object, so a run's batch, steps and
+ * buffers are the ones its forward made.
+ */
+const issuedRuns = new WeakMap<object, Recurrent>();
+
 export abstract class Recurrent {
   readonly inputSize: number;
   readonly units: number;
@@ -132,15 +140,15 @@ export abstract class Recurrent {
   constructor(options: RecurrentOptions) {
     // Unknown keys are checked by each subclass (it knows its option names) before calling super.
     if (typeof options !== 'object' || options === null) throw new TypeError('options: expected an object');
-    this.inputSize = positiveInt(options.inputSize, 'options.inputSize');
-    this.units = positiveInt(options.units, 'options.units');
+    this.inputSize = dimension(options.inputSize, 'options.inputSize');
+    this.units = dimension(options.units, 'options.units');
     this.returnSequences = flag(options.returnSequences, 'options.returnSequences', false);
     this.returnState = flag(options.returnState, 'options.returnState', false);
     this.goBackwards = flag(options.goBackwards, 'options.goBackwards', false);
     this.useBias = flag(options.useBias, 'options.useBias', true);
     this.dtype = options.dtype ?? 'float32';
     if (this.dtype !== 'float32' && this.dtype !== 'float64') {
-      throw new TypeError(`options.dtype: expected 'float32' or 'float64', got ${String(options.dtype)}`);
+      throw new TypeError(`options.dtype: expected 'float32' or 'float64', got ${show(options.dtype)}`);
     }
     seedOption(options.seed, 'options.seed');
     this.clip = clipOption(options.clip, 'options.clip');
@@ -155,6 +163,11 @@ export abstract class Recurrent {
 
   /** Creates the parameters with Keras's default initialisers; subclasses call it at the end of their constructor. */
   protected initParameters(seed: number | undefined): void {
+    // Every parameter must fit a typed array: checked before anything is allocated.
+    const sizes = `options.inputSize=${this.inputSize}, options.units=${this.units}${this.projSize > 0 ? `, options.projSize=${this.projSize}` : ''}`;
+    for (const [name, shape] of Object.entries(this.parameterShapes())) {
+      checkElementCount(shapeSize(shape), sizes, `parameter ${name} ${formatShape(shape)}`);
+    }
     const rng = new Random(seed);
     const H = this.units, I = this.inputSize, P = this.outputSize;
     const rows = this.gateRows();
@@ -267,9 +280,14 @@ export abstract class Recurrent {
     };
   }
 
-  private get p(): {
+  /** The parameters as the native core takes them; `where` names the call in errors. */
+  private nativeParams(where: string): {
     wIh: NativeArray; wHh: NativeArray; bIh?: NativeArray; bHh?: NativeArray; peep?: NativeArray; wHr?: NativeArray; wGr?: NativeArray;
   } {
+    for (const [name, t] of this.params) {
+      const problem = elementCount(t.data) === 0 ? bufferProblem(t.data) : undefined;
+      if (problem) throw new TypeError(`${where}: parameter ${name}: ${describeBufferProblem(problem)}`);
+    }
     const map = this.rowMap();
     const gather = (name: ParamName, cols: number): NativeArray | undefined => {
       const t = this.params.get(name);
@@ -287,7 +305,7 @@ export abstract class Recurrent {
   }
 
   private newArray(n: number): TensorData {
-    return this.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+    return newTypedArray(this.dtype, n, this.className, 'a buffer of this call');
   }
 
   /**
@@ -310,7 +328,7 @@ export abstract class Recurrent {
 
   private prepare(x: unknown, options: ForwardOptions | undefined, method: string) {
     const where = `${this.className}.${method}`;
-    if (!(x instanceof Tensor)) {
+    if (!Tensor.isTensor(x)) {
       throw new TypeError(`${where}: input must be a Tensor of shape [batch, steps, inputSize=${this.inputSize}], got ${x === null ? 'null' : typeof x}`);
     }
     if (x.rank !== 3 || x.shape[2] !== this.inputSize || x.shape[0] < 1 || x.shape[1] < 1) {
@@ -343,7 +361,7 @@ export abstract class Recurrent {
     const cfg = this.nativeConfig(batch, steps);
     const xTime = this.transpose(x.data, batch, steps, this.inputSize, false);
     const wantSeq = this.returnSequences;
-    const p = this.p;
+    const p = this.nativeParams(where);
     const bufs = {
       x: xTime,
       weightIh: p.wIh,
@@ -372,7 +390,9 @@ export abstract class Recurrent {
       }
       const result: ForwardResult = { output, states };
       if (training) {
-        result.run = { layer: this, batch, steps, xTime, workspace: bufs.workspace!, hadInitialState: h0 !== undefined };
+        const run: TrainingRun = Object.freeze({ layer: this, batch, steps, xTime, workspace: bufs.workspace!, hadInitialState: h0 !== undefined });
+        issuedRuns.set(run, this);
+        result.run = run;
       }
       return result;
     };
@@ -395,8 +415,10 @@ export abstract class Recurrent {
 
   private prepareBackward(run: unknown, dOutput: unknown, options: BackwardOptions | undefined, method: string) {
     const where = `${this.className}.${method}`;
-    if (typeof run !== 'object' || run === null || (run as TrainingRun).layer !== this) {
-      throw new TypeError(`${where}: run must be the .run of a forward(x, { training: true }) of this layer`);
+    if (typeof run !== 'object' || run === null || issuedRuns.get(run) !== this) {
+      throw new TypeError(
+        `${where}: run must be the .run of a forward(x, { training: true }) of this layer, got ${typeof run === 'object' && run !== null ? 'an object this layer did not issue (not a training run of this layer)' : show(run)}`,
+      );
     }
     if (options !== undefined) checkOptions(options, `${where}: options`, BACKWARD_OPTIONS);
     const r = run as TrainingRun;
@@ -428,7 +450,7 @@ export abstract class Recurrent {
       } else dcN = d;
     });
     const G = this.gates, I = this.inputSize;
-    const p = this.p;
+    const p = this.nativeParams(where);
     const bufs = {
       x: r.xTime,
       weightIh: p.wIh,
@@ -595,8 +617,8 @@ export class LSTM extends Recurrent {
     super(checkOptions(options, 'options', LSTM_OPTIONS, 'LSTM'));
     let preset: Partial<LSTMOptions> = {};
     if (options.variant !== undefined) {
-      if (!Object.prototype.hasOwnProperty.call(VARIANTS, options.variant)) {
-        throw new TypeError(`options.variant: expected one of ${Object.keys(VARIANTS).join(', ')}, got ${String(options.variant)}`);
+      if (typeof options.variant !== 'string' || !Object.prototype.hasOwnProperty.call(VARIANTS, options.variant)) {
+        throw new TypeError(`options.variant: expected one of ${Object.keys(VARIANTS).join(', ')}, got ${show(options.variant)}`);
       }
       preset = VARIANTS[options.variant];
     }
@@ -621,14 +643,14 @@ export class LSTM extends Recurrent {
       fullGateRecurrence: flag(o.fullGateRecurrence, 'options.fullGateRecurrence', false),
       cellClip: clipOption(o.cellClip, 'options.cellClip'),
     };
-    this.cellBlockSize = o.cellBlockSize === undefined ? 1 : positiveInt(o.cellBlockSize, 'options.cellBlockSize');
+    this.cellBlockSize = o.cellBlockSize === undefined ? 1 : dimension(o.cellBlockSize, 'options.cellBlockSize');
     if (this.units % this.cellBlockSize !== 0) {
       throw new RangeError(`options.cellBlockSize: units (${this.units}) must be a multiple of cellBlockSize (${this.cellBlockSize})`);
     }
     if (this.cellBlockSize > 1 && (this.cellOptions.peephole || this.cellOptions.fullGateRecurrence)) {
       throw new RangeError('options.cellBlockSize: cell blocks cannot be combined with peepholes or fullGateRecurrence (both are per cell)');
     }
-    if (o.projSize !== undefined) this.projSize = positiveInt(o.projSize, 'options.projSize');
+    if (o.projSize !== undefined) this.projSize = dimension(o.projSize, 'options.projSize');
     this.projClip = clipOption(o.projClip, 'options.projClip');
     if (this.projClip > 0 && this.projSize === 0) throw new TypeError('options.projClip: needs options.projSize');
     this.initParameters(options.seed);

@@ -1,8 +1,15 @@
 // First-order optimizers updating parameter Tensors in place, and global gradient-norm clipping.
 // Per-parameter state (moments, momentum) is keyed by the parameter Tensor itself (a WeakMap), so
 // the record keys only pair parameters with their gradients and may differ from call to call.
-import { checkOptions, optionNames } from '../options.js';
-import { checkTensor, Tensor } from '../tensor.js';
+import { checkOptions, optionNames, show } from '../options.js';
+import { bufferProblem, checkTensor, describeBufferProblem, elementCount, shapeSize, Tensor } from '../tensor.js';
+
+/** Throws a TypeError naming `what` when t's memory is gone (a detached or out-of-bounds buffer). */
+function checkUsable(t: Tensor, what: string): void {
+  if (elementCount(t.data) > 0 || shapeSize(t.shape) === 0) return;
+  const problem = bufferProblem(t.data);
+  if (problem) throw new TypeError(`${what}: ${describeBufferProblem(problem)}`);
+}
 
 export interface Optimizer {
   /**
@@ -33,7 +40,7 @@ export interface SGDOptions {
 /** Returns v when it is a finite number satisfying `ok`; otherwise a RangeError quoting `range`. */
 function checkNumber(v: unknown, what: string, ok: (x: number) => boolean, range: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) {
-    throw new RangeError(`${what}: expected a number in ${range}, got ${String(v)}`);
+    throw new RangeError(`${what}: expected a number in ${range}, got ${show(v)}`);
   }
   return v;
 }
@@ -52,10 +59,11 @@ function pairUp(where: string, params: Record<string, Tensor>, grads: Record<str
   const extra = Object.keys(grads).filter((k) => !(k in params));
   if (extra.length) throw new RangeError(`${where}: grads has key(s) ${extra.join(', ')} that params lacks`);
   return Object.entries(params).map(([key, p]) => {
-    if (!(p instanceof Tensor)) throw new TypeError(`${where}: params.${key} must be a Tensor`);
+    if (!Tensor.isTensor(p)) throw new TypeError(`${where}: params.${key} must be a Tensor`);
+    checkUsable(p, `${where}: params.${key}`);
     const g = grads[key];
     if (g === undefined) throw new RangeError(`${where}: grads.${key} is missing`);
-    const dtype = g instanceof Tensor ? g.dtype : p.dtype;
+    const dtype = Tensor.isTensor(g) ? g.dtype : p.dtype;
     return [p, checkTensor(g, `${where}: grads.${key} (shape of params.${key})`, p.shape, p.shape.map(() => ''), dtype)];
   });
 }
@@ -149,11 +157,11 @@ export function clipGradNorm(grads: Tensor[] | Record<string, Tensor>, maxNorm: 
   }
   checkNumber(maxNorm, 'clipGradNorm: maxNorm', positive, '(0, ∞)');
   const tensors = Array.isArray(grads) ? grads : Object.values(grads);
+  const keys = Array.isArray(grads) ? undefined : Object.keys(grads);
+  const key = (i: number): string => (keys ? `.${keys[i]}` : `[${i}]`);
   tensors.forEach((t, i) => {
-    if (!(t instanceof Tensor)) {
-      const key = Array.isArray(grads) ? `[${i}]` : `.${Object.keys(grads)[i]}`;
-      throw new TypeError(`clipGradNorm: grads${key} must be a Tensor`);
-    }
+    if (!Tensor.isTensor(t)) throw new TypeError(`clipGradNorm: grads${key(i)} must be a Tensor`);
+    if (elementCount(t.data) === 0) checkUsable(t, `clipGradNorm: grads${key(i)}`);
   });
   let sumSq = 0;
   for (const t of tensors) for (let k = 0; k < t.data.length; k++) sumSq += t.data[k] * t.data[k];

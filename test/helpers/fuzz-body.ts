@@ -30,8 +30,6 @@
  *   RNNKIT_FUZZ_PATH   fast-check replay path (with RNNKIT_FUZZ_ONLY naming one property)
  *   RNNKIT_FUZZ_TRACE  1: print every case to stderr before running it (to find the case that
  *                      crashes the process)
- *   RNNKIT_FUZZ_STRICT 1: fail on the known library issues too (KNOWN_ISSUES below; tolerated,
- *                      counted and printed otherwise)
  *   RNNKIT_FUZZ_CRASH_AT  <property>:<n>: abort the process at that property's n-th case (to test
  *                      the crash reporting of test/fuzz.test.ts)
  *
@@ -134,76 +132,11 @@ function describeError(e: unknown): string {
 }
 
 /**
- * Defects the fuzzer found (in lib/, and one in Node 20's V8), reported and awaiting a fix: none
- * crashes the process, each gives a raw engine error instead of the library's own message. Each
- * matches only its own kind of call and message, is counted and printed at the end, and fails the
- * run like any other finding with RNNKIT_FUZZ_STRICT=1. Delete an entry once its fix lands.
- */
-interface KnownIssue {
-  id: string;
-  what: string;
-  matches: (where: string, e: Error) => boolean;
-}
-const KNOWN_ISSUES: KnownIssue[] = [
-  {
-    id: 'random-methods-unchecked',
-    what: 'Random#uniform(lo, hi) / Random#int(n) check nothing: an object without a primitive value, a symbol or a bigint gives a raw engine TypeError (other non-numbers give NaN)',
-    matches: (where, e) => where.startsWith('Random#uniform/int') && e instanceof TypeError && /^Cannot (convert|mix BigInt)/.test(e.message),
-  },
-  {
-    id: 'tensor-clone-detached',
-    what: 'Tensor#clone() of a tensor whose ArrayBuffer was detached or shrunk (resizable) gives the raw engine TypeError of TypedArray#slice',
-    matches: (where, e) => where.endsWith('.clone()') && e instanceof TypeError && /^Cannot perform %TypedArray%\.prototype\.slice on a detached ArrayBuffer/.test(e.message),
-  },
-  {
-    id: 'message-string-coercion',
-    what: "error messages built with String(v) (setNumThreads, setMaxTrainingBytes, options.dtype, options.variant, Dense options.activation, Adam/SGD/clipGradNorm numbers, softmaxCrossEntropy labels): a null-prototype object, or one whose Symbol.toPrimitive returns a symbol, makes the message itself throw a raw TypeError instead of the intended TypeError/RangeError",
-    matches: (_where, e) => e instanceof TypeError && /^Cannot convert (object to primitive value|a Symbol value to a string)$/.test(e.message),
-  },
-  {
-    id: 'message-json-stringify',
-    what: 'error messages built with JSON.stringify (activations: resolveActivation; initializers: checkInitializer): a bigint or a cyclic object makes the message itself throw a raw TypeError',
-    matches: (_where, e) => e instanceof TypeError && /^(Do not know how to serialize a BigInt|Converting circular structure to JSON)/.test(e.message),
-  },
-  {
-    id: 'forged-tensor-rereads',
-    what: "a forged Tensor (Object.create(Tensor.prototype) with data/shape getters) is checked, then its .data is read again (transposes, loadStateDict's copy): an array that changed in between gives a raw engine RangeError/TypeError in JavaScript (the native checks still refuse wrong lengths: no crash)",
-    matches: (where, e) => /":"fake(Toggling)?"/.test(where) && (e instanceof RangeError || e instanceof TypeError) && RAW_ENGINE_MESSAGE.test(e.message),
-  },
-  {
-    id: 'unbounded-sizes',
-    what: 'no upper bound on inputSize/units/projSize (positiveInt takes any safe integer) or on Tensor.zeros shapes: parameters beyond 2^32 elements give the raw engine RangeError "Invalid typed array length: N" (below that they are allocated and filled: SimpleRNN({ inputSize: 2**31, units: 1 }) fills 8 GiB; the fuzzer keeps away from those)',
-    matches: (where, e) => /^(new |Tensor\.zeros)/.test(where) && e instanceof RangeError && /^Invalid typed array length: [\d.e+]+$/.test(e.message),
-  },
-  {
-    id: 'forged-run-fields',
-    what: "backward trusts a TrainingRun's batch/steps once run.layer === this: a forged run with batch 2**33 gets the raw engine RangeError \"Invalid typed array length\" from the gradient allocations, and with batch 2**31 it first tries to allocate 2**32-element gradients (16–32 GiB: \"Array buffer allocation failed\" or gigabytes taken); wrong lengths are still refused by the native checks: no crash",
-    matches: (where, e) => where.includes('"run":"forged') && e instanceof RangeError && /^Invalid typed array length/.test(e.message),
-  },
-  {
-    id: 'v8-stale-length-detached',
-    what: "Node 20.20.2's V8 (TurboFan): once typed arrays over resizable ArrayBuffers have reached a property site, optimized code reads a detached typed array's .length as its old length (byteLength and buffer.byteLength read 0 correctly). checkTensor's detached test (t.data.length === 0 && …) and its length test then pass a detached tensor, and a later TypedArray#set/slice/subarray throws the raw engine TypeError. The native checks still refuse the buffer: no crash. Workaround in lib/tensor.ts: test t.data.byteLength (or t.data.buffer.byteLength), not t.data.length",
-    matches: (where, e) => /detach/i.test(where) && e instanceof TypeError && /^Cannot perform (%TypedArray%\.prototype\.\w+|Construct) on a detached ArrayBuffer$/.test(e.message),
-  },
-];
-const STRICT = process.env.RNNKIT_FUZZ_STRICT === '1';
-const knownHits = new Map<string, number>();
-
-function knownIssue(where: string, e: unknown): boolean {
-  if (STRICT || !(e instanceof Error)) return false;
-  const k = KNOWN_ISSUES.find((issue) => issue.matches(where, e));
-  if (!k) return false;
-  knownHits.set(k.id, (knownHits.get(k.id) ?? 0) + 1);
-  return true;
-}
-
-/**
  * Checks that e is an acceptable error: a FuzzError (the hostile value's own), or a TypeError /
  * RangeError with the library's own non-empty message, or (only where `plain` matches) an Error.
  */
 function checkError(e: unknown, where: string, plain?: RegExp): void {
   if (e instanceof FuzzError) return;
-  if (knownIssue(where, e)) return;
   if (e instanceof TypeError || e instanceof RangeError) {
     if (typeof e.message !== 'string' || e.message.trim() === '') throw new Error(`${where}: ${e.constructor.name} with an empty message`);
     if (RAW_ENGINE_MESSAGE.test(e.message)) {
@@ -1781,7 +1714,7 @@ function applyBufferAction(bufs: Record<string, unknown>, e: Extract<NativeEdit,
   // (An earlier edit may have left a proxy, a getter or garbage here.)
   const raw = Object.getOwnPropertyDescriptor(bufs, e.key)?.value as unknown;
   // Lengths from byteLength: Node 20's optimized code can read a detached array's .length as its old
-  // length (see the known issue v8-stale-length-detached).
+  // length (lib/tensor.ts elementCount works around it the same way).
   const cur = ArrayBuffer.isView(raw) && (raw instanceof Float32Array || raw instanceof Float64Array) && raw.byteLength > 0 ? raw : undefined;
   const n = cur ? cur.byteLength / cur.BYTES_PER_ELEMENT : 4;
   const otherRaw = Object.getOwnPropertyDescriptor(bufs, e.other)?.value as unknown;
@@ -2134,8 +2067,5 @@ threads(initialThreads);
 const total = Number(process.hrtime.bigint() - started) / 1e9;
 if (coverage.size > 0) console.log(`valid layers by family and option: ${[...coverage].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}`);
 console.log(`time ${total.toFixed(1)} s`);
-if (knownHits.size > 0) {
-  console.log(`known issues tolerated (RNNKIT_FUZZ_STRICT=1 fails on them): ${[...knownHits].map(([id, n]) => `${id} x${n}`).join(', ')}`);
-}
 console.log(`ok: ${stats.cases} cases (${stats.validLayers} valid layers, ${stats.rejected} rejected inputs, ${stats.async} async) seed=${SEED}`);
 process.exit(0);
