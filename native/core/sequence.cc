@@ -105,23 +105,21 @@ void project_inputs(const WeightGemm<S>& W, int64_t M, int64_t K, const S* x, co
   });
 }
 
-// Row offsets into hs/cs for time t: the state the step reads and the one it writes.
-inline int64_t prev_row(const SeqConfig& c, int64_t t) { return c.reverse ? t + 1 : t; }
-inline int64_t out_row(const SeqConfig& c, int64_t t) { return c.reverse ? t : t + 1; }
-
 struct WorkspaceLayout {
-  int64_t gates, hs, cs, aux, ms, acts, total;
+  int64_t gates, hs, cs, aux, ms, acts, hd, total;
 };
-WorkspaceLayout layout_of(const SeqConfig& c) {
-  const int64_t TB = c.T * c.B, BH = c.B * c.H, BP = c.B * c.state_size();
+WorkspaceLayout layout_of(const SeqConfig& c, int64_t N, bool state_dropout) {
+  const int64_t B = c.B, P = c.state_size();
+  const bool lstm = c.cell == CellKind::kLstm;
   WorkspaceLayout w{};
   w.gates = 0;
-  w.hs = w.gates + TB * c.gate_width();
-  w.cs = w.hs + (c.T + 1) * BP;
-  w.aux = w.cs + (c.cell == CellKind::kLstm ? (c.T + 1) * BH : 0);
-  w.ms = w.aux + (c.cell == CellKind::kGru ? TB * c.H : 0);
-  w.acts = w.ms + (c.P > 0 ? TB * c.H : 0);
-  w.total = w.acts + (c.opt.full_gate_recurrence ? (c.T + 1) * c.B * 3 * c.H : 0);
+  w.hs = w.gates + N * c.gate_width();
+  w.cs = w.hs + (B + N) * P;
+  w.aux = w.cs + (lstm ? (B + N) * c.H : 0);
+  w.ms = w.aux + (c.cell == CellKind::kGru ? N * c.H : 0);
+  w.acts = w.ms + (c.P > 0 ? N * c.H : 0);
+  w.hd = w.acts + (lstm && c.opt.full_gate_recurrence ? (B + N) * 3 * c.H : 0);
+  w.total = w.hd + (state_dropout ? N * P : 0);
   return w;
 }
 
@@ -132,19 +130,37 @@ void clamp_values(S* v, int64_t n, double limit) {
   for (int64_t i = 0; i < n; ++i) v[i] = v[i] < -l ? -l : (v[i] > l ? l : v[i]);
 }
 
+// A [N, w] matrix whose rows off_s.. are, for each step, the first B_s rows of the block the step
+// read as its previous value: block −1 at `base` (rows [0, B)), block s at base + (B + off_s)·w.
+// Uniform packings read it in place; otherwise the rows are gathered into `scratch`.
+template <typename S>
+const S* aligned_previous(const StepPlan& p, const S* base, int64_t w, std::vector<S>& scratch) {
+  if (p.uniform()) return base;
+  scratch.resize(size_t(p.rows() * w));
+  for (int64_t s = 0; s < p.T; ++s) {
+    const S* src = s == 0 ? base : base + (p.B + p.offset(s - 1)) * w;
+    std::memcpy(scratch.data() + p.offset(s) * w, src, sizeof(S) * size_t(p.size(s) * w));
+  }
+  return scratch.data();
+}
+
 }  // namespace
 
-int64_t workspace_elems(const SeqConfig& cfg) { return layout_of(cfg).total; }
+int64_t workspace_elems(const SeqConfig& cfg, int64_t N, bool state_dropout) {
+  return layout_of(cfg, N, state_dropout).total;
+}
 
-int64_t backward_scratch_elems(const SeqConfig& c) {
-  const int64_t TB = c.T * c.B, GH = c.gate_width(), BH = c.B * c.H, P = c.state_size(), BP = c.B * P;
+int64_t backward_scratch_elems(const SeqConfig& c, int64_t N) {
+  const int64_t GH = c.gate_width(), BH = c.B * c.H, P = c.state_size(), BP = c.B * P;
   const bool lstm = c.cell == CellKind::kLstm, lbr = c.cell == CellKind::kGru && c.linear_before_reset;
-  return (lbr ? 2 : 1) * TB * GH + 2 * BP + (lstm ? 3 : 2) * BH + (c.P > 0 ? TB * P + BH : 0);
+  return (lbr ? 2 : 1) * N * GH + 2 * BP + (lstm ? 3 : 2) * BH + (c.P > 0 ? N * P + BH : 0);
 }
 
 template <typename S>
-void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
-  const int64_t T = c.T, B = c.B, H = c.H, I = c.I, G = c.gates(), GH = c.gate_width(), BH = B * H;
+void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const ForwardBuffers<S>& buf) {
+  const SeqConfig& c = W.config();
+  const int64_t T = plan.T, B = plan.B, H = c.H, I = c.I, G = c.gates(), GH = c.gate_width(), BH = B * H;
+  const int64_t N = plan.rows();
   const bool train = buf.workspace != nullptr;
   const bool lstm = c.cell == CellKind::kLstm, gru = c.cell == CellKind::kGru;
   const bool lbr = gru && c.linear_before_reset;
@@ -152,80 +168,70 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
   const bool general = c.general();
   const bool proj = c.P > 0;
   const int64_t P = c.state_size(), BP = B * P;
-  const double step_flops = 2.0 * B * GH * P;
-  const WeightGemm<S> w_ih = WeightGemm<S>::rows(buf.w_ih, GH, I);  // x · W_ihᵀ
-  const WeightGemm<S> w_hh = WeightGemm<S>::rows(buf.w_hh, GH, P);  // h · W_hhᵀ
-  const WeightGemm<S> w_hr = proj ? WeightGemm<S>::rows(buf.w_hr, P, H) : WeightGemm<S>::none();  // m · W_hrᵀ
+  const WeightGemm<S>& w_ih = W.ih();
+  const WeightGemm<S>& w_hh = W.hh();
+  const WeightGemm<S>& w_hr = W.hr();
   const bool fgr = lstm && c.opt.full_gate_recurrence;
-  const int64_t BA = B * 3 * H;  // one step's effective i, f, o
-  const WeightGemm<S> w_gr = fgr ? WeightGemm<S>::rows(buf.w_gr, 3 * H, 3 * H) : WeightGemm<S>::none();
+  const int64_t A3 = 3 * H;  // one row of effective i, f, o
+  const WeightGemm<S>& w_gr = W.gr();
+  const S* bias = W.input_bias();
+  const S* b_hh = W.lbr_bias();
+  const S* smask = buf.state_mask;
 
-  // The bias added to the input projection: b_ih (+ b_hh unless GRU-lbr keeps b_hh inside r ⊙ (…)).
-  std::vector<S> bias;
-  if (buf.b_ih || (buf.b_hh && !lbr)) {
-    bias.assign(GH, S(0));
-    for (int64_t j = 0; j < GH; ++j) {
-      if (buf.b_ih) bias[j] += buf.b_ih[j];
-      if (buf.b_hh && !lbr) bias[j] += buf.b_hh[j];
-    }
-  }
-
-  std::vector<S> b_hh_zeros;  // the kernels always read b_hh (GRU-lbr)
-  const S* b_hh = buf.b_hh;
-  if (lbr && !b_hh) {
-    b_hh_zeros.assign(GH, S(0));
-    b_hh = b_hh_zeros.data();
-  }
-
-  // Training keeps every step in the workspace (time order); inference keeps a projection chunk
-  // and alternates between two state rows (or writes h straight into y).
+  // Training keeps every step in the workspace; inference keeps a projection chunk and alternates
+  // between two state rows (or writes h straight into y).
   const int64_t chunk_steps = train ? T : std::max<int64_t>(1, std::min<int64_t>(T, kProjectionChunk / (B * GH)));
-  const int64_t chunk_elems = train ? 0 : chunk_steps * B * GH;
-  // h ×2 [B, P], c ×2 [B, H], zeros [B, max(H, P)], m [B, H] (projection)
+  int64_t chunk_rows = 0;
+  if (!train)
+    for (int64_t s0 = 0; s0 < T; s0 += chunk_steps)
+      chunk_rows = std::max(chunk_rows, plan.offset(std::min(T, s0 + chunk_steps)) - plan.offset(s0));
+  // inference: h ×2 [B, P], c ×2 [B, H], zeros [B, max(H, P)], m [B, H] (projection);
+  // either: hd [B, P] (state dropout, inference)
   const int64_t zero_elems = std::max(BH, BP);
   const int64_t state_elems = train ? (proj ? BH : 0) : 2 * BP + (lstm ? 2 * BH : 0) + zero_elems + (proj ? BH : 0);
   const int64_t hh_elems = lbr ? B * GH : 0;
   const int64_t aux_elems = (gru && !train) ? BH : 0;
-  const int64_t acts_elems = (fgr && !train) ? 3 * BA : 0;  // ping-pong + a zero row
-  std::unique_ptr<S[]> chunk_buf(chunk_elems > 0 ? new S[size_t(chunk_elems)] : nullptr);  // fully written before read
-  std::vector<S> scratch(state_elems + hh_elems + aux_elems + acts_elems, S(0));
+  const int64_t acts_elems = (fgr && !train) ? 3 * B * A3 : 0;  // ping-pong + a zero block
+  const int64_t hd_elems = (smask && !train) ? BP : 0;
+  std::unique_ptr<S[]> chunk_buf(chunk_rows > 0 ? new S[size_t(chunk_rows * GH)] : nullptr);  // written before read
+  std::vector<S> scratch(size_t(state_elems + hh_elems + aux_elems + acts_elems + hd_elems), S(0));
   S* chunk = chunk_buf.get();
   S* states = scratch.data();
   S* hh = states + state_elems;
   S* aux_row = hh + hh_elems;
   S* acts_rows = aux_row + aux_elems;  // inference FGR: [2, B, 3H] + zeros [B, 3H]
+  S* hd_row = acts_rows + acts_elems;
 
-  const WorkspaceLayout L = layout_of(c);
-  S* hs = train ? buf.workspace + L.hs : nullptr;
-  S* cs = train ? buf.workspace + L.cs : nullptr;
-  S* aux = train ? buf.workspace + L.aux : nullptr;
-  S* ms = train && proj ? buf.workspace + L.ms : nullptr;
-  S* acts = train && fgr ? buf.workspace + L.acts : nullptr;
+  const WorkspaceLayout L = layout_of(c, N, smask != nullptr);
+  S* ws = buf.workspace;
+  S* hs = train ? ws + L.hs : nullptr;
+  S* cs = train ? ws + L.cs : nullptr;
+  S* aux = train ? ws + L.aux : nullptr;
+  S* ms = train && proj ? ws + L.ms : nullptr;
+  S* acts = train && fgr ? ws + L.acts : nullptr;
+  S* hd = train && smask ? ws + L.hd : nullptr;
   const S* acts_prev = nullptr;
   if (fgr) {
     if (train) {
-      S* a0 = acts + (c.reverse ? T : 0) * BA;
-      std::fill(a0, a0 + BA, S(0));
-      acts_prev = a0;
+      std::fill(acts, acts + B * A3, S(0));
+      acts_prev = acts;
     } else {
-      acts_prev = acts_rows + 2 * BA;
+      acts_prev = acts_rows + 2 * B * A3;
     }
   }
-  S* h_rows = states;                 // inference: h ping-pong [2, B, P]
-  S* c_rows = states + 2 * BP;        // inference: c ping-pong [2, B, H]
+  S* h_rows = states;           // inference: h ping-pong [2, B, P]
+  S* c_rows = states + 2 * BP;  // inference: c ping-pong [2, B, H]
   S* zeros = c_rows + (lstm ? 2 * BH : 0);
   S* m_row = train ? states : zeros + zero_elems;  // [B, H] (inference m; training uses ms)
 
   const S* h_prev;
   const S* c_prev = nullptr;
   if (train) {
-    S* h_init = hs + (c.reverse ? T : 0) * BP;
-    if (buf.h0) std::memcpy(h_init, buf.h0, sizeof(S) * BP); else std::fill(h_init, h_init + BP, S(0));
-    h_prev = h_init;
+    if (buf.h0) std::memcpy(hs, buf.h0, sizeof(S) * BP); else std::fill(hs, hs + BP, S(0));
+    h_prev = hs;
     if (lstm) {
-      S* c_init = cs + (c.reverse ? T : 0) * BH;
-      if (buf.c0) std::memcpy(c_init, buf.c0, sizeof(S) * BH); else std::fill(c_init, c_init + BH, S(0));
-      c_prev = c_init;
+      if (buf.c0) std::memcpy(cs, buf.c0, sizeof(S) * BH); else std::fill(cs, cs + BH, S(0));
+      c_prev = cs;
     }
   } else {
     h_prev = buf.h0 ? buf.h0 : zeros;
@@ -234,30 +240,37 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
 
   for (int64_t s0 = 0; s0 < T; s0 += chunk_steps) {
     const int64_t n = std::min(chunk_steps, T - s0);
-    const int64_t t_lo = c.reverse ? T - s0 - n : s0;      // this chunk covers times [t_lo, t_lo + n)
-    S* gbase = train ? buf.workspace + L.gates + t_lo * B * GH : chunk;  // row 0 is time t_lo
-    project_inputs(w_ih, n * B, I, buf.x + t_lo * B * I, bias.empty() ? nullptr : bias.data(), gbase);
+    const int64_t r0 = plan.offset(s0), r1 = plan.offset(s0 + n);
+    S* gbase = train ? ws + L.gates + r0 * GH : chunk;  // row 0 is packed row r0
+    project_inputs(w_ih, r1 - r0, I, buf.x + r0 * I, bias, gbase);
 
-    for (int64_t j = 0; j < n; ++j) {
-      const int64_t t = c.reverse ? t_lo + n - 1 - j : t_lo + j;
-      S* g = gbase + (t - t_lo) * B * GH;  // [B, G·H]
+    for (int64_t s = s0; s < s0 + n; ++s) {
+      const int64_t Bs = plan.size(s), off = plan.offset(s);
+      const double step_flops = 2.0 * Bs * GH * P;
+      S* g = gbase + (off - r0) * GH;  // [Bs, G·H]
       S* h_out;
       S* c_out = nullptr;
       if (train) {
-        h_out = hs + out_row(c, t) * BP;
-        if (lstm) c_out = cs + out_row(c, t) * BH;
+        h_out = hs + (B + off) * P;
+        if (lstm) c_out = cs + (B + off) * H;
       } else {
-        const int64_t parity = (s0 + j) & 1;
-        h_out = buf.y ? buf.y + t * BP : h_rows + parity * BP;
+        const int64_t parity = s & 1;
+        h_out = buf.y ? buf.y + off * P : h_rows + parity * BP;
         if (lstm) c_out = c_rows + parity * BH;
       }
-      S* m_out = proj ? (train ? ms + t * BH : m_row) : h_out;  // the cell's output before any projection
-      S* acts_out = fgr ? (train ? acts + out_row(c, t) * BA : acts_rows + ((s0 + j) & 1) * BA) : nullptr;
+      if (smask) {  // the recurrence reads h_prev ⊙ mask (TF1 state_keep_prob, Keras recurrent_dropout)
+        S* dst = train ? hd + off * P : hd_row;
+        const S* m = smask + off * P;
+        for (int64_t e = 0; e < Bs * P; ++e) dst[e] = h_prev[e] * m[e];
+        h_prev = dst;
+      }
+      S* m_out = proj ? (train ? ms + off * H : m_row) : h_out;  // the cell's output before any projection
+      S* acts_out = fgr ? (train ? acts + (B + off) * A3 : acts_rows + (s & 1) * B * A3) : nullptr;
       StepArgs<S> a;
       a.H = H; a.GH = GH; a.gates = g; a.h = m_out; a.c = c_out; a.h_prev = h_prev; a.c_prev = c_prev;
-      a.aux = gru ? (train ? aux + t * BH : aux_row) : nullptr;
+      a.aux = gru ? (train ? aux + off * H : aux_row) : nullptr;
       a.hh = hh; a.b_hh = lbr ? b_hh : nullptr;
-      a.opt = &c.opt; a.peep = buf.peep; a.acts = acts_out;
+      a.opt = &c.opt; a.peep = W.peep(); a.acts = acts_out;
 
       // Each thread computes the recurrent GEMM for its hidden units (all gates) and then their gate math.
       if (!gru) {
@@ -265,171 +278,184 @@ void sequence_forward(const SeqConfig& c, const ForwardBuffers<S>& buf) {
                                : lstm ? K.lstm_forward
                                : c.cell == CellKind::kRnnRelu ? K.rnn_relu_forward : K.rnn_tanh_forward;
         for_unit_ranges(H, step_flops, [&](int64_t u0, int64_t u1) {
-          gate_slices_gemm(w_hh, B, h_prev, P, H, 0, G, u0, u1, true, g, GH);
+          gate_slices_gemm(w_hh, Bs, h_prev, P, H, 0, G, u0, u1, true, g, GH);
           if (fgr) {  // gates i, f (columns 0..2H) and o (3H..4H) += [i, f, o]_{t−1} · W_grᵀ
-            w_gr.run(B, acts_prev, 3 * H, u0, u1, true, g, GH);
-            w_gr.run(B, acts_prev, 3 * H, H + u0, H + u1, true, g, GH);
-            w_gr.run(B, acts_prev, 3 * H, 2 * H + u0, 2 * H + u1, true, g + H, GH);
+            w_gr.run(Bs, acts_prev, A3, u0, u1, true, g, GH);
+            w_gr.run(Bs, acts_prev, A3, H + u0, H + u1, true, g, GH);
+            w_gr.run(Bs, acts_prev, A3, 2 * H + u0, 2 * H + u1, true, g + H, GH);
           }
-          kernel(a, 0, B, u0, u1);
+          kernel(a, 0, Bs, u0, u1);
         });
       } else if (lbr) {
         for_unit_ranges(H, step_flops, [&](int64_t u0, int64_t u1) {
-          gate_slices_gemm(w_hh, B, h_prev, H, H, 0, 3, u0, u1, false, hh, GH);
-          (general ? K.gru_lbr_general_forward : K.gru_lbr_forward)(a, 0, B, u0, u1);
+          gate_slices_gemm(w_hh, Bs, h_prev, H, H, 0, 3, u0, u1, false, hh, GH);
+          (general ? K.gru_lbr_general_forward : K.gru_lbr_forward)(a, 0, Bs, u0, u1);
         });
       } else {
         for_unit_ranges(H, step_flops * 2 / 3, [&](int64_t u0, int64_t u1) {
-          gate_slices_gemm(w_hh, B, h_prev, H, H, 0, 2, u0, u1, true, g, GH);
-          (general ? K.gru_rb_general_rz_forward : K.gru_rb_rz_forward)(a, 0, B, u0, u1);
+          gate_slices_gemm(w_hh, Bs, h_prev, H, H, 0, 2, u0, u1, true, g, GH);
+          (general ? K.gru_rb_general_rz_forward : K.gru_rb_rz_forward)(a, 0, Bs, u0, u1);
         });
         for_unit_ranges(H, step_flops / 3, [&](int64_t u0, int64_t u1) {
-          gate_slices_gemm(w_hh, B, a.aux, H, H, 2, 3, u0, u1, true, g, GH);
-          (general ? K.gru_rb_general_n_forward : K.gru_rb_n_forward)(a, 0, B, u0, u1);
+          gate_slices_gemm(w_hh, Bs, a.aux, H, H, 2, 3, u0, u1, true, g, GH);
+          (general ? K.gru_rb_general_n_forward : K.gru_rb_n_forward)(a, 0, Bs, u0, u1);
         });
       }
       if (proj) {
-        gemm_by_columns(w_hr, B, H, m_out, H, false, h_out, P);
-        if (c.proj_clip > 0) clamp_values(h_out, BP, c.proj_clip);
+        gemm_by_columns(w_hr, Bs, H, m_out, H, false, h_out, P);
+        if (c.proj_clip > 0) clamp_values(h_out, Bs * P, c.proj_clip);
       }
-      if (train && buf.y) std::memcpy(buf.y + t * BP, h_out, sizeof(S) * BP);
+      if (train && buf.y) std::memcpy(buf.y + off * P, h_out, sizeof(S) * Bs * P);
+      // Sequences whose last step this was: rows [B_{s+1}, B_s) hold their final states.
+      const int64_t next = s + 1 < T ? plan.size(s + 1) : 0;
+      if (next < Bs) {
+        if (buf.h_n) std::memcpy(buf.h_n + next * P, h_out + next * P, sizeof(S) * (Bs - next) * P);
+        if (lstm && buf.c_n) std::memcpy(buf.c_n + next * H, c_out + next * H, sizeof(S) * (Bs - next) * H);
+      }
       h_prev = h_out;
       c_prev = c_out;
       acts_prev = acts_out;
     }
   }
-  if (buf.h_n) std::memcpy(buf.h_n, h_prev, sizeof(S) * BP);
-  if (lstm && buf.c_n) std::memcpy(buf.c_n, c_prev, sizeof(S) * BH);
 }
 
 template <typename S>
-void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
-  const int64_t T = c.T, B = c.B, H = c.H, I = c.I, GH = c.gate_width(), BH = B * H, TB = T * B;
+void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const BackwardBuffers<S>& buf) {
+  const SeqConfig& c = W.config();
+  const int64_t T = plan.T, B = plan.B, H = c.H, I = c.I, GH = c.gate_width(), BH = B * H, N = plan.rows();
   const bool proj = c.P > 0;
   const int64_t P = c.state_size(), BP = B * P;
   const bool lstm = c.cell == CellKind::kLstm, gru = c.cell == CellKind::kGru;
   const bool lbr = gru && c.linear_before_reset;
   const StepKernels<S>& K = step_kernels<S>();
   const bool general = c.general();
-  const WorkspaceLayout L = layout_of(c);
-  const S* hs = buf.workspace + L.hs;
-  const S* cs = buf.workspace + L.cs;
-  const S* aux = buf.workspace + L.aux;
-  const double cell_flops = 30.0 * BH;  // rough cost of the element-wise work, for the threading choice
+  const S* smask = buf.state_mask;
+  const WorkspaceLayout L = layout_of(c, N, smask != nullptr);
+  const S* ws = buf.workspace;
+  const S* hs = ws + L.hs;
+  const S* cs = ws + L.cs;
+  const S* aux = ws + L.aux;
+  const S* hd = smask ? ws + L.hd : nullptr;
+  const typename PreparedLayer<S>::Backward& Wb = W.backward();
   // dh_prev = dGates · W_hh (per step); for GRU reset-before, split into the r,z rows and the n rows.
-  const bool rb = gru && !lbr;
-  const WeightGemm<S> w_hh_t = WeightGemm<S>::cols(buf.w_hh, rb ? 2 * H : GH, P);
-  const WeightGemm<S> w_hr_t = proj ? WeightGemm<S>::cols(buf.w_hr, P, H) : WeightGemm<S>::none();  // dh · W_hr
+  const WeightGemm<S>& w_hh_t = Wb.hh_t;
+  const WeightGemm<S>& w_hr_t = Wb.hr_t;  // dh · W_hr
+  const WeightGemm<S>& w_hn_t = Wb.hn_t;  // R_n, rows [2H, 3H) of W_hh (GRU reset before)
   // FGR: d[i, f, o]_{t−1} = Σ_j dgates_j · W_gr[rows of gate j] for j in i, f, o
   const bool fgr = lstm && c.opt.full_gate_recurrence;
-  const int64_t BA = B * 3 * H;
-  const WeightGemm<S> w_gr_t[3] = {
-      fgr ? WeightGemm<S>::cols(buf.w_gr, H, 3 * H) : WeightGemm<S>::none(),
-      fgr ? WeightGemm<S>::cols(buf.w_gr + H * 3 * H, H, 3 * H) : WeightGemm<S>::none(),
-      fgr ? WeightGemm<S>::cols(buf.w_gr + 2 * H * 3 * H, H, 3 * H) : WeightGemm<S>::none()};
+  const int64_t A3 = 3 * H, BA = B * A3;
   std::vector<S> dacts_rows(fgr ? 2 * BA : 0, S(0));
   S* dacts_in = fgr ? dacts_rows.data() : nullptr;
   S* dacts_out = fgr ? dacts_rows.data() + BA : nullptr;
   const int64_t gate_col[3] = {0, H, 3 * H};  // columns of i, f, o in [B, 4H]
-  // R_n, rows [2H, 3H) of W_hh: only a GRU that resets before the product has it apart.
-  const WeightGemm<S> w_hn_t = rb ? WeightGemm<S>::cols(buf.w_hh + 2 * H * H, H, H) : WeightGemm<S>::none();
 
-  // dgx [T, B, G·H]: gradients of the x-side pre-activations; dgh: of the h-side ones (differs for
+  // dgx [N, G·H]: gradients of the x-side pre-activations; dgh: of the h-side ones (differs for
   // GRU-lbr only). dh, dc: carried gradients; dh_next: the one being built for the previous step.
-  // With a projection, dhs [T, B, P] keeps each step's dh_t for dW_hr and dm [B, H] = dh_t · W_hr feeds the cell.
-  std::vector<S> scratch(backward_scratch_elems(c), S(0));
+  // With a projection, dhs [N, P] keeps each step's dh_t for dW_hr and dm [B, H] = dh_t · W_hr feeds the cell.
+  std::vector<S> scratch(size_t(backward_scratch_elems(c, N)), S(0));
   S* dgx = scratch.data();
-  S* dgh = lbr ? dgx + TB * GH : dgx;
-  S* dh = dgx + (lbr ? 2 : 1) * TB * GH;
+  S* dgh = lbr ? dgx + N * GH : dgx;
+  S* dh = dgx + (lbr ? 2 : 1) * N * GH;
   S* dh_next = dh + BP;
   S* drh = dh_next + BP;
   S* dy_zeros = drh + BH;  // the kernels always read dy
   S* dc = lstm ? dy_zeros + BH : nullptr;
   S* dhs = proj ? dy_zeros + (lstm ? 2 : 1) * BH : nullptr;
-  S* dm = proj ? dhs + TB * P : nullptr;
+  S* dm = proj ? dhs + N * P : nullptr;
+  // A sequence's dh_n (dc_n) waits in its row of dh (dc) until the backward pass reaches its last step.
   if (buf.dh_n) std::memcpy(dh, buf.dh_n, sizeof(S) * BP);
   if (lstm && buf.dc_n) std::memcpy(dc, buf.dc_n, sizeof(S) * BH);
 
-  for (int64_t j = 0; j < T; ++j) {
-    const int64_t t = c.reverse ? j : T - 1 - j;
+  for (int64_t s = T - 1; s >= 0; --s) {
+    const int64_t Bs = plan.size(s), off = plan.offset(s);
+    const double cell_flops = 30.0 * Bs * H;  // rough cost of the element-wise work, for the threading choice
     StepArgs<S> a;
     a.H = H; a.GH = GH;
-    a.gates = const_cast<S*>(buf.workspace + L.gates + t * B * GH);
-    a.h_prev = hs + prev_row(c, t) * BP;
-    a.h_cur = hs + out_row(c, t) * BP;
-    a.dh = dh; a.dy = buf.dy ? buf.dy + t * BP : dy_zeros;
+    a.gates = const_cast<S*>(ws + L.gates + off * GH);
+    a.h_prev = smask ? hd + off * P : (s == 0 ? hs : hs + (B + plan.offset(s - 1)) * P);
+    a.h_cur = hs + (B + off) * P;
+    a.dh = dh; a.dy = buf.dy ? buf.dy + off * P : dy_zeros;
     if (proj) {
       // dh_t = carried + dy_t (zero where proj_clip clamped h_t); the cell sees dm = dh_t · W_hr.
-      S* dht = dhs + t * BP;
-      for (int64_t e = 0; e < BP; ++e) {
-        S v = dh[e] + (buf.dy ? buf.dy[t * BP + e] : S(0));
+      S* dht = dhs + off * P;
+      for (int64_t e = 0; e < Bs * P; ++e) {
+        S v = dh[e] + (buf.dy ? buf.dy[off * P + e] : S(0));
         const S lim = S(c.proj_clip), h = a.h_cur[e];
         dht[e] = (c.proj_clip > 0 && (h <= -lim || h >= lim)) ? S(0) : v;
       }
-      gemm_by_columns(w_hr_t, B, P, dht, P, false, dm, H);
+      gemm_by_columns(w_hr_t, Bs, P, dht, P, false, dm, H);
       a.dh = dm; a.dy = dy_zeros;
     }
-    a.dgx = dgx + t * B * GH; a.dgh = dgh + t * B * GH;
+    a.dgx = dgx + off * GH; a.dgh = dgh + off * GH;
     a.dh_prev = dh_next; a.dc = dc; a.drh = drh;
-    a.opt = &c.opt; a.peep = buf.peep; a.dacts = dacts_in;
-    if (lstm) { a.c_prev = cs + prev_row(c, t) * BH; a.c_cur = cs + out_row(c, t) * BH; }
-    if (gru) a.aux = const_cast<S*>(aux + t * BH);
+    a.opt = &c.opt; a.peep = W.peep(); a.dacts = dacts_in;
+    if (lstm) { a.c_prev = s == 0 ? cs : cs + (B + plan.offset(s - 1)) * H; a.c_cur = cs + (B + off) * H; }
+    if (gru) a.aux = const_cast<S*>(aux + off * H);
     auto cell = [&](StepKernel<S> kernel) {
-      for_unit_ranges(H, cell_flops, [&](int64_t u0, int64_t u1) { kernel(a, 0, B, u0, u1); });
+      for_unit_ranges(H, cell_flops, [&](int64_t u0, int64_t u1) { kernel(a, 0, Bs, u0, u1); });
     };
     switch (c.cell) {
       case CellKind::kRnnTanh:
       case CellKind::kRnnRelu:
         cell(general ? K.rnn_general_backward
                      : c.cell == CellKind::kRnnRelu ? K.rnn_relu_backward : K.rnn_tanh_backward);
-        gemm_by_columns(w_hh_t, B, GH, a.dgx, GH, false, dh_next, H);
+        gemm_by_columns(w_hh_t, Bs, GH, a.dgx, GH, false, dh_next, H);
         break;
       case CellKind::kLstm:
         cell(general ? K.lstm_general_backward : K.lstm_backward);  // dc: read, then written, per element
-        gemm_by_columns(w_hh_t, B, GH, a.dgx, GH, false, dh_next, P);
+        gemm_by_columns(w_hh_t, Bs, GH, a.dgx, GH, false, dh_next, P);
         if (fgr) {
-          for (int j = 0; j < 3; ++j) gemm_by_columns(w_gr_t[j], B, H, a.dgx + gate_col[j], GH, j > 0, dacts_out, 3 * H);
+          for (int j = 0; j < 3; ++j)
+            gemm_by_columns(Wb.gr_t[j], Bs, H, a.dgx + gate_col[j], GH, j > 0, dacts_out, A3);
           std::swap(dacts_in, dacts_out);
         }
         break;
       case CellKind::kGru:
         if (lbr) {
           cell(general ? K.gru_lbr_general_backward : K.gru_lbr_backward);  // writes dh ⊙ z into dh_next
-          gemm_by_columns(w_hh_t, B, GH, a.dgh, GH, true, dh_next, H);
+          gemm_by_columns(w_hh_t, Bs, GH, a.dgh, GH, true, dh_next, H);
         } else {
           cell(general ? K.gru_rb_general_zn_backward : K.gru_rb_zn_backward);
           // drh[B, H] = dgates_n[B, H] · R_n[H, H]
-          gemm_by_columns(w_hn_t, B, H, a.dgx + 2 * H, GH, false, drh, H);
+          gemm_by_columns(w_hn_t, Bs, H, a.dgx + 2 * H, GH, false, drh, H);
           cell(general ? K.gru_rb_general_r_backward : K.gru_rb_r_backward);
-          gemm_by_columns(w_hh_t, B, 2 * H, a.dgx, GH, true, dh_next, H);
+          gemm_by_columns(w_hh_t, Bs, 2 * H, a.dgx, GH, true, dh_next, H);
         }
         break;
     }
+    if (smask) {  // through h_prev ⊙ mask
+      const S* m = smask + off * P;
+      for (int64_t e = 0; e < Bs * P; ++e) dh_next[e] *= m[e];
+    }
+    // Rows [B_s, B) have not reached their last step yet: their dh_n stays with them.
+    if (Bs < B) std::memcpy(dh_next + Bs * P, dh + Bs * P, sizeof(S) * (B - Bs) * P);
     std::swap(dh, dh_next);
   }
   if (buf.dh0) std::memcpy(buf.dh0, dh, sizeof(S) * BP);
   if (lstm && buf.dc0) std::memcpy(buf.dc0, dc, sizeof(S) * BH);
 
-  // Weight and input gradients over all T·B rows at once.
-  const S* h_prev_all = hs + (c.reverse ? BP : 0);  // [T·B, P]: row block t is h_prev of time t
-  gemm_tn_by_rows(GH, I, TB, dgx, GH, buf.x, buf.dw_ih, I);
+  // Weight and input gradients over all N packed rows at once.
+  std::vector<S> gathered;
+  const S* h_prev_all = smask ? hd : aligned_previous(plan, hs, P, gathered);  // [N, P] aligned with dgates
+  gemm_tn_by_rows(GH, I, N, dgx, GH, buf.x, buf.dw_ih, I);
   if (gru && !lbr) {
-    gemm_tn_by_rows(2 * H, H, TB, dgh, GH, h_prev_all, buf.dw_hh, H);
-    gemm_tn_by_rows(H, H, TB, dgh + 2 * H, GH, aux, buf.dw_hh + 2 * H * H, H);
+    gemm_tn_by_rows(2 * H, H, N, dgh, GH, h_prev_all, buf.dw_hh, H);
+    gemm_tn_by_rows(H, H, N, dgh + 2 * H, GH, aux, buf.dw_hh + 2 * H * H, H);
   } else {
-    gemm_tn_by_rows(GH, P, TB, dgh, GH, h_prev_all, buf.dw_hh, P);
+    gemm_tn_by_rows(GH, P, N, dgh, GH, h_prev_all, buf.dw_hh, P);
   }
-  if (proj) gemm_tn_by_rows(P, H, TB, dhs, P, buf.workspace + L.ms, buf.dw_hr, H);
+  if (proj) gemm_tn_by_rows(P, H, N, dhs, P, ws + L.ms, buf.dw_hr, H);
   if (fgr) {
-    const S* acts_prev_all = buf.workspace + L.acts + (c.reverse ? BA : 0);  // [T·B, 3H]
+    std::vector<S> gathered_acts;
+    const S* acts_prev_all = aligned_previous(plan, ws + L.acts, A3, gathered_acts);  // [N, 3H]
     for (int j = 0; j < 3; ++j)
-      gemm_tn_by_rows(H, 3 * H, TB, dgx + gate_col[j], GH, acts_prev_all, buf.dw_gr + j * H * 3 * H, 3 * H);
+      gemm_tn_by_rows(H, A3, N, dgx + gate_col[j], GH, acts_prev_all, buf.dw_gr + j * H * A3, A3);
   }
-  if (buf.dx) gemm_by_rows(WeightGemm<S>::cols(buf.w_ih, GH, I), TB, GH, dgx, GH, false, buf.dx, I);
+  if (buf.dx) gemm_by_rows(Wb.ih_t, N, GH, dgx, GH, buf.dx_accumulate, buf.dx, I);
   auto column_sums = [&](const S* m, S* out) {
-    for_ranges(GH, 64, double(TB) * GH * 8, [&](int64_t j0, int64_t j1) {
+    for_ranges(GH, 64, double(N) * GH * 8, [&](int64_t j0, int64_t j1) {
       std::fill(out + j0, out + j1, S(0));
-      for (int64_t r = 0; r < TB; ++r) {
+      for (int64_t r = 0; r < N; ++r) {
         const S* row = m + r * GH;
         for (int64_t j = j0; j < j1; ++j) out[j] += row[j];
       }
@@ -438,14 +464,15 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
   if (buf.db_ih) column_sums(dgx, buf.db_ih);
   if (buf.db_hh) column_sums(dgh, buf.db_hh);
   if (lstm && buf.dpeep) {
-    // dp_i = Σ dai ⊙ c_prev, dp_f = Σ daf ⊙ c_prev, dp_o = Σ dao ⊙ c_t over all (t, b).
-    const S* c_prev_all = cs + (c.reverse ? BH : 0);
-    const S* c_cur_all = cs + (c.reverse ? 0 : BH);
-    for_ranges(H, 64, double(TB) * H * 6, [&](int64_t k0, int64_t k1) {
+    // dp_i = Σ dai ⊙ c_prev, dp_f = Σ daf ⊙ c_prev, dp_o = Σ dao ⊙ c_t over all packed rows.
+    std::vector<S> gathered_c;
+    const S* c_prev_all = aligned_previous(plan, cs, H, gathered_c);
+    const S* c_cur_all = cs + BH;
+    for_ranges(H, 64, double(N) * H * 6, [&](int64_t k0, int64_t k1) {
       std::fill(buf.dpeep + k0, buf.dpeep + k1, S(0));
       std::fill(buf.dpeep + H + k0, buf.dpeep + H + k1, S(0));
       std::fill(buf.dpeep + 2 * H + k0, buf.dpeep + 2 * H + k1, S(0));
-      for (int64_t r = 0; r < TB; ++r) {
+      for (int64_t r = 0; r < N; ++r) {
         const S* dg = dgx + r * GH;
         const S* cp = c_prev_all + r * H;
         const S* cc = c_cur_all + r * H;
@@ -459,9 +486,9 @@ void sequence_backward(const SeqConfig& c, const BackwardBuffers<S>& buf) {
   }
 }
 
-template void sequence_forward<float>(const SeqConfig&, const ForwardBuffers<float>&);
-template void sequence_forward<double>(const SeqConfig&, const ForwardBuffers<double>&);
-template void sequence_backward<float>(const SeqConfig&, const BackwardBuffers<float>&);
-template void sequence_backward<double>(const SeqConfig&, const BackwardBuffers<double>&);
+template void sequence_forward<float>(const PreparedLayer<float>&, const StepPlan&, const ForwardBuffers<float>&);
+template void sequence_forward<double>(const PreparedLayer<double>&, const StepPlan&, const ForwardBuffers<double>&);
+template void sequence_backward<float>(const PreparedLayer<float>&, const StepPlan&, const BackwardBuffers<float>&);
+template void sequence_backward<double>(const PreparedLayer<double>&, const StepPlan&, const BackwardBuffers<double>&);
 
 }  // namespace rnnkit

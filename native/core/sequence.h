@@ -1,75 +1,85 @@
-// Whole-sequence forward and backpropagation through time for one layer-direction.
+// Whole-sequence forward and backpropagation through time for one layer-direction, on prepared
+// weights (prepared.h), in processing order over packed rows.
 //
-// Data is time-major and row-major: x [T, B, I], y [T, B, P] (P = H unless an LSTM projects). Weights in PyTorch layout and gate
-// order: w_ih [G·H, I], w_hh [G·H, H], b_ih [G·H], b_hh [G·H]. Outputs stay at their time index
-// when cfg.reverse is set (like PyTorch's reverse direction).
+// Packed rows (PyTorch's packed sequences): the batch is sorted by length, longest first, and step
+// s (s = 0 .. T−1, in the order the direction processes its inputs) holds the first B_s sequences
+// that are still running, B_0 = B ≥ B_1 ≥ … ≥ 1, as rows [off_s, off_s + B_s) of every [N, ·]
+// matrix (N = Σ B_s). Step s works on B_s rows only: no work on padding. A uniform batch is the
+// case B_s = B, off_s = s·B (plain time-major [T, B, ·]). Reversal and the mapping to the caller's
+// layout are the grid driver's (grid.h): this core always runs s = 0, 1, …
 //
-// The training workspace (workspace_elems(cfg) scalars) holds, in time order:
-//   gates [T, B, G·H]  gate activations
-//   hs    [T+1, B, P]  hidden states; forward: row 0 = h0, row t+1 = h_t; reverse: row t = h_t, row T = h0
-//   cs    [T+1, B, H]  LSTM cell states, same rows as hs
-//   ms    [T, B, H]    LSTMP only: o ⊙ act(c_t) before the projection
-//   acts  [T+1, B, 3H] FGR only: effective i, f, o of each step, rows as hs (the t−1 row is zeros)
-//   aux   [T, B, H]    GRU only: R_n h_prev + b_Rn (linear before reset) or r ⊙ h_prev (reset before)
-// With options set (cfg.general()), gates holds pre-activations instead of activations.
-// so that h_prev of every time step forms one contiguous [T·B, H] matrix for the dW_hh GEMM.
+// The training workspace (workspace_elems(cfg) scalars) holds:
+//   gates [N, G·H]     gate activations (pre-activations with options set: cfg.general())
+//   hs    [B + N, P]   rows [0, B) = h0, then step s's output h_s at rows B + off_s
+//   cs    [B + N, H]   LSTM cell states, same rows
+//   aux   [N, H]       GRU: R_n h_prev + b_Rn (linear before reset) or r ⊙ h_prev (reset before)
+//   ms    [N, H]       LSTMP only: o ⊙ act(c_t) before the projection
+//   acts  [B + N, 3H]  FGR only: effective i, f, o of each step (rows [0, B) are zeros)
+//   hd    [N, P]       state dropout only: the masked h_prev each step's recurrence read
 #pragma once
 #include <cstdint>
 
 #include "../cells/cell_kinds.h"
+#include "prepared.h"
 
 namespace rnnkit {
 
-int64_t workspace_elems(const SeqConfig& cfg);
-// Scalars sequence_backward allocates for itself (gradients of every step's gates, carried states).
-int64_t backward_scratch_elems(const SeqConfig& cfg);
+// The packing of one call: T steps of a batch of B; sizes null = uniform.
+struct StepPlan {
+  int64_t T = 0, B = 0;
+  const int64_t* sizes = nullptr;    // [T] B_s, non-increasing, B_0 = B, each >= 1
+  const int64_t* offsets = nullptr;  // [T + 1] off_s, off_T = N
+  int64_t size(int64_t s) const { return sizes ? sizes[s] : B; }
+  int64_t offset(int64_t s) const { return offsets ? offsets[s] : s * B; }
+  int64_t rows() const { return offset(T); }
+  bool uniform() const { return sizes == nullptr || sizes[T - 1] == B; }
+};
+
+// cfg.T and cfg.B give the sizes; N = rows of the packing (T·B when uniform).
+int64_t workspace_elems(const SeqConfig& cfg, int64_t N, bool state_dropout);
+inline int64_t workspace_elems(const SeqConfig& cfg) { return workspace_elems(cfg, cfg.T * cfg.B, false); }
+// Scalars sequence_backward allocates for itself.
+int64_t backward_scratch_elems(const SeqConfig& cfg, int64_t N);
+inline int64_t backward_scratch_elems(const SeqConfig& cfg) { return backward_scratch_elems(cfg, cfg.T * cfg.B); }
 
 template <typename S>
 struct ForwardBuffers {
-  const S* x = nullptr;     // [T, B, I]
-  const S* h0 = nullptr;    // [B, H] or null (zeros)
-  const S* c0 = nullptr;    // [B, H] or null (zeros); LSTM
-  const S* w_ih = nullptr;  // [G·H, I]
-  const S* w_hh = nullptr;  // [G·H, P]   (P = cfg.state_size(): H, or the projection size)
-  const S* w_hr = nullptr;  // [P, H] LSTM projection, when cfg.P > 0
-  const S* w_gr = nullptr;  // [3H, 3H] LSTM full gate recurrence (rows: gate i, f, o; columns: i, f, o at t−1)
-  const S* b_ih = nullptr;  // [G·H] or null
-  const S* b_hh = nullptr;  // [G·H] or null
-  const S* peep = nullptr;  // [3H] LSTM peepholes (p_i, p_f, p_o) when cfg.opt.peephole
-  S* y = nullptr;           // [T, B, H] or null
-  S* h_n = nullptr;         // [B, H] or null
-  S* c_n = nullptr;         // [B, H] or null; LSTM
-  S* workspace = nullptr;   // [workspace_elems] for training; null for inference (O(B·H) memory)
+  const S* x = nullptr;           // [N, I] packed
+  const S* h0 = nullptr;          // [B, P] or null (zeros), sorted rows
+  const S* c0 = nullptr;          // [B, H] or null (zeros); LSTM
+  const S* state_mask = nullptr;  // [N, P] or null: h_prev of step s is read as h_prev ⊙ mask rows off_s
+  S* y = nullptr;                 // [N, P] or null
+  S* h_n = nullptr;               // [B, P] or null: each sequence's state after its last step
+  S* c_n = nullptr;               // [B, H] or null; LSTM
+  S* workspace = nullptr;         // for training; null for inference (O(B·H) memory)
 };
 
 template <typename S>
 struct BackwardBuffers {
-  const S* x = nullptr;          // [T, B, I]
-  const S* w_ih = nullptr;       // [G·H, I]
-  const S* w_hh = nullptr;       // [G·H, P]
-  const S* w_hr = nullptr;       // [P, H] when cfg.P > 0
-  const S* w_gr = nullptr;       // [3H, 3H] with full gate recurrence
-  const S* workspace = nullptr;  // as filled by the training forward
-  const S* peep = nullptr;       // [3H] when cfg.opt.peephole
-  const S* dy = nullptr;         // [T, B, H] or null
-  const S* dh_n = nullptr;       // [B, H] or null
-  const S* dc_n = nullptr;       // [B, H] or null; LSTM
-  S* dx = nullptr;               // [T, B, I] or null
-  S* dh0 = nullptr;              // [B, H] or null
-  S* dc0 = nullptr;              // [B, H] or null
-  S* dw_ih = nullptr;            // [G·H, I]
-  S* dw_hh = nullptr;            // [G·H, H]
-  S* db_ih = nullptr;            // [G·H] or null
-  S* db_hh = nullptr;            // [G·H] or null
-  S* dpeep = nullptr;            // [3H] or null
-  S* dw_hr = nullptr;            // [P, H] when cfg.P > 0
-  S* dw_gr = nullptr;            // [3H, 3H] with full gate recurrence
+  const S* x = nullptr;           // [N, I] packed, as in the forward
+  const S* workspace = nullptr;   // as filled by the training forward
+  const S* state_mask = nullptr;  // as in the forward
+  const S* dy = nullptr;          // [N, P] or null
+  const S* dh_n = nullptr;        // [B, P] or null
+  const S* dc_n = nullptr;        // [B, H] or null; LSTM
+  S* dx = nullptr;                // [N, I] or null
+  bool dx_accumulate = false;     // add into dx instead of overwriting it
+  S* dh0 = nullptr;               // [B, P] or null
+  S* dc0 = nullptr;               // [B, H] or null
+  S* dw_ih = nullptr;             // [G·H, I]
+  S* dw_hh = nullptr;             // [G·H, P]
+  S* db_ih = nullptr;             // [G·H] or null
+  S* db_hh = nullptr;             // [G·H] or null
+  S* dpeep = nullptr;             // [3H] or null
+  S* dw_hr = nullptr;             // [P, H] when cfg.P > 0
+  S* dw_gr = nullptr;             // [3H, 3H] with full gate recurrence
 };
 
+// W's config gives the cell; plan gives T, B and the packing.
 template <typename S>
-void sequence_forward(const SeqConfig& cfg, const ForwardBuffers<S>& buf);
+void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const ForwardBuffers<S>& buf);
 
 template <typename S>
-void sequence_backward(const SeqConfig& cfg, const BackwardBuffers<S>& buf);
+void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const BackwardBuffers<S>& buf);
 
 }  // namespace rnnkit

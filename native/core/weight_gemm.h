@@ -20,6 +20,7 @@ class WeightGemm {
   static WeightGemm cols(const S* W, int64_t K, int64_t N) { return WeightGemm(W, N, K, true); }
   // A placeholder for a matrix the configuration does not have; never run.
   static WeightGemm none() { return WeightGemm(); }
+  WeightGemm() : w_(nullptr), N_(0), K_(0), transposed_(false) {}
 
   int64_t n() const { return N_; }
 
@@ -41,8 +42,6 @@ class WeightGemm {
       else packed_.pack_transposed(W, K, N, N);  // W is [K, N]
     }
   }
-
-  WeightGemm() : w_(nullptr), N_(0), K_(0), transposed_(false) {}
 
   const S* w_;
   int64_t N_, K_;

@@ -1,0 +1,663 @@
+// Prepared stacks and the grid driver, from JavaScript.
+//
+//   prepareStack(spec, weights) -> stack handle (an opaque object)
+//     spec:    { numLayers, numDirections, version?, cells: [cell config × numLayers·numDirections] }
+//              (a cell config is forward()'s config without steps, batch and reverse)
+//     weights: [{ weightIh, weightHh, biasIh?, biasHh?, peephole?, weightHr?, weightGr? } × cells]
+//     The weights are copied and packed now; the handle is immutable (prepare again after a change).
+//   stackForward(stack, call) / stackForwardAsync -> { y, hN, cN?, run? }
+//     call: { steps, batch, x [T, B, I], lengths? Int32Array [B], mask? Uint8Array [B, T],
+//             prePadding?, processingOrder?, h0? [L·D, B, P], c0? [L·D, B, H],
+//             merge?: 'concat' | 'sum' | 'mul' | 'ave', training?,
+//             dropout?: { seed, inputKeep, stateKeep, outputKeep, betweenKeep, variational, stateOnInitial } }
+//   stackBackward(run, call) / stackBackwardAsync -> { dx?, dh0, dc0?, grads: [{ weightIh, … } × cells] }
+//     call: { dy? [T, B, width], dhN? [L·D, B, P], dcN? [L·D, B, H], inputGradient? (default true) }
+//   stackInfo(stack) -> { version, bytes, float64, layers, directions }
+//
+// Outputs are allocated natively and handed to JavaScript without a copy. An async call copies its
+// inputs (O(input), never the weights: it holds the prepared stack) so JavaScript may change,
+// transfer or resize its buffers meanwhile; its work touches no JavaScript.
+#include "grid_binding.h"
+
+#include <functional>
+#include <memory>
+#include <new>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "../core/grid.h"
+#include "../core/thread_pool.h"
+#include "checks.h"
+
+namespace rnnkit {
+namespace binding {
+namespace {
+
+constexpr napi_type_tag kStackTag = {0x5f1d2c3b4a596877ull, 0x8899aabbccddeeffull};
+constexpr napi_type_tag kRunTag = {0x1b2c3d4e5f607182ull, 0x93a4b5c6d7e8f901ull};
+
+struct StackHolder {
+  std::shared_ptr<PreparedStackBase> stack;
+  size_t bytes = 0;
+};
+
+struct RunHolder {
+  std::shared_ptr<PreparedStackBase> stack;
+  std::shared_ptr<GridRun<float>> f32;
+  std::shared_ptr<GridRun<double>> f64;
+  int64_t T = 0, B = 0, width = 0;
+  size_t bytes = 0;
+};
+
+template <typename Holder>
+void finalize_holder(napi_env env, void* data, void*) {
+  Holder* h = static_cast<Holder*>(data);
+  int64_t unused = 0;
+  napi_adjust_external_memory(env, -int64_t(h->bytes), &unused);
+  delete h;
+}
+
+// A plain object that owns `holder` (freed with the object) and carries `tag`.
+template <typename Holder>
+Napi::Object wrap_holder(Napi::Env env, Holder* holder, const napi_type_tag& tag) {
+  Napi::Object obj = Napi::Object::New(env);
+  if (napi_wrap(env, obj, holder, finalize_holder<Holder>, nullptr, nullptr) != napi_ok) {
+    delete holder;
+    throw Napi::Error::New(env, "rnnkit: could not wrap a native object");
+  }
+  napi_type_tag_object(env, obj, &tag);
+  int64_t unused = 0;
+  napi_adjust_external_memory(env, int64_t(holder->bytes), &unused);
+  return obj;
+}
+
+template <typename Holder>
+Holder* unwrap_holder(const Napi::Value& v, const napi_type_tag& tag, const std::string& what) {
+  Napi::Env env = v.Env();
+  bool ok = false;
+  if (v.IsObject()) napi_check_object_type_tag(env, v, &tag, &ok);
+  if (!ok) throw Napi::TypeError::New(env, what);
+  void* data = nullptr;
+  if (napi_unwrap(env, v, &data) != napi_ok || !data) throw Napi::TypeError::New(env, what);
+  return static_cast<Holder*>(data);
+}
+
+template <typename S>
+Napi::Value to_typed_array(Napi::Env env, std::vector<S>&& v) {
+  const size_t n = v.size();
+  Napi::ArrayBuffer ab;
+  if (n == 0) {
+    ab = Napi::ArrayBuffer::New(env, 0);
+  } else {
+    auto* heap = new std::vector<S>(std::move(v));
+    ab = Napi::ArrayBuffer::New(env, heap->data(), n * sizeof(S),
+                                [](Napi::Env, void*, std::vector<S>* h) { delete h; }, heap);
+  }
+  if constexpr (std::is_same_v<S, float>) return Napi::Float32Array::New(env, n, ab, 0);
+  else return Napi::Float64Array::New(env, n, ab, 0);
+}
+
+int64_t read_count(const Napi::Object& o, const char* name, const std::string& where, int64_t lo, int64_t hi) {
+  Napi::Value v = o.Get(name);
+  const std::string what = where + "." + name;
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), what + ": expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= double(lo) && d <= double(hi)) || d != std::floor(d))
+    throw Napi::RangeError::New(o.Env(), what + ": expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(d));
+  return int64_t(d);
+}
+
+// An Int32Array / Uint8Array argument (lengths, mask): checked like the float buffers.
+template <typename I>
+const I* index_array(const Napi::Value& v, const std::string& name, int64_t length, const std::string& shape) {
+  Napi::Env env = v.Env();
+  constexpr napi_typedarray_type want = std::is_same_v<I, int32_t> ? napi_int32_array : napi_uint8_array;
+  const char* type_name = std::is_same_v<I, int32_t> ? "Int32Array" : "Uint8Array";
+  if (!v.IsTypedArray()) throw Napi::TypeError::New(env, name + ": expected an " + std::string(type_name) + " of shape " + shape);
+  napi_typedarray_type type;
+  size_t elements = 0, offset = 0;
+  napi_value buffer;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, &elements, &data, &buffer, &offset) != napi_ok || type != want)
+    throw Napi::TypeError::New(env, name + ": expected an " + std::string(type_name) + " of shape " + shape);
+  bool plain = false, detached = false;
+  napi_is_arraybuffer(env, buffer, &plain);
+  if (!plain) throw Napi::TypeError::New(env, name + ": typed arrays over a SharedArrayBuffer are not accepted");
+  napi_is_detached_arraybuffer(env, buffer, &detached);
+  if (detached) throw Napi::TypeError::New(env, name + ": its ArrayBuffer is detached (was it transferred?)");
+  if (int64_t(elements) != length)
+    throw Napi::RangeError::New(env, name + ": expected " + std::to_string(length) + " elements for shape " + shape +
+                                         ", got " + std::to_string(elements));
+  return static_cast<const I*>(data);
+}
+
+// ---------------------------------------------------------------------------------------------
+// prepareStack
+
+template <typename S>
+std::shared_ptr<PreparedStackBase> build_stack(int L, int D, const std::vector<SeqConfig>& cells,
+                                               const std::vector<LayerWeightsView<S>>& views) {
+  auto st = std::make_shared<PreparedStack<S>>();
+  st->layers = L;
+  st->directions = D;
+  st->float64 = std::is_same_v<S, double>;
+  for (size_t i = 0; i < cells.size(); ++i) {
+    st->cells.push_back(std::make_unique<PreparedLayer<S>>(cells[i], views[i]));
+    st->bytes += st->cells.back()->bytes();
+  }
+  return st;
+}
+
+Napi::Value PrepareStack(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject()) throw Napi::TypeError::New(env, "spec: expected { numLayers, numDirections, cells }");
+  Napi::Object spec = info[0].As<Napi::Object>();
+  const int L = int(read_count(spec, "numLayers", "spec", 1, 4096));
+  const int D = int(read_count(spec, "numDirections", "spec", 1, 2));
+  const double version = read_number(spec, "spec", "version", 0, -9e15, 9e15);
+  Napi::Value cells_v = spec.Get("cells");
+  if (!cells_v.IsArray() || cells_v.As<Napi::Array>().Length() != uint32_t(L * D))
+    throw Napi::TypeError::New(env, "spec.cells: expected an array of numLayers·numDirections = " + std::to_string(L * D) + " cell configs");
+  if (!info[1].IsArray() || info[1].As<Napi::Array>().Length() != uint32_t(L * D))
+    throw Napi::TypeError::New(env, "weights: expected an array of numLayers·numDirections = " + std::to_string(L * D) + " objects");
+  Napi::Array cells_a = cells_v.As<Napi::Array>(), weights_a = info[1].As<Napi::Array>();
+  std::vector<SeqConfig> cells;
+  for (int i = 0; i < L * D; ++i) cells.push_back(read_cell(cells_a.Get(uint32_t(i)), "spec.cells[" + std::to_string(i) + "]"));
+  const SeqConfig& c0 = cells[0];
+  for (int i = 0; i < L * D; ++i) {
+    const SeqConfig& c = cells[size_t(i)];
+    const std::string w = "spec.cells[" + std::to_string(i) + "]";
+    if (c.cell != c0.cell || c.H != c0.H || c.state_size() != c0.state_size())
+      throw Napi::TypeError::New(env, w + ": every cell of a stack must have the cell kind, hiddenSize and projSize of cells[0]");
+    const int64_t want_i = i < D ? c0.I : int64_t(D) * c0.state_size();
+    if (c.I != want_i)
+      throw Napi::RangeError::New(env, w + ".inputSize: expected " + std::to_string(want_i) +
+                                           (i < D ? " (the stack's input size, cells[0].inputSize)" : " (numDirections·output size of the layer below)") +
+                                           ", got " + std::to_string(c.I));
+  }
+  // Every buffer of every cell is read first, then all are checked, then copied: no JavaScript runs
+  // between the checks and the copies.
+  std::vector<std::unique_ptr<BufferReader>> readers;
+  std::vector<std::vector<BufferBinding>> bindings(size_t(L * D));
+  struct Ptrs { const void *w_ih = nullptr, *w_hh = nullptr, *b_ih = nullptr, *b_hh = nullptr, *peep = nullptr, *w_hr = nullptr, *w_gr = nullptr; };
+  std::vector<Ptrs> ptrs(size_t(L * D));
+  for (int i = 0; i < L * D; ++i) {
+    const SeqConfig& c = cells[size_t(i)];
+    const std::string w = "weights[" + std::to_string(i) + "]";
+    readers.push_back(std::make_unique<BufferReader>(weights_a.Get(uint32_t(i)), &bindings[size_t(i)], w));
+    BufferReader& r = *readers.back();
+    const int64_t GH = c.gate_width(), I = c.I, H = c.H, P = c.state_size();
+    const char* p_name = c.P > 0 ? "projSize" : "hiddenSize";
+    Ptrs& p = ptrs[size_t(i)];
+    r.bind(&p.w_ih, "weightIh", GH * I, shape_str({{"gates·hiddenSize", GH}, {"inputSize", I}}), true, false, w + ".weightIh");
+    r.bind(&p.w_hh, "weightHh", GH * P, shape_str({{"gates·hiddenSize", GH}, {p_name, P}}), true, false, w + ".weightHh");
+    r.bind(&p.b_ih, "biasIh", GH, shape_str({{"gates·hiddenSize", GH}}), false, false, w + ".biasIh");
+    r.bind(&p.b_hh, "biasHh", GH, shape_str({{"gates·hiddenSize", GH}}), false, false, w + ".biasHh");
+    if (c.opt.peephole) r.bind(&p.peep, "peephole", 3 * H, shape_str({{"3·hiddenSize", 3 * H}}), true, false, w + ".peephole");
+    if (c.P > 0) r.bind(&p.w_hr, "weightHr", P * H, shape_str({{"projSize", P}, {"hiddenSize", H}}), true, false, w + ".weightHr");
+    if (c.opt.full_gate_recurrence)
+      r.bind(&p.w_gr, "weightGr", 9 * H * H, shape_str({{"3·hiddenSize", 3 * H}, {"3·hiddenSize", 3 * H}}), true, false, w + ".weightGr");
+  }
+  DType dtype = DType::kUnset;
+  for (int i = 0; i < L * D; ++i) {
+    readers[size_t(i)]->check();
+    const DType d = readers[size_t(i)]->dtype();
+    if (dtype == DType::kUnset) dtype = d;
+    else if (d != dtype)
+      throw Napi::TypeError::New(env, "weights[" + std::to_string(i) + "]: expected " + dtype_name(dtype) + "s like weights[0] (one dtype per stack), got " + dtype_name(d));
+  }
+  auto make_views = [&](auto tag) {
+    using S = decltype(tag);
+    std::vector<LayerWeightsView<S>> views(size_t(L * D));
+    for (int i = 0; i < L * D; ++i) {
+      const Ptrs& p = ptrs[size_t(i)];
+      views[size_t(i)] = {static_cast<const S*>(p.w_ih), static_cast<const S*>(p.w_hh), static_cast<const S*>(p.w_hr),
+                          static_cast<const S*>(p.w_gr), static_cast<const S*>(p.b_ih), static_cast<const S*>(p.b_hh),
+                          static_cast<const S*>(p.peep)};
+    }
+    return views;
+  };
+  auto holder = std::make_unique<StackHolder>();
+  try {
+    holder->stack = dtype == DType::kFloat64 ? build_stack<double>(L, D, cells, make_views(double()))
+                                             : build_stack<float>(L, D, cells, make_views(float()));
+  } catch (const std::bad_alloc&) {
+    throw Napi::RangeError::New(env, "prepareStack: out of memory for the weights");
+  }
+  holder->stack->version = version;
+  holder->bytes = holder->stack->bytes;
+  return wrap_holder(env, holder.release(), kStackTag);
+}
+
+Napi::Value StackInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StackHolder* h = unwrap_holder<StackHolder>(info.Length() ? info[0] : env.Undefined(), kStackTag,
+                                              "stack: expected a handle from prepareStack()");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("version", h->stack->version);
+  o.Set("bytes", double(h->stack->bytes));
+  o.Set("float64", h->stack->float64);
+  o.Set("layers", h->stack->layers);
+  o.Set("directions", h->stack->directions);
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls
+
+// One checked call, runnable on any thread: work() computes, result(env) builds the JS value.
+struct Call {
+  virtual ~Call() = default;
+  virtual void work() = 0;
+  virtual Napi::Value result(Napi::Env env) = 0;
+};
+
+// Borrows a checked input (sync), or copies it (async, so JavaScript may change it meanwhile).
+template <typename T>
+const T* keep(const T* p, size_t n, bool copy, std::vector<T>& own) {
+  if (!p || !copy) return p;
+  own.assign(p, p + n);
+  return own.data();
+}
+
+template <typename S>
+const PreparedStack<S>& typed(const PreparedStackBase& b) { return static_cast<const PreparedStack<S>&>(b); }
+
+struct ForwardCall : Call {
+  std::shared_ptr<PreparedStackBase> stack;
+  GridShape shape;
+  MergeMode merge = MergeMode::kConcat;
+  DropoutSpec dropout;
+  bool training = false;
+  int64_t width = 0;
+  const void* x = nullptr;
+  const void* h0 = nullptr;
+  const void* c0 = nullptr;
+  std::vector<float> xf, h0f, c0f, yf, hnf, cnf;
+  std::vector<double> xd, h0d, c0d, yd, hnd, cnd;
+  std::vector<int32_t> lengths_own;
+  std::vector<uint8_t> mask_own;
+  std::shared_ptr<GridRun<float>> run_f;
+  std::shared_ptr<GridRun<double>> run_d;
+  size_t run_bytes = 0;
+
+  template <typename S>
+  void work_typed(std::vector<S>& y, std::vector<S>& hn, std::vector<S>& cn, std::shared_ptr<GridRun<S>>& run) {
+    auto st = std::static_pointer_cast<const PreparedStack<S>>(std::shared_ptr<const PreparedStackBase>(stack));
+    const int64_t LD = int64_t(st->layers) * st->directions, B = shape.B;
+    const SeqConfig& c = st->at(0, 0).config();
+    y.assign(size_t(shape.T * B * width), S(0));
+    hn.assign(size_t(LD * B * c.state_size()), S(0));
+    if (c.cell == CellKind::kLstm) cn.assign(size_t(LD * B * c.H), S(0));
+    GridForwardIO<S> io;
+    io.x = static_cast<const S*>(x);
+    io.h0 = static_cast<const S*>(h0);
+    io.c0 = static_cast<const S*>(c0);
+    io.y = y.data();
+    io.h_n = hn.data();
+    io.c_n = cn.empty() ? nullptr : cn.data();
+    run = grid_forward<S>(st, shape, merge, dropout, training, io);
+    if (run) run_bytes = grid_run_bytes(*run);
+  }
+  void work() override {
+    if (stack->float64) work_typed<double>(yd, hnd, cnd, run_d);
+    else work_typed<float>(yf, hnf, cnf, run_f);
+  }
+  Napi::Value result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    if (stack->float64) {
+      o.Set("y", to_typed_array(env, std::move(yd)));
+      o.Set("hN", to_typed_array(env, std::move(hnd)));
+      if (!cnd.empty()) o.Set("cN", to_typed_array(env, std::move(cnd)));
+    } else {
+      o.Set("y", to_typed_array(env, std::move(yf)));
+      o.Set("hN", to_typed_array(env, std::move(hnf)));
+      if (!cnf.empty()) o.Set("cN", to_typed_array(env, std::move(cnf)));
+    }
+    if (training) {
+      auto* h = new RunHolder();
+      h->stack = stack;
+      h->f32 = run_f;
+      h->f64 = run_d;
+      h->T = shape.T;
+      h->B = shape.B;
+      h->width = width;
+      h->bytes = run_bytes;
+      o.Set("run", wrap_holder(env, h, kRunTag));
+    }
+    return o;
+  }
+};
+
+double read_keep(const Napi::Object& o, const char* name) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined()) return 1;
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("call.dropout.") + name + ": expected a keep probability in (0, 1]");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d > 0 && d <= 1))
+    throw Napi::RangeError::New(o.Env(), std::string("call.dropout.") + name + ": expected a keep probability in (0, 1], got " + std::to_string(d));
+  return d;
+}
+
+std::unique_ptr<ForwardCall> parse_forward(const Napi::CallbackInfo& info, bool async) {
+  Napi::Env env = info.Env();
+  auto k = std::make_unique<ForwardCall>();
+  StackHolder* h = unwrap_holder<StackHolder>(info.Length() ? info[0] : env.Undefined(), kStackTag,
+                                              "stack: expected a handle from prepareStack()");
+  k->stack = h->stack;
+  const PreparedStackBase& base = *h->stack;
+  if (info.Length() < 2 || !info[1].IsObject()) throw Napi::TypeError::New(env, "call: expected an object");
+  Napi::Object call = info[1].As<Napi::Object>();
+  const int L = base.layers, D = base.directions;
+  const SeqConfig c = base.float64 ? typed<double>(base).at(0, 0).config() : typed<float>(base).at(0, 0).config();
+  const int64_t T = read_dim(call, "steps", "call"), B = read_dim(call, "batch", "call");
+  const int64_t I = c.I, P = c.state_size(), H = c.H, LD = int64_t(L) * D;
+  const bool lstm = c.cell == CellKind::kLstm;
+  k->shape.T = T;
+  k->shape.B = B;
+  k->shape.pre_padding = read_flag(call, "prePadding", "call");
+  k->shape.processing_order_output = read_flag(call, "processingOrder", "call");
+  if (k->shape.processing_order_output && D != 1)
+    throw Napi::TypeError::New(env, "call.processingOrder: only for a single direction");
+  Napi::Value merge = call.Get("merge");
+  if (!merge.IsUndefined()) {
+    const std::string m = merge.IsString() ? merge.As<Napi::String>().Utf8Value() : "";
+    if (m == "concat") k->merge = MergeMode::kConcat;
+    else if (m == "sum") k->merge = MergeMode::kSum;
+    else if (m == "mul") k->merge = MergeMode::kMul;
+    else if (m == "ave") k->merge = MergeMode::kAve;
+    else throw Napi::TypeError::New(env, "call.merge: expected 'concat', 'sum', 'mul' or 'ave'");
+    if (k->merge != MergeMode::kConcat && D != 2) throw Napi::TypeError::New(env, "call.merge: '" + m + "' needs two directions");
+  }
+  k->width = k->merge == MergeMode::kConcat ? D * P : P;
+  k->training = read_flag(call, "training", "call");
+  Napi::Value dv = call.Get("dropout");
+  if (!dv.IsUndefined()) {
+    if (!dv.IsObject()) throw Napi::TypeError::New(env, "call.dropout: expected an object");
+    Napi::Object d = dv.As<Napi::Object>();
+    const double seed = read_number(d, "call.dropout", "seed", 0, 0, 9007199254740991.0);
+    if (seed != std::floor(seed)) throw Napi::RangeError::New(env, "call.dropout.seed: expected an integer");
+    k->dropout.seed = uint64_t(seed);
+    k->dropout.input_keep = read_keep(d, "inputKeep");
+    k->dropout.state_keep = read_keep(d, "stateKeep");
+    k->dropout.output_keep = read_keep(d, "outputKeep");
+    k->dropout.between_keep = read_keep(d, "betweenKeep");
+    k->dropout.variational = read_flag(d, "variational", "call.dropout");
+    k->dropout.state_on_initial = read_flag(d, "stateOnInitial", "call.dropout");
+  }
+  // Sizes: every matrix a step hands to the kernels indexes with 32 bits.
+  const double widest = std::max({double(I), double(c.gate_width()), double(D * P), double(H)});
+  if (double(B) * widest >= kInt32Limit)
+    throw Napi::RangeError::New(env, "call.batch: batch·max(inputSize, gates·hiddenSize) must stay below 2^31");
+  if (double(T) * double(B) * widest >= 9e15)
+    throw Napi::RangeError::New(env, "call: steps·batch·max(inputSize, gates·hiddenSize) must stay below 2^53");
+  if (k->training) {
+    if (double(T) * double(B) * widest >= kInt32Limit)
+      throw Napi::RangeError::New(env, "call: training needs steps·batch·max(inputSize, gates·hiddenSize) below 2^31; "
+                                       "split the sequence (truncated BPTT) or the batch");
+    const double need = base.float64 ? grid_training_bytes(typed<double>(base), T, B) : grid_training_bytes(typed<float>(base), T, B);
+    const double limit = g_max_training_bytes.load();
+    if (need > limit)
+      throw Napi::RangeError::New(env, "call: training this sequence needs about " + format_bytes(need) + ", above the limit of " +
+                                           format_bytes(limit) + "; shorten the sequence or the batch, or raise the limit with "
+                                           "setMaxTrainingBytes() or RNNKIT_MAX_TRAINING_BYTES");
+  }
+  // Buffers: read every value, then check them all (no JavaScript in between), then use them.
+  std::vector<BufferBinding> bindings;
+  BufferReader r(call, &bindings, "call", base.float64 ? DType::kFloat64 : DType::kFloat32);
+  const std::string s_x = shape_str({{"steps", T}, {"batch", B}, {"inputSize", I}});
+  const char* p_name = c.P > 0 ? "projSize" : "hiddenSize";
+  const std::string s_h = shape_str({{"layers·directions", LD}, {"batch", B}, {p_name, P}});
+  const std::string s_c = shape_str({{"layers·directions", LD}, {"batch", B}, {"hiddenSize", H}});
+  r.bind(&k->x, "x", T * B * I, s_x, true, false);
+  r.bind(&k->h0, "h0", LD * B * P, s_h, false, false);
+  if (lstm) r.bind(&k->c0, "c0", LD * B * H, s_c, false, false);
+  Napi::Value lengths = call.Get("lengths"), mask = call.Get("mask");
+  r.check();
+  if (!lengths.IsUndefined() && !mask.IsUndefined())
+    throw Napi::TypeError::New(env, "call: give lengths or mask, not both");
+  if (!lengths.IsUndefined()) k->shape.lengths = index_array<int32_t>(lengths, "call.lengths", B, shape_str({{"batch", B}}));
+  if (!mask.IsUndefined()) k->shape.mask = index_array<uint8_t>(mask, "call.mask", B * T, shape_str({{"batch", B}, {"steps", T}}));
+  if (k->shape.pre_padding && !k->shape.lengths) throw Napi::TypeError::New(env, "call.prePadding: needs call.lengths");
+  const std::string problem = grid_check_shape(k->shape);
+  if (!problem.empty()) throw Napi::RangeError::New(env, "call." + problem);
+  // Keep the inputs: borrowed by a sync call, copied by an async one.
+  const size_t nx = size_t(T * B * I), nh = size_t(LD * B * P), nc = size_t(LD * B * H);
+  if (base.float64) {
+    k->x = keep(static_cast<const double*>(k->x), nx, async, k->xd);
+    k->h0 = keep(static_cast<const double*>(k->h0), nh, async, k->h0d);
+    k->c0 = keep(static_cast<const double*>(k->c0), nc, async, k->c0d);
+  } else {
+    k->x = keep(static_cast<const float*>(k->x), nx, async, k->xf);
+    k->h0 = keep(static_cast<const float*>(k->h0), nh, async, k->h0f);
+    k->c0 = keep(static_cast<const float*>(k->c0), nc, async, k->c0f);
+  }
+  k->shape.lengths = keep(k->shape.lengths, size_t(B), async, k->lengths_own);
+  k->shape.mask = keep(k->shape.mask, size_t(B * T), async, k->mask_own);
+  return k;
+}
+
+struct BackwardCall : Call {
+  RunHolder run;  // a copy of the holder's pointers: the run stays alive while the call does
+  const void* dy = nullptr;
+  const void* dh_n = nullptr;
+  const void* dc_n = nullptr;
+  bool input_gradient = true;
+  std::vector<float> dyf, dhf, dcf;
+  std::vector<double> dyd, dhd, dcd;
+  // Outputs: dx, dh0, dc0, then per cell: weightIh, weightHh, biasIh, biasHh, peephole, weightHr, weightGr.
+  static constexpr int kPerCell = 7;
+  std::vector<std::vector<float>> outf;
+  std::vector<std::vector<double>> outd;
+
+  template <typename S>
+  void work_typed(const GridRun<S>& grid_run, std::vector<std::vector<S>>& out) {
+    const PreparedStack<S>& st = typed<S>(*run.stack);
+    const int LD = st.layers * st.directions;
+    const SeqConfig& c0 = st.at(0, 0).config();
+    const int64_t T = run.T, B = run.B, P = c0.state_size(), H = c0.H;
+    const bool lstm = c0.cell == CellKind::kLstm;
+    out.assign(size_t(3 + kPerCell * LD), {});
+    if (input_gradient) out[0].assign(size_t(T * B * c0.I), S(0));
+    out[1].assign(size_t(LD * B * P), S(0));
+    if (lstm) out[2].assign(size_t(LD * B * H), S(0));
+    GridBackwardIO<S> io;
+    io.dy = static_cast<const S*>(dy);
+    io.dh_n = static_cast<const S*>(dh_n);
+    io.dc_n = static_cast<const S*>(dc_n);
+    io.dx = input_gradient ? out[0].data() : nullptr;
+    io.dh0 = out[1].data();
+    io.dc0 = lstm ? out[2].data() : nullptr;
+    io.grads.resize(size_t(LD));
+    for (int i = 0; i < LD; ++i) {
+      const PreparedLayer<S>& W = *st.cells[size_t(i)];
+      const SeqConfig& c = W.config();
+      const int64_t GH = c.gate_width();
+      auto slot = [&](int j, int64_t n) -> S* {
+        std::vector<S>& v = out[size_t(3 + kPerCell * i + j)];
+        v.assign(size_t(n), S(0));
+        return v.data();
+      };
+      BackwardBuffers<S>& g = io.grads[size_t(i)];
+      g.dw_ih = slot(0, GH * c.I);
+      g.dw_hh = slot(1, GH * c.state_size());
+      if (W.has_bias_ih()) g.db_ih = slot(2, GH);
+      if (W.has_bias_hh()) g.db_hh = slot(3, GH);
+      if (c.opt.peephole) g.dpeep = slot(4, 3 * c.H);
+      if (c.P > 0) g.dw_hr = slot(5, c.P * c.H);
+      if (c.opt.full_gate_recurrence) g.dw_gr = slot(6, 9 * c.H * c.H);
+    }
+    grid_backward(grid_run, io);
+  }
+  void work() override {
+    if (run.stack->float64) work_typed<double>(*run.f64, outd);
+    else work_typed<float>(*run.f32, outf);
+  }
+  template <typename S>
+  Napi::Value result_typed(Napi::Env env, std::vector<std::vector<S>>& out) {
+    Napi::Object o = Napi::Object::New(env);
+    if (input_gradient) o.Set("dx", to_typed_array(env, std::move(out[0])));
+    o.Set("dh0", to_typed_array(env, std::move(out[1])));
+    if (!out[2].empty()) o.Set("dc0", to_typed_array(env, std::move(out[2])));
+    const int LD = run.stack->layers * run.stack->directions;
+    Napi::Array grads = Napi::Array::New(env, size_t(LD));
+    static const char* names[kPerCell] = {"weightIh", "weightHh", "biasIh", "biasHh", "peephole", "weightHr", "weightGr"};
+    for (int i = 0; i < LD; ++i) {
+      Napi::Object g = Napi::Object::New(env);
+      for (int j = 0; j < kPerCell; ++j) {
+        std::vector<S>& v = out[size_t(3 + kPerCell * i + j)];
+        if (!v.empty()) g.Set(names[j], to_typed_array(env, std::move(v)));
+      }
+      grads.Set(uint32_t(i), g);
+    }
+    o.Set("grads", grads);
+    return o;
+  }
+  Napi::Value result(Napi::Env env) override {
+    return run.stack->float64 ? result_typed<double>(env, outd) : result_typed<float>(env, outf);
+  }
+};
+
+std::unique_ptr<BackwardCall> parse_backward(const Napi::CallbackInfo& info, bool async) {
+  Napi::Env env = info.Env();
+  auto k = std::make_unique<BackwardCall>();
+  RunHolder* h = unwrap_holder<RunHolder>(info.Length() ? info[0] : env.Undefined(), kRunTag,
+                                          "run: expected the run of a stackForward(…, { training: true })");
+  k->run = *h;
+  k->run.bytes = 0;
+  const PreparedStackBase& base = *h->stack;
+  const SeqConfig c = base.float64 ? typed<double>(base).at(0, 0).config() : typed<float>(base).at(0, 0).config();
+  const int64_t T = h->T, B = h->B, W = h->width, P = c.state_size(), H = c.H, LD = int64_t(base.layers) * base.directions;
+  Napi::Value cv = info.Length() > 1 ? info[1] : env.Undefined();
+  if (!cv.IsObject()) throw Napi::TypeError::New(env, "call: expected an object");
+  Napi::Object call = cv.As<Napi::Object>();
+  Napi::Value ig = call.Get("inputGradient");
+  if (!ig.IsUndefined()) {
+    if (!ig.IsBoolean()) throw Napi::TypeError::New(env, "call.inputGradient: expected a boolean");
+    k->input_gradient = ig.As<Napi::Boolean>().Value();
+  }
+  std::vector<BufferBinding> bindings;
+  BufferReader r(call, &bindings, "call", base.float64 ? DType::kFloat64 : DType::kFloat32);
+  const char* p_name = c.P > 0 ? "projSize" : "hiddenSize";
+  r.bind(&k->dy, "dy", T * B * W, shape_str({{"steps", T}, {"batch", B}, {"width", W}}), false, false);
+  r.bind(&k->dh_n, "dhN", LD * B * P, shape_str({{"layers·directions", LD}, {"batch", B}, {p_name, P}}), false, false);
+  if (c.cell == CellKind::kLstm)
+    r.bind(&k->dc_n, "dcN", LD * B * H, shape_str({{"layers·directions", LD}, {"batch", B}, {"hiddenSize", H}}), false, false);
+  r.check();
+  const size_t ny = size_t(T * B * W), nh = size_t(LD * B * P), nc = size_t(LD * B * H);
+  if (base.float64) {
+    k->dy = keep(static_cast<const double*>(k->dy), ny, async, k->dyd);
+    k->dh_n = keep(static_cast<const double*>(k->dh_n), nh, async, k->dhd);
+    k->dc_n = keep(static_cast<const double*>(k->dc_n), nc, async, k->dcd);
+  } else {
+    k->dy = keep(static_cast<const float*>(k->dy), ny, async, k->dyf);
+    k->dh_n = keep(static_cast<const float*>(k->dh_n), nh, async, k->dhf);
+    k->dc_n = keep(static_cast<const float*>(k->dc_n), nc, async, k->dcf);
+  }
+  return k;
+}
+
+std::string describe(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e)) return "out of memory for this call (reduce batch or steps)";
+  return std::string("rnnkit: ") + e.what();
+}
+
+class CallWorker : public Napi::AsyncWorker {
+ public:
+  CallWorker(Napi::Env env, std::unique_ptr<Call> call)
+      : Napi::AsyncWorker(env, "rnnkit.stack"), call_(std::move(call)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      call_->work();
+    } catch (const std::exception& e) {
+      error_ = describe(e);
+    }
+  }
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
+    // As SequenceWorker (addon.cc): an environment being torn down has nobody left to tell.
+    if (status != napi_cancelled) {
+      try {
+        Napi::HandleScope scope(env);
+        if (!error_.empty()) deferred_.Reject(Napi::RangeError::New(env, error_).Value());
+        else deferred_.Resolve(call_->result(env));
+      } catch (...) {
+      }
+    }
+    Destroy();
+  }
+
+ private:
+  std::unique_ptr<Call> call_;
+  Napi::Promise::Deferred deferred_;
+  std::string error_;
+};
+
+Napi::Value run_sync(Napi::Env env, Call& call) {
+  try {
+    call.work();
+  } catch (const std::exception& e) {
+    throw Napi::RangeError::New(env, describe(e));
+  }
+  return call.result(env);
+}
+
+template <typename Parse>
+Napi::Value run_async(const Napi::CallbackInfo& info, Parse parse) {
+  Napi::Env env = info.Env();
+  std::unique_ptr<Call> call;
+  try {
+    call = parse(info, true);
+  } catch (const Napi::Error& e) {  // argument errors reject the promise rather than throw
+    auto d = Napi::Promise::Deferred::New(env);
+    d.Reject(e.Value());
+    return d.Promise();
+  }
+  auto* worker = new CallWorker(env, std::move(call));
+  Napi::Promise p = worker->promise();
+  worker->Queue();
+  return p;
+}
+
+Napi::Value StackForward(const Napi::CallbackInfo& info) {
+  auto call = parse_forward(info, false);
+  return run_sync(info.Env(), *call);
+}
+Napi::Value StackForwardAsync(const Napi::CallbackInfo& info) { return run_async(info, parse_forward); }
+Napi::Value StackBackward(const Napi::CallbackInfo& info) {
+  auto call = parse_backward(info, false);
+  return run_sync(info.Env(), *call);
+}
+Napi::Value StackBackwardAsync(const Napi::CallbackInfo& info) { return run_async(info, parse_backward); }
+
+// dropoutMask(seed, stream, steps, batch, width, keep): the generator's values, for tests.
+Napi::Value DropoutMask(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = info.Length() && info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
+  const double seed = read_number(o, "args", "seed", 0, 0, 9007199254740991.0);
+  const int64_t stream = read_count(o, "stream", "args", 0, int64_t(1) << 40);
+  const int64_t T = read_dim(o, "steps", "args"), B = read_dim(o, "batch", "args"), W = read_dim(o, "width", "args");
+  const double keep = read_number(o, "args", "keep", 1, 1e-9, 1);
+  if (double(T) * double(B) * double(W) > 1e8) throw Napi::RangeError::New(env, "args: at most 1e8 values");
+  std::vector<double> v(size_t(T * B * W));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t j = 0; j < W; ++j) v[size_t((t * B + b) * W + j)] = dropout_value(uint64_t(seed), uint64_t(stream), t, b, j, keep);
+  return to_typed_array(env, std::move(v));
+}
+
+}  // namespace
+
+void register_grid(Napi::Env env, Napi::Object exports) {
+  exports.Set("prepareStack", Napi::Function::New(env, PrepareStack, "prepareStack"));
+  exports.Set("stackInfo", Napi::Function::New(env, StackInfo, "stackInfo"));
+  exports.Set("stackForward", Napi::Function::New(env, StackForward, "stackForward"));
+  exports.Set("stackForwardAsync", Napi::Function::New(env, StackForwardAsync, "stackForwardAsync"));
+  exports.Set("stackBackward", Napi::Function::New(env, StackBackward, "stackBackward"));
+  exports.Set("stackBackwardAsync", Napi::Function::New(env, StackBackwardAsync, "stackBackwardAsync"));
+  exports.Set("dropoutMask", Napi::Function::New(env, DropoutMask, "dropoutMask"));
+}
+
+}  // namespace binding
+}  // namespace rnnkit

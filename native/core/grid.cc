@@ -1,0 +1,599 @@
+#include "grid.h"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <string>
+
+#include "thread_pool.h"
+
+namespace rnnkit {
+
+namespace {
+
+inline uint64_t mix64(uint64_t z) {  // splitmix64's finaliser
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+inline uint64_t row_key(uint64_t seed, uint64_t stream, int64_t t, int64_t b) {
+  return mix64(mix64(mix64(seed ^ mix64(stream)) + uint64_t(t)) + uint64_t(b));
+}
+
+inline double keep_value(uint64_t key, int64_t j, double keep) {
+  const double u = double(mix64(key + uint64_t(j) * 0xd1b54a32d192ed03ull) >> 11) * 0x1.0p-53;
+  return u < keep ? 1.0 / keep : 0.0;
+}
+
+// Streams: one per (layer, direction, kind) so that no two masks share draws.
+enum StreamKind : uint64_t { kInput = 1, kState = 2, kOutput = 3, kBetween = 4 };
+inline uint64_t stream_of(int layer, int dir, StreamKind kind) { return (uint64_t(layer) << 16) | (uint64_t(dir) << 8) | kind; }
+
+// The packing of one call and, per direction, where each packed row comes from and goes to.
+struct Packing {
+  int64_t T = 0, B = 0, S = 0, N = 0;
+  std::vector<int64_t> perm;     // sorted row r -> caller's sequence b
+  std::vector<int64_t> rank;     // caller's sequence b -> sorted row r
+  std::vector<int64_t> count;    // [B] valid steps of sequence b (caller order)
+  std::vector<int64_t> sizes, offsets;
+  bool uniform = true;
+  bool carry = false;            // mask semantics: outputs carried over invalid positions
+  // Per direction d: for packed row q, the caller's time index and sequence; for (b, position p),
+  // the packed row whose output lands there (−1: none); positions in processing order.
+  std::vector<int32_t> src_t[2], src_b[2];
+  std::vector<int32_t> slot[2];  // [B, T]
+  bool ascending[2] = {true, false};
+  StepPlan plan() const {
+    StepPlan p;
+    p.T = S; p.B = B;
+    if (!uniform) { p.sizes = sizes.data(); p.offsets = offsets.data(); }
+    return p;
+  }
+};
+
+// Orders the batch by valid-step count (longest first, stable) and fills every map. reverse[d]:
+// direction d processes each sequence's valid times backwards.
+Packing make_packing(const GridShape& g, const bool* reverse, int directions) {
+  Packing k;
+  const int64_t T = g.T, B = g.B;
+  k.T = T; k.B = B;
+  k.carry = g.mask != nullptr;
+  // The valid times of each sequence, in order.
+  std::vector<int32_t> times(size_t(B * T));
+  k.count.assign(size_t(B), T);
+  for (int64_t b = 0; b < B; ++b) {
+    int32_t* tb = times.data() + b * T;
+    int64_t n = 0;
+    if (g.mask) {
+      for (int64_t t = 0; t < T; ++t) if (g.mask[b * T + t]) tb[n++] = int32_t(t);
+    } else {
+      n = g.lengths ? g.lengths[b] : T;
+      const int64_t first = g.lengths && g.pre_padding ? T - n : 0;
+      for (int64_t i = 0; i < n; ++i) tb[i] = int32_t(first + i);
+    }
+    k.count[b] = n;
+  }
+  k.perm.resize(size_t(B));
+  std::iota(k.perm.begin(), k.perm.end(), 0);
+  std::stable_sort(k.perm.begin(), k.perm.end(), [&](int64_t a, int64_t b) { return k.count[a] > k.count[b]; });
+  k.rank.resize(size_t(B));
+  for (int64_t r = 0; r < B; ++r) k.rank[k.perm[r]] = r;
+  k.S = k.count[k.perm[0]];
+  k.sizes.assign(size_t(k.S), 0);
+  for (int64_t r = 0; r < B; ++r)
+    for (int64_t s = 0; s < k.count[k.perm[r]]; ++s) ++k.sizes[s];
+  k.offsets.assign(size_t(k.S + 1), 0);
+  for (int64_t s = 0; s < k.S; ++s) k.offsets[s + 1] = k.offsets[s] + k.sizes[s];
+  k.N = k.offsets[k.S];
+  k.uniform = k.S == T && k.sizes[T - 1] == B;
+  for (int d = 0; d < directions; ++d) {
+    k.src_t[d].assign(size_t(k.N), 0);
+    k.src_b[d].assign(size_t(k.N), 0);
+    k.slot[d].assign(size_t(B * T), -1);
+    const bool rev = reverse[d];
+    const bool proc = g.processing_order_output;
+    k.ascending[d] = proc || !rev;
+    for (int64_t r = 0; r < B; ++r) {
+      const int64_t b = k.perm[r], n = k.count[b];
+      for (int64_t s = 0; s < n; ++s) {
+        const int64_t q = k.offsets[s] + r;
+        const int32_t t = times[b * T + (rev ? n - 1 - s : s)];
+        k.src_t[d][q] = t;
+        k.src_b[d][q] = int32_t(b);
+        int64_t pos = t;
+        if (proc) pos = g.mask ? T - 1 - t : s;
+        k.slot[d][b * T + pos] = int32_t(q);
+      }
+    }
+  }
+  return k;
+}
+
+// Whether the two directions of a layer should run at the same time (each on one thread): when a
+// step is too small to be split across the pool anyway.
+bool directions_concurrently(const SeqConfig& c, int64_t B, int directions) {
+  if (directions < 2 || ThreadPool::instance().num_threads() < 2) return false;
+  return 2.0 * double(B) * double(c.gate_width()) * double(c.state_size()) < double(1 << 18);
+}
+
+template <typename Fn>
+void for_directions(bool concurrent, int directions, Fn&& fn) {
+  if (concurrent) {
+    parallel_for(directions, 1, [&](int64_t d0, int64_t d1) { for (int64_t d = d0; d < d1; ++d) fn(int(d)); });
+  } else {
+    for (int d = 0; d < directions; ++d) fn(d);
+  }
+}
+
+}  // namespace
+
+double dropout_value(uint64_t seed, uint64_t stream, int64_t t, int64_t b, int64_t j, double keep) {
+  return keep_value(row_key(seed, stream, t, b), j, keep);
+}
+
+template <typename S>
+struct GridRun {
+  std::shared_ptr<const PreparedStack<S>> stack;
+  Packing pk;
+  GridShape shape;  // pointers cleared (copied into pk)
+  MergeMode merge = MergeMode::kConcat;
+  DropoutSpec dropout;
+  bool reverse[2] = {false, true};
+  struct Cell {
+    std::vector<S> x;           // [N, I] packed input (masked)
+    std::vector<S> workspace;
+    std::vector<S> state_mask;  // [N, P] or empty
+  };
+  std::vector<Cell> cells;      // layer·D + dir
+  std::vector<S> top_raw;       // [T, B, D·P] top layer's halves (mul merge)
+  int64_t in_width(int layer) const {
+    if (layer == 0) return stack->at(0, 0).config().I;
+    int64_t w = 0;
+    for (int d = 0; d < stack->directions; ++d) w += stack->at(layer - 1, d).config().state_size();
+    return w;
+  }
+};
+
+std::string grid_check_shape(const GridShape& g) {
+  if (g.lengths) {
+    for (int64_t b = 0; b < g.B; ++b)
+      if (g.lengths[b] < 1 || g.lengths[b] > g.T)
+        return "lengths[" + std::to_string(b) + "]: expected an integer in [1, steps=" + std::to_string(g.T) + "], got " +
+               std::to_string(g.lengths[b]);
+  }
+  if (g.mask) {
+    for (int64_t b = 0; b < g.B; ++b) {
+      bool any = false;
+      for (int64_t t = 0; t < g.T; ++t) {
+        const uint8_t v = g.mask[b * g.T + t];
+        if (v > 1) return "mask[" + std::to_string(b) + ", " + std::to_string(t) + "]: expected 0 or 1, got " + std::to_string(v);
+        any = any || v;
+      }
+      if (!any) return "mask[" + std::to_string(b) + "]: sequence " + std::to_string(b) + " has no valid step (every mask entry is 0)";
+    }
+  }
+  return "";
+}
+
+namespace {
+
+template <typename S>
+int64_t top_width(const PreparedStack<S>& st, MergeMode merge) {
+  const int L = st.layers, D = st.directions;
+  if (merge != MergeMode::kConcat) return st.at(L - 1, 0).config().state_size();
+  int64_t w = 0;
+  for (int d = 0; d < D; ++d) w += st.at(L - 1, d).config().state_size();
+  return w;
+}
+
+// x_packed[q, :] = in[t, b, :] (⊙ input mask) for the direction's packed rows.
+template <typename S>
+void gather_inputs(const Packing& k, int d, const S* in, int64_t in_w, const DropoutSpec& dr, bool drop, int layer,
+                   S* out) {
+  const int64_t B = k.B, N = k.N;
+  const uint64_t stream = stream_of(layer, d, kInput);
+  parallel_for(N, 256, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t t = k.src_t[d][q], b = k.src_b[d][q];
+      const S* src = in + (t * B + b) * in_w;
+      S* dst = out + q * in_w;
+      if (!drop) {
+        std::memcpy(dst, src, sizeof(S) * size_t(in_w));
+      } else {
+        const uint64_t key = row_key(dr.seed, stream, dr.variational ? 0 : t, b);
+        for (int64_t j = 0; j < in_w; ++j) dst[j] = src[j] * S(keep_value(key, j, dr.input_keep));
+      }
+    }
+  });
+}
+
+// out[t, b, col0 .. col0 + P) from the packed outputs (⊙ output mask), zero or carried elsewhere.
+template <typename S>
+void scatter_outputs(const Packing& k, int d, const S* y, int64_t P, const DropoutSpec& dr, bool drop, int layer,
+                     S* out, int64_t ld, int64_t col0) {
+  const int64_t T = k.T, B = k.B;
+  const uint64_t stream = stream_of(layer, d, kOutput);
+  parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const S* last = nullptr;
+      for (int64_t i = 0; i < T; ++i) {
+        const int64_t p = k.ascending[d] ? i : T - 1 - i;
+        S* dst = out + (p * B + b) * ld + col0;
+        const int32_t q = k.slot[d][b * T + p];
+        if (q >= 0) {
+          const S* src = y + int64_t(q) * P;
+          if (!drop) {
+            std::memcpy(dst, src, sizeof(S) * size_t(P));
+          } else {
+            const uint64_t key = row_key(dr.seed, stream, dr.variational ? 0 : k.src_t[d][q], b);
+            for (int64_t j = 0; j < P; ++j) dst[j] = src[j] * S(keep_value(key, j, dr.output_keep));
+          }
+          last = dst;
+        } else if (k.carry && last) {
+          std::memcpy(dst, last, sizeof(S) * size_t(P));
+        } else {
+          std::fill(dst, dst + P, S(0));
+        }
+      }
+    }
+  });
+}
+
+// The adjoint of scatter_outputs: dy_packed[q] = Σ of the gradients of every position q's output
+// reached (itself, and the carried ones), ⊙ the output mask.
+template <typename S>
+void gather_output_grads(const Packing& k, int d, const S* dout, int64_t ld, int64_t col0, int64_t P,
+                         const DropoutSpec& dr, bool drop, int layer, S* dy) {
+  const int64_t T = k.T, B = k.B;
+  const uint64_t stream = stream_of(layer, d, kOutput);
+  parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<S> acc(size_t(P), S(0));
+    for (int64_t b = b0; b < b1; ++b) {
+      std::fill(acc.begin(), acc.end(), S(0));
+      for (int64_t i = T - 1; i >= 0; --i) {  // reverse processing order
+        const int64_t p = k.ascending[d] ? i : T - 1 - i;
+        const S* src = dout + (p * B + b) * ld + col0;
+        const int32_t q = k.slot[d][b * T + p];
+        if (q >= 0) {
+          S* dst = dy + int64_t(q) * P;
+          const uint64_t key = drop ? row_key(dr.seed, stream, dr.variational ? 0 : k.src_t[d][q], b) : 0;
+          for (int64_t j = 0; j < P; ++j) {
+            const S g = src[j] + (k.carry ? acc[j] : S(0));
+            dst[j] = drop ? g * S(keep_value(key, j, dr.output_keep)) : g;
+          }
+          if (k.carry) std::fill(acc.begin(), acc.end(), S(0));
+        } else if (k.carry) {
+          for (int64_t j = 0; j < P; ++j) acc[j] += src[j];
+        }
+      }
+    }
+  });
+}
+
+// d_in[t, b, :] += dx_packed[q] (⊙ input mask): the adjoint of gather_inputs. Rows of one
+// sequence are touched by one thread only.
+template <typename S>
+void scatter_input_grads(const Packing& k, int d, const S* dxp, int64_t in_w, const DropoutSpec& dr, bool drop,
+                         int layer, S* d_in) {
+  const int64_t T = k.T, B = k.B;
+  const uint64_t stream = stream_of(layer, d, kInput);
+  (void)T;
+  parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      // The packed rows of sequence b: rank r in the sorted order, one per step.
+      const int64_t r = k.rank[b];
+      for (int64_t s = 0; s < k.count[b]; ++s) {
+        const int64_t q = k.offsets[s] + r;
+        const int64_t t = k.src_t[d][q];
+        const S* src = dxp + q * in_w;
+        S* dst = d_in + (t * B + b) * in_w;
+        if (!drop) {
+          for (int64_t j = 0; j < in_w; ++j) dst[j] += src[j];
+        } else {
+          const uint64_t key = row_key(dr.seed, stream, dr.variational ? 0 : t, b);
+          for (int64_t j = 0; j < in_w; ++j) dst[j] += src[j] * S(keep_value(key, j, dr.input_keep));
+        }
+      }
+    }
+  });
+}
+
+// v[t, b, j] *= between-layer mask (PyTorch dropout on a layer's output), in place.
+template <typename S>
+void apply_between_mask(int64_t T, int64_t B, int64_t w, const DropoutSpec& dr, int layer, S* v) {
+  const uint64_t stream = stream_of(layer, 0, kBetween);
+  parallel_for(T * B, 64, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const uint64_t key = row_key(dr.seed, stream, i / B, i % B);
+      S* row = v + i * w;
+      for (int64_t j = 0; j < w; ++j) row[j] *= S(keep_value(key, j, dr.between_keep));
+    }
+  });
+}
+
+// The state mask of a layer-direction as packed rows [N, P] (row q: the mask on h_prev of q's step).
+template <typename S>
+void make_state_mask(const Packing& k, int d, int64_t P, const DropoutSpec& dr, int layer, S* out) {
+  const int64_t B = k.B;
+  const uint64_t stream = stream_of(layer, d, kState);
+  parallel_for(k.N, 256, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      S* row = out + q * P;
+      if (!dr.state_on_initial && q < B) {  // step 0 reads h0 (TF1 drops only the states the cell made)
+        std::fill(row, row + P, S(1));
+        continue;
+      }
+      const uint64_t key = row_key(dr.seed, stream, dr.variational ? 0 : k.src_t[d][q], k.src_b[d][q]);
+      for (int64_t j = 0; j < P; ++j) row[j] = S(keep_value(key, j, dr.state_keep));
+    }
+  });
+}
+
+// Sorted rows <-> the caller's [B, w] block of a state tensor.
+template <typename S>
+void sort_rows(const Packing& k, const S* src, int64_t w, S* dst) {
+  for (int64_t r = 0; r < k.B; ++r) std::memcpy(dst + r * w, src + k.perm[r] * w, sizeof(S) * size_t(w));
+}
+template <typename S>
+void unsort_rows(const Packing& k, const S* src, int64_t w, S* dst) {
+  for (int64_t r = 0; r < k.B; ++r) std::memcpy(dst + k.perm[r] * w, src + r * w, sizeof(S) * size_t(w));
+}
+
+}  // namespace
+
+template <typename S>
+double grid_training_bytes(const PreparedStack<S>& st, int64_t T, int64_t B) {
+  const int L = st.layers, D = st.directions;
+  const int64_t N = T * B;
+  double total = 0, scratch = 0;
+  for (int l = 0; l < L; ++l)
+    for (int d = 0; d < D; ++d) {
+      SeqConfig c = st.at(l, d).config();
+      c.T = T; c.B = B;
+      total += double(workspace_elems(c, N, true) + N * c.I);
+      scratch = std::max(scratch, double(backward_scratch_elems(c, N) + N * (c.I + c.state_size())));
+    }
+  return (total + scratch + 3.0 * double(N) * double(top_width(st, MergeMode::kConcat))) * sizeof(S);
+}
+
+template <typename S>
+size_t grid_run_bytes(const GridRun<S>& run) {
+  size_t n = run.top_raw.size();
+  for (const auto& c : run.cells) n += c.x.size() + c.workspace.size() + c.state_mask.size();
+  return n * sizeof(S);
+}
+
+template <typename S>
+std::shared_ptr<GridRun<S>> grid_forward(std::shared_ptr<const PreparedStack<S>> stack, const GridShape& shape,
+                                         MergeMode merge, const DropoutSpec& dropout_in, bool training,
+                                         const GridForwardIO<S>& io) {
+  const PreparedStack<S>& st = *stack;
+  const int L = st.layers, D = st.directions;
+  const int64_t T = shape.T, B = shape.B;
+  const DropoutSpec dr = training ? dropout_in : DropoutSpec();
+  std::shared_ptr<GridRun<S>> run;
+  if (training) {
+    run = std::make_shared<GridRun<S>>();
+    run->stack = stack;
+    run->merge = merge;
+    run->dropout = dr;
+    run->cells.resize(size_t(L * D));
+  }
+  Packing local;
+  Packing& k = training ? run->pk : local;
+  // Direction 1 runs backwards; a single direction does when it returns processing order (goBackwards).
+  const bool reverse[2] = {D == 1 && shape.processing_order_output, true};
+  k = make_packing(shape, reverse, D);
+  if (training) {
+    run->shape = shape;
+    run->shape.lengths = nullptr;
+    run->shape.mask = nullptr;
+    run->reverse[0] = reverse[0];
+    run->reverse[1] = reverse[1];
+  }
+  const StepPlan plan = k.plan();
+  const int64_t N = k.N;
+
+  std::vector<S> layer_in, layer_out;  // [T, B, width] between layers
+  const S* in = io.x;
+  int64_t in_w = st.at(0, 0).config().I;
+  for (int l = 0; l < L; ++l) {
+    const bool top = l == L - 1;
+    int64_t w = 0;
+    for (int d = 0; d < D; ++d) w += st.at(l, d).config().state_size();
+    // The top layer writes straight into y when it concatenates; otherwise into its own buffer.
+    S* out;
+    int64_t ld = w;
+    if (top && merge == MergeMode::kConcat) {
+      out = io.y;
+    } else {
+      layer_out.assign(size_t(T * B * w), S(0));
+      out = layer_out.data();
+    }
+    const bool concurrent = directions_concurrently(st.at(l, 0).config(), B, D);
+    std::vector<std::vector<S>> ys(static_cast<size_t>(D));
+    for_directions(concurrent, D, [&](int d) {
+      const PreparedLayer<S>& W = st.at(l, d);
+      const SeqConfig& c = W.config();
+      const int64_t P = c.state_size(), H = c.H;
+      const bool lstm = c.cell == CellKind::kLstm;
+      std::vector<S> xp_local;
+      std::vector<S>* xp = training ? &run->cells[size_t(l * D + d)].x : &xp_local;
+      xp->resize(size_t(N * in_w));
+      gather_inputs(k, d, in, in_w, dr, dr.input_keep < 1, l, xp->data());
+      std::vector<S> h0s, c0s, hns(size_t(B * P)), cns(lstm ? size_t(B * H) : 0);
+      if (io.h0) { h0s.resize(size_t(B * P)); sort_rows(k, io.h0 + (l * D + d) * B * P, P, h0s.data()); }
+      if (lstm && io.c0) { c0s.resize(size_t(B * H)); sort_rows(k, io.c0 + (l * D + d) * B * H, H, c0s.data()); }
+      ys[d].resize(size_t(N * P));
+      ForwardBuffers<S> f;
+      f.x = xp->data();
+      f.h0 = h0s.empty() ? nullptr : h0s.data();
+      f.c0 = c0s.empty() ? nullptr : c0s.data();
+      f.y = ys[d].data();
+      f.h_n = hns.data();
+      f.c_n = lstm ? cns.data() : nullptr;
+      if (training) {
+        auto& cell = run->cells[size_t(l * D + d)];
+        const bool sd = dr.state_keep < 1;
+        SeqConfig cc = c;
+        cc.T = k.S; cc.B = B;
+        cell.workspace.resize(size_t(workspace_elems(cc, N, sd)));
+        f.workspace = cell.workspace.data();
+        if (sd) {
+          cell.state_mask.resize(size_t(N * P));
+          make_state_mask(k, d, P, dr, l, cell.state_mask.data());
+          f.state_mask = cell.state_mask.data();
+        }
+      }
+      sequence_forward(W, plan, f);
+      if (io.h_n) unsort_rows(k, hns.data(), P, io.h_n + (l * D + d) * B * P);
+      if (lstm && io.c_n) unsort_rows(k, cns.data(), H, io.c_n + (l * D + d) * B * H);
+    });
+    int64_t col = 0;
+    for (int d = 0; d < D; ++d) {
+      const int64_t P = st.at(l, d).config().state_size();
+      scatter_outputs(k, d, ys[d].data(), P, dr, dr.output_keep < 1, l, out, ld, col);
+      col += P;
+    }
+    if (!top) {
+      if (dr.between_keep < 1) apply_between_mask(T, B, w, dr, l, out);
+      layer_in.swap(layer_out);
+      in = layer_in.data();
+      in_w = w;
+    } else if (merge != MergeMode::kConcat) {
+      const int64_t P = st.at(l, 0).config().state_size();
+      const S* a = out;
+      parallel_for(T * B, 64, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          const S* fw = a + i * w;
+          const S* bw = fw + P;
+          S* y = io.y + i * P;
+          for (int64_t j = 0; j < P; ++j) {
+            switch (merge) {
+              case MergeMode::kSum: y[j] = fw[j] + bw[j]; break;
+              case MergeMode::kMul: y[j] = fw[j] * bw[j]; break;
+              case MergeMode::kAve: y[j] = (fw[j] + bw[j]) * S(0.5); break;
+              default: break;
+            }
+          }
+        }
+      });
+      if (training && merge == MergeMode::kMul) run->top_raw.swap(layer_out);
+    }
+  }
+  return run;
+}
+
+template <typename S>
+void grid_backward(const GridRun<S>& run, const GridBackwardIO<S>& io) {
+  const PreparedStack<S>& st = *run.stack;
+  const Packing& k = run.pk;
+  const int L = st.layers, D = st.directions;
+  const int64_t T = k.T, B = k.B, N = k.N;
+  const DropoutSpec& dr = run.dropout;
+  const StepPlan plan = k.plan();
+  const MergeMode merge = run.merge;
+
+  // d_out: the gradient of the current layer's [T, B, w] output (both halves).
+  std::vector<S> d_out;
+  int64_t w_top = 0;
+  for (int d = 0; d < D; ++d) w_top += st.at(L - 1, d).config().state_size();
+  const S* dcur = nullptr;
+  if (io.dy) {
+    if (merge == MergeMode::kConcat) {
+      dcur = io.dy;
+    } else {
+      const int64_t P = st.at(L - 1, 0).config().state_size();
+      d_out.assign(size_t(T * B * w_top), S(0));
+      parallel_for(T * B, 64, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          const S* g = io.dy + i * P;
+          S* dfw = d_out.data() + i * w_top;
+          S* dbw = dfw + P;
+          for (int64_t j = 0; j < P; ++j) {
+            switch (merge) {
+              case MergeMode::kSum: dfw[j] = g[j]; dbw[j] = g[j]; break;
+              case MergeMode::kAve: dfw[j] = g[j] * S(0.5); dbw[j] = g[j] * S(0.5); break;
+              case MergeMode::kMul: {
+                const S* raw = run.top_raw.data() + i * w_top;
+                dfw[j] = g[j] * raw[P + j];
+                dbw[j] = g[j] * raw[j];
+                break;
+              }
+              default: break;
+            }
+          }
+        }
+      });
+      dcur = d_out.data();
+    }
+  }
+  std::vector<S> d_in;
+  for (int l = L - 1; l >= 0; --l) {
+    int64_t w = 0;
+    for (int d = 0; d < D; ++d) w += st.at(l, d).config().state_size();
+    const int64_t in_w = run.in_width(l);
+    const bool need_dx = l > 0 || io.dx;
+    std::vector<std::vector<S>> dxp(static_cast<size_t>(D));
+    const bool concurrent = directions_concurrently(st.at(l, 0).config(), B, D);
+    std::vector<int64_t> cols(size_t(D), 0);
+    for (int d = 1; d < D; ++d) cols[d] = cols[d - 1] + st.at(l, d - 1).config().state_size();
+    for_directions(concurrent, D, [&](int d) {
+      const PreparedLayer<S>& W = st.at(l, d);
+      const SeqConfig& c = W.config();
+      const int64_t P = c.state_size(), H = c.H;
+      const bool lstm = c.cell == CellKind::kLstm;
+      const auto& cell = run.cells[size_t(l * D + d)];
+      std::vector<S> dyp, dhn, dcn, dh0s(size_t(B * P)), dc0s(lstm ? size_t(B * H) : 0);
+      if (dcur) {
+        dyp.resize(size_t(N * P));
+        gather_output_grads(k, d, dcur, w, cols[d], P, dr, dr.output_keep < 1, l, dyp.data());
+      }
+      if (io.dh_n) { dhn.resize(size_t(B * P)); sort_rows(k, io.dh_n + (l * D + d) * B * P, P, dhn.data()); }
+      if (lstm && io.dc_n) { dcn.resize(size_t(B * H)); sort_rows(k, io.dc_n + (l * D + d) * B * H, H, dcn.data()); }
+      BackwardBuffers<S> b = io.grads[size_t(l * D + d)];
+      b.x = cell.x.data();
+      b.workspace = cell.workspace.data();
+      b.state_mask = cell.state_mask.empty() ? nullptr : cell.state_mask.data();
+      b.dy = dyp.empty() ? nullptr : dyp.data();
+      b.dh_n = dhn.empty() ? nullptr : dhn.data();
+      b.dc_n = dcn.empty() ? nullptr : dcn.data();
+      if (need_dx) { dxp[d].resize(size_t(N * in_w)); b.dx = dxp[d].data(); }
+      b.dx_accumulate = false;
+      b.dh0 = dh0s.data();
+      b.dc0 = lstm ? dc0s.data() : nullptr;
+      sequence_backward(W, plan, b);
+      if (io.dh0) unsort_rows(k, dh0s.data(), P, io.dh0 + (l * D + d) * B * P);
+      if (lstm && io.dc0) unsort_rows(k, dc0s.data(), H, io.dc0 + (l * D + d) * B * H);
+    });
+    if (!need_dx) break;
+    S* target;
+    if (l == 0) {
+      target = io.dx;
+      std::fill(target, target + T * B * in_w, S(0));
+    } else {
+      d_in.assign(size_t(T * B * in_w), S(0));
+      target = d_in.data();
+    }
+    for (int d = 0; d < D; ++d) scatter_input_grads(k, d, dxp[d].data(), in_w, dr, dr.input_keep < 1, l, target);
+    if (l > 0) {
+      if (dr.between_keep < 1) apply_between_mask(T, B, in_w, dr, l - 1, target);
+      d_out.swap(d_in);
+      dcur = d_out.data();
+    }
+  }
+}
+
+#define RNNKIT_GRID(S)                                                                                            \
+  template struct GridRun<S>;                                                                                     \
+  template std::shared_ptr<GridRun<S>> grid_forward<S>(std::shared_ptr<const PreparedStack<S>>, const GridShape&, \
+                                                       MergeMode, const DropoutSpec&, bool, const GridForwardIO<S>&); \
+  template void grid_backward<S>(const GridRun<S>&, const GridBackwardIO<S>&);                                    \
+  template double grid_training_bytes<S>(const PreparedStack<S>&, int64_t, int64_t);                              \
+  template size_t grid_run_bytes<S>(const GridRun<S>&);
+RNNKIT_GRID(float)
+RNNKIT_GRID(double)
+
+}  // namespace rnnkit
