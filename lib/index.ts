@@ -19,6 +19,8 @@ export {
   type Gradients,
   type TrainingRun,
 } from './layers/recurrent.js';
+export { RecurrentBase, type MergeMode } from './layers/base.js';
+export { Bidirectional, DropoutWrapper, type BidirectionalOptions, type DropoutWrapperOptions } from './layers/wrappers.js';
 export { Random, type Initializer } from './init.js';
 export { type LoadStateDictOptions } from './params.js';
 export { ACTIVATION_NAMES, type ActivationName, type ActivationSpec } from './activations.js';

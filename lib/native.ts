@@ -88,7 +88,99 @@ export interface NativeBackwardBuffers {
   dBiasHh?: NativeArray;
 }
 
+/** One layer-direction of a prepared stack: a NativeConfig without steps, batch and reverse. */
+export type NativeCellSpec = Omit<NativeConfig, 'steps' | 'batch' | 'reverse'>;
+
+export interface NativeStackSpec {
+  numLayers: number;
+  numDirections: 1 | 2;
+  version?: number;
+  /** numLayers·numDirections cells, layer-major (PyTorch's order: l0, l0_reverse, l1, …). */
+  cells: NativeCellSpec[];
+}
+
+export interface NativeCellWeights {
+  weightIh: NativeArray;
+  weightHh: NativeArray;
+  biasIh?: NativeArray;
+  biasHh?: NativeArray;
+  peephole?: NativeArray;
+  weightHr?: NativeArray;
+  weightGr?: NativeArray;
+}
+
+/** An opaque prepared stack (weights copied and packed once). */
+export interface NativeStack {
+  readonly __nativeStack: never;
+}
+/** An opaque training run (what backward needs, held natively). */
+export interface NativeRun {
+  readonly __nativeRun: never;
+}
+
+export interface NativeDropout {
+  seed: number;
+  inputKeep?: number;
+  stateKeep?: number;
+  outputKeep?: number;
+  betweenKeep?: number;
+  variational?: boolean;
+  stateOnInitial?: boolean;
+}
+
+export interface NativeStackCall {
+  steps: number;
+  batch: number;
+  x: NativeArray;              // [steps, batch, inputSize]
+  lengths?: Int32Array;        // [batch]
+  mask?: Uint8Array;           // [batch, steps]
+  prePadding?: boolean;
+  processingOrder?: boolean;
+  h0?: NativeArray;            // [layers·directions, batch, P]
+  c0?: NativeArray;            // [layers·directions, batch, H]
+  merge?: 'concat' | 'sum' | 'mul' | 'ave';
+  training?: boolean;
+  dropout?: NativeDropout;
+}
+
+export interface NativeStackResult {
+  y: NativeArray;   // [steps, batch, width]
+  hN: NativeArray;  // [layers·directions, batch, P]
+  cN?: NativeArray; // [layers·directions, batch, H]
+  run?: NativeRun;
+  /** Bytes the run holds natively (workspaces and packed inputs). */
+  runBytes?: number;
+}
+
+export interface NativeStackBackwardCall {
+  dy?: NativeArray;
+  dhN?: NativeArray;
+  dcN?: NativeArray;
+  inputGradient?: boolean;
+}
+
+export interface NativeStackGradients {
+  dx?: NativeArray;
+  dh0: NativeArray;
+  dc0?: NativeArray;
+  grads: Partial<Record<keyof NativeCellWeights, NativeArray>>[];
+}
+
 export interface NativeBinding {
+  prepareStack(spec: NativeStackSpec, weights: NativeCellWeights[]): NativeStack;
+  /** Frees the native memory of a handle now (calls in flight keep what they use); a released handle is refused. */
+  releaseStack(stack: NativeStack): void;
+  releaseRun(run: NativeRun): void;
+  stackInfo(stack: NativeStack): { version: number; bytes: number; float64: boolean; layers: number; directions: number };
+  stackForward(stack: NativeStack, call: NativeStackCall): NativeStackResult;
+  stackForwardAsync(stack: NativeStack, call: NativeStackCall): Promise<NativeStackResult>;
+  stackBackward(run: NativeRun, call: NativeStackBackwardCall): NativeStackGradients;
+  stackBackwardAsync(run: NativeRun, call: NativeStackBackwardCall): Promise<NativeStackGradients>;
+  /** Prepared stacks and training runs alive, and their native bytes. */
+  liveObjects(): { stacks: number; runs: number; stackBytes: number; runBytes: number };
+  /** The dropout generator's keep values (0 or 1/keep) for one stream, [steps, batch, width]. */
+  dropoutMask(args: { seed: number; stream: number; steps: number; batch: number; width: number; keep: number }): Float64Array;
+
   /** Scalars of the training workspace; a RangeError when training this config passes the limits. */
   workspaceSize(config: NativeConfig, dtype?: 'float32' | 'float64'): number;
   forward(config: NativeConfig, buffers: NativeForwardBuffers): void;

@@ -56,5 +56,32 @@ export function loadParameters(
     if (problem) throw new TypeError(`loadStateDict: the layer's parameter ${name}: ${describeBufferProblem(problem)}`);
     staged.push([target, checked]);
   }
-  for (const [target, source] of staged) target.data.set(source.data);
+  for (const [target, source] of staged) {
+    target.data.set(source.data);
+    parameterChanged(target);
+  }
+}
+
+/**
+ * The weight version of a layer: bumped whenever its parameters change (loadStateDict, an
+ * optimizer step, markWeightsChanged()), so that the layer re-prepares its native weights and a
+ * training run made before the change is known to be stale.
+ */
+export class WeightVersion {
+  value = 0;
+  bump(): void {
+    this.value++;
+  }
+}
+
+const owners = new WeakMap<Tensor, WeightVersion>();
+
+/** Registers `tensors` as parameters whose changes bump `version`. */
+export function trackParameters(tensors: Iterable<Tensor>, version: WeightVersion): void {
+  for (const t of tensors) owners.set(t, version);
+}
+
+/** Tells the owner of a parameter tensor (if any) that its values changed in place. */
+export function parameterChanged(t: Tensor): void {
+  owners.get(t)?.bump();
 }

@@ -113,6 +113,7 @@ function makeProblem(spec: CaseSpec, seed: number): Problem {
 }
 
 function loss(p: Problem, init: Tensor[] | undefined): number {
+  p.layer.markWeightsChanged(); // the differences perturb the parameters in place
   const { output, states } = p.layer.forward(p.x, init ? { initialState: init } : undefined);
   assert.equal(states.length, p.S.length, 'number of returned states');
   let L = dot(output.data, p.R.data);

@@ -31,6 +31,7 @@ function problem(layer: LSTM, B: number, T: number, seed: number): Problem {
 }
 
 function loss(layer: LSTM, p: Problem): number {
+  layer.markWeightsChanged(); // the differences perturb the parameters in place
   const out = layer.forward(p.x, { initialState: p.init });
   let L = 0;
   out.output.data.forEach((v, i) => (L += v * p.R[i]));

@@ -150,7 +150,7 @@ test('unknown options are refused, naming the key and listing the valid names', 
   throws(() => new GRU({ inputSize: 2, units: 3, peepholes: true } as never), TypeError, /options\.peepholes: unknown option for GRU; valid options: inputSize, units, .*resetAfter/);
   throws(() => new SimpleRNN({ inputSize: 2, units: 3, recurrentActivation: 'sigmoid' } as never), TypeError, /options\.recurrentActivation: unknown option for SimpleRNN; valid options: .*activation/);
   throws(() => new LSTM({ inputSize: 2, units: 3, resetAfter: false } as never), TypeError, /options\.resetAfter: unknown option for LSTM; valid options: .*cellBlockSize/);
-  throws(() => new LSTM({ inputSize: 2, units: 3, returnSequence: true, dropout: 0.1 } as never), TypeError, /options\.returnSequence, options\.dropout: unknown options for LSTM/);
+  throws(() => new LSTM({ inputSize: 2, units: 3, returnSequence: true, dropOut: 0.1 } as never), TypeError, /options\.returnSequence, options\.dropOut: unknown options for LSTM/);
   throws(() => new Dense({ inputSize: 2, units: 3, returnSequences: true } as never), TypeError, /options\.returnSequences: unknown option for Dense; valid options: inputSize, units, activation, useBias, seed, dtype/);
   throws(() => new Adam({ learningRate: 0.1 } as never), TypeError, /Adam: options\.learningRate: unknown option; valid options: lr, beta1, beta2, eps/);
   throws(() => new SGD({ lr: 0.1, nesterov: true } as never), TypeError, /SGD: options\.nesterov: unknown option; valid options: lr, momentum/);
@@ -159,7 +159,7 @@ test('unknown options are refused, naming the key and listing the valid names', 
   const x = Tensor.from(new Float32Array(4), [1, 2, 2]);
   for (const [name, C] of RECURRENT) {
     const layer = make(C, { returnSequences: true }) as Recurrent;
-    throws(() => layer.forward(x, { lengths: [2] } as never), TypeError, new RegExp(`${name}\\.forward: options\\.lengths: unknown option; valid options: initialState, training`));
+    throws(() => layer.forward(x, { length: [2] } as never), TypeError, new RegExp(`${name}\\.forward: options\\.length: unknown option; valid options: initialState, training, lengths`));
     const { run, output } = layer.forward(x, { training: true });
     throws(() => layer.backward(run!, output, { dState: [] } as never), TypeError, new RegExp(`${name}\\.backward: options\\.dState: unknown option; valid options: dStates`));
     throws(() => layer.backward(run!, output, 5 as never), TypeError, new RegExp(`${name}\\.backward: options: expected an object`));
@@ -305,8 +305,11 @@ test('v8-stale-length-detached: a detached tensor is refused after resizable-bac
   ab.resize(8);
   throws(() => mseLoss(pred(), shrunk), TypeError, /^mseLoss: target .*: its data lies outside its resizable ArrayBuffer \(was the buffer shrunk/);
   assert.doesNotThrow(() => mseLoss(pred(), Tensor.from(new Float32Array(resizableBuffer(24)), [2, 3])));
-  // A layer whose own parameter was detached says which one.
+  // A layer whose own parameter was detached keeps running on its prepared copy of the weights, and
+  // once told the weights changed says which one is gone.
   detach(gru.stateDict().weight_hh_l0.data.buffer);
+  assert.doesNotThrow(() => gru.forward(x));
+  gru.markWeightsChanged();
   throws(() => gru.forward(x), TypeError, /^GRU\.forward: parameter weight_hh_l0: its ArrayBuffer is detached/);
   throws(() => gru.loadStateDict(new GRU({ inputSize: 2, units: 3 }).stateDict()), TypeError, /loadStateDict: the layer's parameter weight_hh_l0: .*detached/);
 });

@@ -1,22 +1,26 @@
-// Recurrent layers over whole sequences: SimpleRNN, LSTM and GRU. Batch-first at the API (like
-// tfjs/Keras), time-major inside (converted once here); parameters are a PyTorch-style state dict.
-import { native, NATIVE_NUMBER_LIMIT, type NativeArray, type NativeCell, type NativeCellOptions, type NativeConfig } from '../native.js';
+// Recurrent layers over whole sequences: SimpleRNN, LSTM and GRU, each optionally a deep and
+// bidirectional stack (PyTorch's numLayers/bidirectional and parameter names). Batch-first at the
+// API (like tfjs/Keras), time-major inside; one native call per forward or backward (base.ts).
+import { NATIVE_NUMBER_LIMIT, type NativeArray, type NativeCell, type NativeCellOptions, type NativeCellSpec, type NativeCellWeights } from '../native.js';
 import { resolveActivation, type ActivationSpec } from '../activations.js';
 import {
-  bufferProblem, checkElementCount, checkTensor, describeBufferProblem, elementCount, formatShape, newTypedArray, shapeSize, Tensor, type DType, type TensorData,
+  bufferProblem, checkElementCount, describeBufferProblem, elementCount, formatShape, newTypedArray, shapeSize, Tensor, type DType, type TensorData,
 } from '../tensor.js';
 import { checkInitializer, initialize, Random, type Initializer } from '../init.js';
-import { loadParameters, type LoadStateDictOptions } from '../params.js';
+import { loadParameters, trackParameters, WeightVersion, type LoadStateDictOptions } from '../params.js';
 import { checkOptions, dimension, flag, numberIn, optionNames, seedOption, show, type OptionTable } from '../options.js';
+import { RecurrentBase, type DropoutConfig, type StackDef, type StateStyle } from './base.js';
+
+export type { ForwardOptions, ForwardResult, BackwardOptions, Gradients, TrainingRun } from './base.js';
 
 export interface RecurrentOptions {
   /** Features per step of the input. */
   inputSize: number;
   /** Hidden units (the size of h). */
   units: number;
-  /** Return the whole output sequence [batch, steps, units] instead of the last output [batch, units]. */
+  /** Return the whole output sequence [batch, steps, width] instead of the last output [batch, width]. */
   returnSequences?: boolean;
-  /** Also return the final states ([h] or [h, c]). */
+  /** Also return the final states ([h] or [h, c]; see ForwardOptions.initialState for stacks). */
   returnState?: boolean;
   /** Process the sequence in reverse; with returnSequences the outputs come in reversed order (Keras). */
   goBackwards?: boolean;
@@ -24,7 +28,7 @@ export interface RecurrentOptions {
   useBias?: boolean;
   /** Scalar type of parameters and data (default 'float32'; 'float64' exists for exact checks). */
   dtype?: DType;
-  /** Seed for the initial weights: a safe integer (used modulo 2^32); default a random one. */
+  /** Seed for the initial weights and the dropout masks: a safe integer (used modulo 2^32); default a random one. */
   seed?: number;
   /** Input weights W_ih (per gate block); default 'glorotUniform' (Keras). */
   kernelInitializer?: Initializer;
@@ -37,58 +41,44 @@ export interface RecurrentOptions {
    * [−clip, clip] before its activation. Default: no clipping.
    */
   clip?: number;
+  /** Stacked layers (PyTorch num_layers; default 1): layer k > 0 reads layer k−1's output. */
+  numLayers?: number;
+  /** Two directions per layer, outputs concatenated (PyTorch bidirectional; default false). */
+  bidirectional?: boolean;
+  /**
+   * Fraction dropped in training. With numLayers 1: from the layer's input, one mask per sequence for
+   * all steps (Keras `dropout`). With numLayers > 1: from each layer's output except the last's
+   * (PyTorch `dropout`). Default 0.
+   */
+  dropout?: number;
+  /**
+   * Fraction of h_{t−1} dropped before the recurrence in training, one mask per sequence for all
+   * steps, h0 included (Keras `recurrent_dropout`; a GRU drops the whole state, as TF1's
+   * DropoutWrapper does, not only the recurrent product as Keras's GRU). Default 0.
+   */
+  recurrentDropout?: number;
 }
 
-export interface ForwardOptions {
-  /** Initial states, each [batch, units]: [h0] or, for LSTM, [h0, c0]. Default zeros. */
-  initialState?: Tensor[];
-  /** Keep what backward() needs (default false: inference keeps O(batch·units) state only). */
-  training?: boolean;
-}
-
-/** What a training forward keeps for backward(). Valid until the layer's weights change. */
-export interface TrainingRun {
-  readonly layer: Recurrent;
-  readonly batch: number;
-  readonly steps: number;
-  /** @internal */ readonly xTime: TensorData;
-  /** @internal */ readonly workspace: TensorData;
-  /** @internal */ readonly hadInitialState: boolean;
-}
-
-export interface ForwardResult {
-  /** [batch, steps, units] with returnSequences, else [batch, units]. */
-  output: Tensor;
-  /** Final states ([h] or [h, c], each [batch, units]) when returnState is set, else []. */
-  states: Tensor[];
-  /** Present when forward ran with training: true. */
-  run?: TrainingRun;
-}
-
-export interface BackwardOptions {
-  /** Gradients of the final states, matching `states` ([dh] or [dh, dc]). */
-  dStates?: (Tensor | null | undefined)[];
-}
-
-export interface Gradients {
-  /** dLoss/dInput, [batch, steps, inputSize]. */
-  input: Tensor;
-  /** dLoss/dInitialState ([dh0] or [dh0, dc0]), each [batch, units]. */
-  initialState: Tensor[];
-  /** dLoss/dParameter, keyed like stateDict(). */
-  params: Record<string, Tensor>;
-}
-
-type ParamName = 'weight_ih_l0' | 'weight_hh_l0' | 'bias_ih_l0' | 'bias_hh_l0' | 'weight_peephole_l0' | 'weight_hr_l0' | 'weight_gr_l0';
+type ParamName = string;
 
 /** clip, cellClip, projClip: 0 (off) when undefined, else a number in the native core's [0, 1e30]. */
 function clipOption(v: unknown, what: string): number {
   return v === undefined ? 0 : numberIn(v, what, 0, NATIVE_NUMBER_LIMIT, ' (0 = off)');
 }
 
+/** A dropout fraction in [0, 1). */
+function fraction(v: unknown, what: string): number {
+  if (v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v >= 1) {
+    throw new RangeError(`${what}: expected a fraction in [0, 1), got ${show(v)}`);
+  }
+  return v;
+}
+
 const RECURRENT_OPTIONS: OptionTable<RecurrentOptions> = {
   inputSize: true, units: true, returnSequences: true, returnState: true, goBackwards: true, useBias: true, dtype: true, seed: true,
-  kernelInitializer: true, recurrentInitializer: true, biasInitializer: true, clip: true,
+  kernelInitializer: true, recurrentInitializer: true, biasInitializer: true, clip: true, numLayers: true, bidirectional: true,
+  dropout: true, recurrentDropout: true,
 };
 const SIMPLE_RNN_OPTIONS = optionNames<SimpleRNNOptions>({ ...RECURRENT_OPTIONS, activation: true });
 const LSTM_OPTIONS = optionNames<LSTMOptions>({
@@ -97,61 +87,74 @@ const LSTM_OPTIONS = optionNames<LSTMOptions>({
   variant: true, projSize: true, projClip: true, cellBlockSize: true,
 });
 const GRU_OPTIONS = optionNames<GRUOptions>({ ...RECURRENT_OPTIONS, resetAfter: true, recurrentActivation: true, activation: true });
-const FORWARD_OPTIONS = optionNames<ForwardOptions>({ initialState: true, training: true });
-const BACKWARD_OPTIONS = optionNames<BackwardOptions>({ dStates: true });
 
-/**
- * The runs each layer issued (frozen): backward takes no other object, so a run's batch, steps and
- * buffers are the ones its forward made.
- */
-const issuedRuns = new WeakMap<object, Recurrent>();
+function baseArgs(options: RecurrentOptions): [number, DType, boolean, boolean, number | undefined] {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options: expected an object');
+  const inputSize = dimension(options.inputSize, 'options.inputSize');
+  const dtype = options.dtype ?? 'float32';
+  if (dtype !== 'float32' && dtype !== 'float64') throw new TypeError(`options.dtype: expected 'float32' or 'float64', got ${show(options.dtype)}`);
+  return [
+    inputSize, dtype, flag(options.returnSequences, 'options.returnSequences', false), flag(options.returnState, 'options.returnState', false),
+    seedOption(options.seed, 'options.seed'),
+  ];
+}
 
-export abstract class Recurrent {
-  readonly inputSize: number;
+export abstract class Recurrent extends RecurrentBase {
   readonly units: number;
-  readonly returnSequences: boolean;
-  readonly returnState: boolean;
   readonly goBackwards: boolean;
   readonly useBias: boolean;
-  readonly dtype: DType;
   /** ONNX clip of the gate pre-activations (0 = off). */
   readonly clip: number;
+  readonly numLayers: number;
+  readonly bidirectional: boolean;
+  /** Dropout fractions (see RecurrentOptions). */
+  readonly dropout: number;
+  readonly recurrentDropout: number;
   protected readonly params: Map<ParamName, Tensor> = new Map();
   /** The cell options as the native core takes them; set by each subclass. */
   protected cellOptions: NativeCellOptions = {};
   /** LSTM projection size (0 = none) and its clip; h and the outputs then have projSize features. */
   protected projSize = 0;
   protected projClip = 0;
+  /** Bumped on every change of the parameters (optimizers, loadStateDict, markWeightsChanged). */
+  protected readonly version = new WeightVersion();
+  private def: StackDef | undefined;
 
-  /** Features of h and of the output: units, or projSize for a projected LSTM. */
+  /** Features of h and of each direction's output: units, or projSize for a projected LSTM. */
   get outputSize(): number {
     return this.projSize > 0 ? this.projSize : this.units;
   }
-  protected get outputSizeName(): string {
+  protected get outputSizeName(): 'units' | 'projSize' {
     return this.projSize > 0 ? 'projSize' : 'units';
+  }
+  get numDirections(): 1 | 2 {
+    return this.bidirectional ? 2 : 1;
   }
 
   protected abstract readonly cell: NativeCell;
   protected abstract readonly gates: number;
-  protected abstract readonly stateCount: number;
+  protected abstract readonly stateCount: 1 | 2;
   protected readonly linearBeforeReset: boolean = false;
-  abstract readonly className: string;
+
+  /** The options this layer was made with (Bidirectional clones them for its backward layer). */
+  readonly options: Readonly<RecurrentOptions>;
 
   constructor(options: RecurrentOptions) {
     // Unknown keys are checked by each subclass (it knows its option names) before calling super.
-    if (typeof options !== 'object' || options === null) throw new TypeError('options: expected an object');
-    this.inputSize = dimension(options.inputSize, 'options.inputSize');
+    super(...baseArgs(options));
+    this.options = Object.freeze({ ...options });
     this.units = dimension(options.units, 'options.units');
-    this.returnSequences = flag(options.returnSequences, 'options.returnSequences', false);
-    this.returnState = flag(options.returnState, 'options.returnState', false);
     this.goBackwards = flag(options.goBackwards, 'options.goBackwards', false);
     this.useBias = flag(options.useBias, 'options.useBias', true);
-    this.dtype = options.dtype ?? 'float32';
-    if (this.dtype !== 'float32' && this.dtype !== 'float64') {
-      throw new TypeError(`options.dtype: expected 'float32' or 'float64', got ${show(options.dtype)}`);
-    }
-    seedOption(options.seed, 'options.seed');
     this.clip = clipOption(options.clip, 'options.clip');
+    this.numLayers = options.numLayers === undefined ? 1 : dimension(options.numLayers, 'options.numLayers');
+    if (this.numLayers > 4096) throw new RangeError(`options.numLayers: expected at most 4096, got ${this.numLayers}`);
+    this.bidirectional = flag(options.bidirectional, 'options.bidirectional', false);
+    if (this.goBackwards && (this.bidirectional || this.numLayers > 1)) {
+      throw new TypeError('options.goBackwards: only for a single unidirectional layer (a bidirectional stack already has a reverse direction)');
+    }
+    this.dropout = fraction(options.dropout, 'options.dropout');
+    this.recurrentDropout = fraction(options.recurrentDropout, 'options.recurrentDropout');
     this.initializers = {
       kernel: checkInitializer(options.kernelInitializer ?? 'glorotUniform', 'options.kernelInitializer', this.dtype),
       recurrent: checkInitializer(options.recurrentInitializer ?? 'orthogonal', 'options.recurrentInitializer', this.dtype),
@@ -161,6 +164,16 @@ export abstract class Recurrent {
 
   private readonly initializers: { kernel: Initializer; recurrent: Initializer; bias: Initializer };
 
+  /** PyTorch's suffix of a layer-direction: '_l1', '_l1_reverse'. */
+  protected suffix(layer: number, dir: number): string {
+    return `_l${layer}${dir === 1 ? '_reverse' : ''}`;
+  }
+
+  /** Input features of layer k. */
+  protected layerInputSize(layer: number): number {
+    return layer === 0 ? this.inputSize : this.numDirections * this.outputSize;
+  }
+
   /** Creates the parameters with Keras's default initialisers; subclasses call it at the end of their constructor. */
   protected initParameters(seed: number | undefined): void {
     // Every parameter must fit a typed array: checked before anything is allocated.
@@ -169,38 +182,44 @@ export abstract class Recurrent {
       checkElementCount(shapeSize(shape), sizes, `parameter ${name} ${formatShape(shape)}`);
     }
     const rng = new Random(seed);
-    const H = this.units, I = this.inputSize, P = this.outputSize;
+    const H = this.units, P = this.outputSize;
     const rows = this.gateRows();
     const R = rows.reduce((a, b) => a + b, 0);
     const init = this.initializers;
-    const wIh = Tensor.zeros([R, I], this.dtype);
-    const wHh = Tensor.zeros([R, P], this.dtype);
-    let offset = 0;
-    for (const n of rows) {
-      initialize(wIh.data.subarray(offset * I, (offset + n) * I), init.kernel, 1, n, I, H, rng, 'options.kernelInitializer');
-      // Non-square gate blocks (projection, cell blocks) fall back to Glorot where orthogonal is asked.
-      const recurrent = n !== P && init.recurrent === 'orthogonal' ? 'glorotUniform' : init.recurrent;
-      initialize(wHh.data.subarray(offset * P, (offset + n) * P), recurrent, 1, n, P, H, rng, 'options.recurrentInitializer');
-      offset += n;
+    for (let l = 0; l < this.numLayers; l++) {
+      for (let d = 0; d < this.numDirections; d++) {
+        const sfx = this.suffix(l, d), I = this.layerInputSize(l);
+        const wIh = Tensor.zeros([R, I], this.dtype);
+        const wHh = Tensor.zeros([R, P], this.dtype);
+        let offset = 0;
+        for (const n of rows) {
+          initialize(wIh.data.subarray(offset * I, (offset + n) * I), init.kernel, 1, n, I, H, rng, 'options.kernelInitializer');
+          // Non-square gate blocks (projection, cell blocks) fall back to Glorot where orthogonal is asked.
+          const recurrent = n !== P && init.recurrent === 'orthogonal' ? 'glorotUniform' : init.recurrent;
+          initialize(wHh.data.subarray(offset * P, (offset + n) * P), recurrent, 1, n, P, H, rng, 'options.recurrentInitializer');
+          offset += n;
+        }
+        this.params.set(`weight_ih${sfx}`, wIh);
+        this.params.set(`weight_hh${sfx}`, wHh);
+        if (this.useBias) {
+          const bIh = Tensor.zeros([R], this.dtype);
+          const bHh = Tensor.zeros([R], this.dtype);
+          initialize(bIh.data, init.bias, 1, 1, R, H, rng, 'options.biasInitializer');
+          initialize(bHh.data, init.bias, 1, 1, R, H, rng, 'options.biasInitializer');
+          this.initBias(bIh.data, bHh.data);
+          this.params.set(`bias_ih${sfx}`, bIh);
+          this.params.set(`bias_hh${sfx}`, bHh);
+        }
+        if (this.cellOptions.peephole) this.params.set(`weight_peephole${sfx}`, Tensor.zeros([3 * H], this.dtype));
+        if (this.cellOptions.fullGateRecurrence) this.params.set(`weight_gr${sfx}`, Tensor.zeros([3 * H, 3 * H], this.dtype));
+        if (this.projSize > 0) {
+          const wHr = Tensor.zeros([P, H], this.dtype);
+          initialize(wHr.data, init.kernel === 'orthogonal' || init.kernel === 'identity' ? 'glorotUniform' : init.kernel, 1, P, H, H, rng, 'options.kernelInitializer');
+          this.params.set(`weight_hr${sfx}`, wHr);
+        }
+      }
     }
-    this.params.set('weight_ih_l0', wIh);
-    this.params.set('weight_hh_l0', wHh);
-    if (this.useBias) {
-      const bIh = Tensor.zeros([R], this.dtype);
-      const bHh = Tensor.zeros([R], this.dtype);
-      initialize(bIh.data, init.bias, 1, 1, R, H, rng, 'options.biasInitializer');
-      initialize(bHh.data, init.bias, 1, 1, R, H, rng, 'options.biasInitializer');
-      this.initBias(bIh.data, bHh.data);
-      this.params.set('bias_ih_l0', bIh);
-      this.params.set('bias_hh_l0', bHh);
-    }
-    if (this.cellOptions.peephole) this.params.set('weight_peephole_l0', Tensor.zeros([3 * H], this.dtype));
-    if (this.cellOptions.fullGateRecurrence) this.params.set('weight_gr_l0', Tensor.zeros([3 * H, 3 * H], this.dtype));
-    if (this.projSize > 0) {
-      const wHr = Tensor.zeros([P, H], this.dtype);
-      initialize(wHr.data, init.kernel === 'orthogonal' || init.kernel === 'identity' ? 'glorotUniform' : init.kernel, 1, P, H, H, rng, 'options.kernelInitializer');
-      this.params.set('weight_hr_l0', wHr);
-    }
+    trackParameters(this.params.values(), this.version);
   }
 
   /** Rows of each gate block in the stored parameters (G blocks of `units`; cell blocks store fewer). */
@@ -218,14 +237,14 @@ export abstract class Recurrent {
 
   /** Stored [rows, cols] → native [G·units, cols] through rowMap (gather). */
   private expandRows(src: NativeArray, map: Int32Array, cols: number): NativeArray {
-    const dst = this.newArray(map.length * cols);
+    const dst = newTypedArray(this.dtype, map.length * cols, this.className, 'a buffer of this call');
     for (let r = 0; r < map.length; r++) dst.set(src.subarray(map[r] * cols, (map[r] + 1) * cols), r * cols);
     return dst;
   }
 
   /** Native [G·units, cols] gradient → stored [rows, cols] (sum over the rows that share a stored row). */
   private foldRows(src: NativeArray, map: Int32Array, rows: number, cols: number): NativeArray {
-    const dst = this.newArray(rows * cols);
+    const dst = newTypedArray(this.dtype, rows * cols, this.className, 'a buffer of this call');
     for (let r = 0; r < map.length; r++) {
       const to = map[r] * cols, from = r * cols;
       for (let j = 0; j < cols; j++) dst[to + j] += src[from + j];
@@ -240,18 +259,28 @@ export abstract class Recurrent {
   parameterShapes(): Record<string, number[]> {
     const H = this.units, P = this.outputSize;
     const R = this.gateRows().reduce((a, b) => a + b, 0);
-    const shapes: Record<string, number[]> = { weight_ih_l0: [R, this.inputSize], weight_hh_l0: [R, P] };
-    if (this.useBias) {
-      shapes.bias_ih_l0 = [R];
-      shapes.bias_hh_l0 = [R];
+    const shapes: Record<string, number[]> = {};
+    for (let l = 0; l < this.numLayers; l++) {
+      for (let d = 0; d < this.numDirections; d++) {
+        const sfx = this.suffix(l, d);
+        shapes[`weight_ih${sfx}`] = [R, this.layerInputSize(l)];
+        shapes[`weight_hh${sfx}`] = [R, P];
+        if (this.useBias) {
+          shapes[`bias_ih${sfx}`] = [R];
+          shapes[`bias_hh${sfx}`] = [R];
+        }
+        if (this.cellOptions.peephole) shapes[`weight_peephole${sfx}`] = [3 * H];
+        if (this.projSize > 0) shapes[`weight_hr${sfx}`] = [P, H];
+        if (this.cellOptions.fullGateRecurrence) shapes[`weight_gr${sfx}`] = [3 * H, 3 * H];
+      }
     }
-    if (this.cellOptions.peephole) shapes.weight_peephole_l0 = [3 * H];
-    if (this.projSize > 0) shapes.weight_hr_l0 = [P, H];
-    if (this.cellOptions.fullGateRecurrence) shapes.weight_gr_l0 = [3 * H, 3 * H];
     return shapes;
   }
 
-  /** The parameters, live (not copies), keyed with PyTorch's names. */
+  /**
+   * The parameters, live (not copies), keyed with PyTorch's names. After changing their values in
+   * place by hand, call markWeightsChanged() (optimizers and loadStateDict do it themselves).
+   */
   stateDict(): Record<string, Tensor> {
     return Object.fromEntries(this.params);
   }
@@ -262,254 +291,124 @@ export abstract class Recurrent {
    */
   loadStateDict(dict: Record<string, Tensor>, options?: LoadStateDictOptions): void {
     loadParameters(this.className, this.stateDict(), this.parameterShapes(), dict, options);
+    this.version.bump();
   }
 
+  /** Declares that the parameters changed in place (re-prepares the native weights; older training runs become stale). */
+  markWeightsChanged(): void {
+    this.version.bump();
+  }
 
-  protected nativeConfig(batch: number, steps: number): NativeConfig {
+  /** The native description of one layer-direction. */
+  protected cellSpec(layer: number): NativeCellSpec {
     return {
       ...this.cellOptions,
       clip: this.clip,
       cell: this.cell,
       linearBeforeReset: this.linearBeforeReset,
-      reverse: this.goBackwards,
-      steps,
-      batch,
-      inputSize: this.inputSize,
+      inputSize: this.layerInputSize(layer),
       hiddenSize: this.units,
       ...(this.projSize > 0 ? { projSize: this.projSize, projClip: this.projClip } : {}),
     };
   }
 
-  /** The parameters as the native core takes them; `where` names the call in errors. */
-  private nativeParams(where: string): {
-    wIh: NativeArray; wHh: NativeArray; bIh?: NativeArray; bHh?: NativeArray; peep?: NativeArray; wHr?: NativeArray; wGr?: NativeArray;
-  } {
+  /** The native weights of one layer-direction (cell blocks expanded). */
+  protected cellWeights(layer: number, dir: number, where: string): NativeCellWeights {
+    const sfx = this.suffix(layer, dir);
     for (const [name, t] of this.params) {
+      if (!name.endsWith(sfx)) continue;
       const problem = elementCount(t.data) === 0 ? bufferProblem(t.data) : undefined;
       if (problem) throw new TypeError(`${where}: parameter ${name}: ${describeBufferProblem(problem)}`);
     }
     const map = this.rowMap();
-    const gather = (name: ParamName, cols: number): NativeArray | undefined => {
-      const t = this.params.get(name);
+    const gather = (name: string, cols: number): NativeArray | undefined => {
+      const t = this.params.get(name + sfx);
       return t && map ? this.expandRows(t.data, map, cols) : t?.data;
     };
-    return {
-      wIh: gather('weight_ih_l0', this.inputSize)!,
-      wHh: gather('weight_hh_l0', this.outputSize)!,
-      bIh: gather('bias_ih_l0', 1),
-      bHh: gather('bias_hh_l0', 1),
-      wGr: this.params.get('weight_gr_l0')?.data,
-      wHr: this.params.get('weight_hr_l0')?.data,
-      peep: this.params.get('weight_peephole_l0')?.data,
+    const w: NativeCellWeights = {
+      weightIh: gather('weight_ih', this.layerInputSize(layer))!,
+      weightHh: gather('weight_hh', this.outputSize)!,
     };
+    const bIh = gather('bias_ih', 1), bHh = gather('bias_hh', 1);
+    if (bIh) w.biasIh = bIh;
+    if (bHh) w.biasHh = bHh;
+    const peep = this.params.get(`weight_peephole${sfx}`), wHr = this.params.get(`weight_hr${sfx}`), wGr = this.params.get(`weight_gr${sfx}`);
+    if (peep) w.peephole = peep.data;
+    if (wHr) w.weightHr = wHr.data;
+    if (wGr) w.weightGr = wGr.data;
+    return w;
   }
 
-  private newArray(n: number): TensorData {
-    return newTypedArray(this.dtype, n, this.className, 'a buffer of this call');
+  /** Native gradients of one layer-direction → stored names and shapes (cell blocks folded). */
+  protected cellGradients(layer: number, dir: number, g: Partial<Record<keyof NativeCellWeights, NativeArray>>, out: Record<string, Tensor>): void {
+    const sfx = this.suffix(layer, dir), H = this.units, P = this.outputSize, I = this.layerInputSize(layer);
+    const map = this.rowMap();
+    const R = this.gateRows().reduce((a, b) => a + b, 0);
+    const fold = (v: NativeArray, cols: number) => (map ? this.foldRows(v, map, R, cols) : v);
+    out[`weight_ih${sfx}`] = Tensor.from(fold(g.weightIh!, I), [R, I]);
+    out[`weight_hh${sfx}`] = Tensor.from(fold(g.weightHh!, P), [R, P]);
+    if (this.useBias) {
+      out[`bias_ih${sfx}`] = Tensor.from(fold(g.biasIh!, 1), [R]);
+      out[`bias_hh${sfx}`] = Tensor.from(fold(g.biasHh!, 1), [R]);
+    }
+    if (g.peephole) out[`weight_peephole${sfx}`] = Tensor.from(g.peephole, [3 * H]);
+    if (g.weightHr) out[`weight_hr${sfx}`] = Tensor.from(g.weightHr, [P, H]);
+    if (g.weightGr) out[`weight_gr${sfx}`] = Tensor.from(g.weightGr, [3 * H, 3 * H]);
   }
 
-  /**
-   * Batch-first [B, T, F] → time-major [T, B, F], or back with `toBatchFirst`. With `reverseTime`
-   * the batch-first time index k maps to T-1-k (goBackwards returns outputs in reversed order).
-   */
-  private transpose(src: TensorData, batch: number, steps: number, features: number, toBatchFirst: boolean, reverseTime = false): TensorData {
-    const dst = this.newArray(src.length);
-    for (let b = 0; b < batch; b++) {
-      for (let k = 0; k < steps; k++) {
-        const t = reverseTime ? steps - 1 - k : k;
-        const batchFirst = (b * steps + k) * features;
-        const timeMajor = (t * batch + b) * features;
-        if (toBatchFirst) dst.set(src.subarray(timeMajor, timeMajor + features), batchFirst);
-        else dst.set(src.subarray(batchFirst, batchFirst + features), timeMajor);
-      }
-    }
-    return dst;
-  }
-
-  private prepare(x: unknown, options: ForwardOptions | undefined, method: string) {
-    const where = `${this.className}.${method}`;
-    if (!Tensor.isTensor(x)) {
-      throw new TypeError(`${where}: input must be a Tensor of shape [batch, steps, inputSize=${this.inputSize}], got ${x === null ? 'null' : typeof x}`);
-    }
-    if (x.rank !== 3 || x.shape[2] !== this.inputSize || x.shape[0] < 1 || x.shape[1] < 1) {
-      throw new RangeError(
-        `${where}: input must have shape [batch, steps, inputSize=${this.inputSize}] with batch, steps >= 1, got ${formatShape(x.shape)}`,
-      );
-    }
-    const [batch, steps] = x.shape as [number, number, number];
-    checkTensor(x, `${where}: input`, [batch, steps, this.inputSize], ['batch', 'steps', 'inputSize'], this.dtype);
-    if (options !== undefined) checkOptions(options, `${where}: options`, FORWARD_OPTIONS);
-    const training = flag(options?.training, `${where}: options.training`, false);
-    const init = options?.initialState;
-    let h0: NativeArray | undefined;
-    let c0: NativeArray | undefined;
-    if (init !== undefined && init !== null) {
-      if (!Array.isArray(init) || init.length !== this.stateCount) {
-        throw new TypeError(
-          `${where}: initialState must be an array of ${this.stateCount} Tensor(s) ` +
-            (this.stateCount === 2
-              ? `[h0, c0]: h0 [batch=${batch}, ${this.outputSizeName}=${this.outputSize}], c0 [batch=${batch}, units=${this.units}]`
-              : `[h0]: h0 [batch=${batch}, units=${this.units}]`),
-        );
-      }
-      const names = ['h0', 'c0'];
-      const states = init.map((s, i) =>
-        checkTensor(s, `${where}: initialState[${i}] (${names[i]})`, [batch, i === 0 ? this.outputSize : this.units], ['batch', i === 0 ? this.outputSizeName : 'units'], this.dtype).data,
-      );
-      [h0, c0] = states;
-    }
-    const cfg = this.nativeConfig(batch, steps);
-    const xTime = this.transpose(x.data, batch, steps, this.inputSize, false);
-    const wantSeq = this.returnSequences;
-    const p = this.nativeParams(where);
-    const bufs = {
-      x: xTime,
-      weightIh: p.wIh,
-      weightHh: p.wHh,
-      biasIh: p.bIh,
-      biasHh: p.bHh,
-      peephole: p.peep,
-      weightHr: p.wHr,
-      weightGr: p.wGr,
-      h0,
-      c0,
-      y: wantSeq || training ? this.newArray(steps * batch * this.outputSize) : undefined,
-      hN: this.newArray(batch * this.outputSize),
-      cN: this.stateCount === 2 ? this.newArray(batch * this.units) : undefined,
-      workspace: training ? this.newArray(native.workspaceSize(cfg, this.dtype)) : undefined,
+  /** @internal */
+  stackDef(): StackDef {
+    if (this.def) return this.def;
+    const L = this.numLayers, D = this.numDirections;
+    this.def = {
+      numLayers: L,
+      numDirections: D,
+      units: this.units,
+      outputSize: this.outputSize,
+      outputSizeName: this.outputSizeName,
+      stateCount: this.stateCount,
+      cells: () => {
+        const cells: NativeCellSpec[] = [];
+        for (let l = 0; l < L; l++) for (let d = 0; d < D; d++) cells.push(this.cellSpec(l));
+        return cells;
+      },
+      weights: (where) => {
+        const w: NativeCellWeights[] = [];
+        for (let l = 0; l < L; l++) for (let d = 0; d < D; d++) w.push(this.cellWeights(l, d, where));
+        return w;
+      },
+      versionKey: () => String(this.version.value),
+      gradients: (grads) => {
+        const out: Record<string, Tensor> = {};
+        for (let l = 0; l < L; l++) for (let d = 0; d < D; d++) this.cellGradients(l, d, grads[l * D + d], out);
+        return out;
+      },
     };
-    const finish = (): ForwardResult => {
-      const H = this.units, P = this.outputSize;
-      const output = wantSeq
-        ? Tensor.from(this.transpose(bufs.y!, batch, steps, P, true, this.goBackwards), [batch, steps, P])
-        : Tensor.from(bufs.hN.slice(), [batch, P]);
-      const states: Tensor[] = [];
-      if (this.returnState) {
-        states.push(Tensor.from(bufs.hN, [batch, P]));
-        if (bufs.cN) states.push(Tensor.from(bufs.cN, [batch, H]));
-      }
-      const result: ForwardResult = { output, states };
-      if (training) {
-        const run: TrainingRun = Object.freeze({ layer: this, batch, steps, xTime, workspace: bufs.workspace!, hadInitialState: h0 !== undefined });
-        issuedRuns.set(run, this);
-        result.run = run;
-      }
-      return result;
-    };
-    return { cfg, bufs, finish };
+    return this.def;
   }
 
-  /** Runs the whole sequence synchronously. x: [batch, steps, inputSize]. */
-  forward(x: Tensor, options?: ForwardOptions): ForwardResult {
-    const { cfg, bufs, finish } = this.prepare(x, options, 'forward');
-    native.forward(cfg, bufs);
-    return finish();
+  /** @internal */
+  override processingOrder(): boolean {
+    return this.goBackwards;
   }
 
-  /** Same as forward, computed on the libuv thread pool so the event loop stays free. */
-  async forwardAsync(x: Tensor, options?: ForwardOptions): Promise<ForwardResult> {
-    const { cfg, bufs, finish } = this.prepare(x, options, 'forwardAsync');
-    await native.forwardAsync(cfg, bufs);
-    return finish();
+  /** @internal */
+  stateStyle(): StateStyle {
+    return this.numLayers * this.numDirections === 1 ? 'single' : 'stacked';
   }
 
-  private prepareBackward(run: unknown, dOutput: unknown, options: BackwardOptions | undefined, method: string) {
-    const where = `${this.className}.${method}`;
-    if (typeof run !== 'object' || run === null || issuedRuns.get(run) !== this) {
-      throw new TypeError(
-        `${where}: run must be the .run of a forward(x, { training: true }) of this layer, got ${typeof run === 'object' && run !== null ? 'an object this layer did not issue (not a training run of this layer)' : show(run)}`,
-      );
+  /** @internal */
+  override dropoutConfig(): DropoutConfig | undefined {
+    const c: DropoutConfig = {};
+    if (this.dropout > 0) {
+      if (this.numLayers > 1) c.betweenKeep = 1 - this.dropout;
+      else c.inputKeep = 1 - this.dropout;
     }
-    if (options !== undefined) checkOptions(options, `${where}: options`, BACKWARD_OPTIONS);
-    const r = run as TrainingRun;
-    const { batch, steps } = r;
-    const H = this.units, P = this.outputSize, PN = this.outputSizeName;
-    const cfg = this.nativeConfig(batch, steps);
-    let dy: NativeArray | undefined;
-    let dhN: NativeArray | undefined;
-    let dcN: NativeArray | undefined;
-    if (dOutput !== null && dOutput !== undefined) {
-      if (this.returnSequences) {
-        const d = checkTensor(dOutput, `${where}: dOutput`, [batch, steps, P], ['batch', 'steps', PN], this.dtype);
-        dy = this.transpose(d.data, batch, steps, P, false, this.goBackwards);
-      } else {
-        // The last output is the final h: its gradient joins dh_N.
-        dhN = checkTensor(dOutput, `${where}: dOutput`, [batch, P], ['batch', PN], this.dtype).data.slice();
-      }
-    }
-    const dStates = options?.dStates ?? [];
-    if (!Array.isArray(dStates) || dStates.length > this.stateCount) {
-      throw new TypeError(`${where}: options.dStates must be an array of at most ${this.stateCount} Tensor(s)`);
-    }
-    dStates.forEach((s, i) => {
-      if (s === null || s === undefined) return;
-      const d = checkTensor(s, `${where}: dStates[${i}]`, [batch, i === 0 ? P : H], ['batch', i === 0 ? PN : 'units'], this.dtype).data;
-      if (i === 0) {
-        if (dhN) for (let k = 0; k < d.length; k++) dhN[k] += d[k];
-        else dhN = d;
-      } else dcN = d;
-    });
-    const G = this.gates, I = this.inputSize;
-    const p = this.nativeParams(where);
-    const bufs = {
-      x: r.xTime,
-      weightIh: p.wIh,
-      weightHh: p.wHh,
-      workspace: r.workspace,
-      peephole: p.peep,
-      dPeephole: p.peep ? this.newArray(3 * H) : undefined,
-      dy,
-      dhN,
-      dcN,
-      dx: this.newArray(steps * batch * I),
-      dh0: this.newArray(batch * P),
-      dc0: this.stateCount === 2 ? this.newArray(batch * H) : undefined,
-      dWeightIh: this.newArray(G * H * I),
-      dWeightHh: this.newArray(G * H * P),
-      weightHr: p.wHr,
-      dWeightHr: p.wHr ? this.newArray(P * H) : undefined,
-      weightGr: p.wGr,
-      dWeightGr: p.wGr ? this.newArray(9 * H * H) : undefined,
-      dBiasIh: this.useBias ? this.newArray(G * H) : undefined,
-      dBiasHh: this.useBias ? this.newArray(G * H) : undefined,
-    };
-    const finish = (): Gradients => {
-      const map = this.rowMap();
-      const R = this.gateRows().reduce((a, b) => a + b, 0);
-      const fold = (g: NativeArray, cols: number) => (map ? this.foldRows(g, map, R, cols) : g);
-      const params: Record<string, Tensor> = {
-        weight_ih_l0: Tensor.from(fold(bufs.dWeightIh, I), [R, I]),
-        weight_hh_l0: Tensor.from(fold(bufs.dWeightHh, P), [R, P]),
-      };
-      if (this.useBias) {
-        params.bias_ih_l0 = Tensor.from(fold(bufs.dBiasIh!, 1), [R]);
-        params.bias_hh_l0 = Tensor.from(fold(bufs.dBiasHh!, 1), [R]);
-      }
-      if (bufs.dPeephole) params.weight_peephole_l0 = Tensor.from(bufs.dPeephole, [3 * H]);
-      if (bufs.dWeightHr) params.weight_hr_l0 = Tensor.from(bufs.dWeightHr, [P, H]);
-      if (bufs.dWeightGr) params.weight_gr_l0 = Tensor.from(bufs.dWeightGr, [3 * H, 3 * H]);
-      const initialState = [Tensor.from(bufs.dh0, [batch, P])];
-      if (bufs.dc0) initialState.push(Tensor.from(bufs.dc0, [batch, H]));
-      return { input: Tensor.from(this.transpose(bufs.dx, batch, steps, I, true), [batch, steps, I]), initialState, params };
-    };
-    return { cfg, bufs, finish };
-  }
-
-  /**
-   * Backpropagation through time for a training run. dOutput matches `output` (or null when only the
-   * final states carry gradient); options.dStates match `states`.
-   */
-  backward(run: TrainingRun, dOutput: Tensor | null, options?: BackwardOptions): Gradients {
-    const { cfg, bufs, finish } = this.prepareBackward(run, dOutput, options, 'backward');
-    native.backward(cfg, bufs);
-    return finish();
-  }
-
-  /** Same as backward, computed on the libuv thread pool. */
-  async backwardAsync(run: TrainingRun, dOutput: Tensor | null, options?: BackwardOptions): Promise<Gradients> {
-    const { cfg, bufs, finish } = this.prepareBackward(run, dOutput, options, 'backwardAsync');
-    await native.backwardAsync(cfg, bufs);
-    return finish();
+    if (this.recurrentDropout > 0) c.stateKeep = 1 - this.recurrentDropout;
+    if (c.inputKeep === undefined && c.betweenKeep === undefined && c.stateKeep === undefined) return undefined;
+    c.variational = true;
+    c.stateOnInitial = true;
+    return c;
   }
 }
 
@@ -524,7 +423,7 @@ export class SimpleRNN extends Recurrent {
   readonly activation: ActivationSpec;
   protected readonly cell: NativeCell = 'rnn_tanh';
   protected readonly gates = 1;
-  protected readonly stateCount = 1;
+  protected readonly stateCount: 1 | 2 = 1;
   constructor(options: SimpleRNNOptions) {
     super(checkOptions(options, 'options', SIMPLE_RNN_OPTIONS, 'SimpleRNN'));
     this.activation = options.activation ?? 'tanh';
@@ -608,7 +507,7 @@ export class LSTM extends Recurrent {
   readonly className = 'LSTM';
   protected readonly cell = 'lstm';
   protected readonly gates = 4;
-  protected readonly stateCount = 2;
+  protected readonly stateCount: 1 | 2 = 2;
   private readonly unitForgetBias: boolean;
   /** Cells per memory cell block (1 = every cell has its own gates). */
   readonly cellBlockSize: number = 1;
@@ -700,7 +599,7 @@ export class GRU extends Recurrent {
   readonly className = 'GRU';
   protected readonly cell = 'gru';
   protected readonly gates = 3;
-  protected readonly stateCount = 1;
+  protected readonly stateCount: 1 | 2 = 1;
   protected override readonly linearBeforeReset: boolean;
   constructor(options: GRUOptions) {
     super(checkOptions(options, 'options', GRU_OPTIONS, 'GRU'));

@@ -2,6 +2,7 @@
 // Per-parameter state (moments, momentum) is keyed by the parameter Tensor itself (a WeakMap), so
 // the record keys only pair parameters with their gradients and may differ from call to call.
 import { checkOptions, optionNames, show } from '../options.js';
+import { parameterChanged } from '../params.js';
 import { bufferProblem, checkTensor, describeBufferProblem, elementCount, shapeSize, Tensor } from '../tensor.js';
 
 /** Throws a TypeError naming `what` when t's memory is gone (a detached or out-of-bounds buffer). */
@@ -106,6 +107,7 @@ export class Adam implements Optimizer {
         v[k] = beta2 * v[k] + (1 - beta2) * gk * gk;
         p[k] -= (stepSize * m[k]) / (Math.sqrt(v[k]) / sqrtBc2 + eps);
       }
+      parameterChanged(param);
     }
   }
 }
@@ -133,6 +135,7 @@ export class SGD implements Optimizer {
       const p = param.data, g = grad.data;
       if (momentum === 0) {
         for (let k = 0; k < p.length; k++) p[k] -= lr * g[k];
+        parameterChanged(param);
         continue;
       }
       let b = this.buffers.get(param);
@@ -142,6 +145,7 @@ export class SGD implements Optimizer {
         for (let k = 0; k < b.length; k++) b[k] = momentum * b[k] + g[k];
       }
       for (let k = 0; k < p.length; k++) p[k] -= lr * b[k];
+      parameterChanged(param);
     }
   }
 }

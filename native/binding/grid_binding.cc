@@ -19,6 +19,10 @@
 // transfer or resize its buffers meanwhile; its work touches no JavaScript.
 #include "grid_binding.h"
 
+#include <atomic>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <functional>
 #include <memory>
 #include <new>
@@ -50,11 +54,24 @@ struct RunHolder {
   size_t bytes = 0;
 };
 
+// Live native objects (for tests and the memory accounting of services).
+std::atomic<int64_t> g_live_stacks{0}, g_live_runs{0}, g_live_stack_bytes{0}, g_live_run_bytes{0};
+
+void count(const StackHolder* h, int sign) {
+  g_live_stacks += sign;
+  g_live_stack_bytes += sign * int64_t(h->bytes);
+}
+void count(const RunHolder* h, int sign) {
+  g_live_runs += sign;
+  g_live_run_bytes += sign * int64_t(h->bytes);
+}
+
 template <typename Holder>
 void finalize_holder(napi_env env, void* data, void*) {
   Holder* h = static_cast<Holder*>(data);
   int64_t unused = 0;
   napi_adjust_external_memory(env, -int64_t(h->bytes), &unused);
+  if (h->stack) count(h, -1);  // (a released holder was uncounted then)
   delete h;
 }
 
@@ -67,6 +84,7 @@ Napi::Object wrap_holder(Napi::Env env, Holder* holder, const napi_type_tag& tag
     throw Napi::Error::New(env, "rnnkit: could not wrap a native object");
   }
   napi_type_tag_object(env, obj, &tag);
+  count(holder, +1);
   int64_t unused = 0;
   napi_adjust_external_memory(env, int64_t(holder->bytes), &unused);
   return obj;
@@ -83,19 +101,22 @@ Holder* unwrap_holder(const Napi::Value& v, const napi_type_tag& tag, const std:
   return static_cast<Holder*>(data);
 }
 
-template <typename S>
-Napi::Value to_typed_array(Napi::Env env, std::vector<S>&& v) {
-  const size_t n = v.size();
-  Napi::ArrayBuffer ab;
-  if (n == 0) {
-    ab = Napi::ArrayBuffer::New(env, 0);
-  } else {
-    auto* heap = new std::vector<S>(std::move(v));
-    ab = Napi::ArrayBuffer::New(env, heap->data(), n * sizeof(S),
-                                [](Napi::Env, void*, std::vector<S>* h) { delete h; }, heap);
-  }
-  if constexpr (std::is_same_v<S, float>) return Napi::Float32Array::New(env, n, ab, 0);
-  else return Napi::Float64Array::New(env, n, ab, 0);
+// An output typed array allocated by V8 now (zero-filled, freed by the garbage collector like any
+// other, never waiting for the event loop) and written by the call's work, which may run on
+// another thread: JavaScript cannot reach it before the call returns it.
+struct OutputArray {
+  Napi::Reference<Napi::Value> ref;
+  void* data = nullptr;
+  bool present() const { return data != nullptr; }
+};
+
+OutputArray new_output(Napi::Env env, bool f64, size_t n) {
+  OutputArray o;
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, std::max<size_t>(n, 1) * (f64 ? 8 : 4));
+  Napi::Value ta = f64 ? Napi::Value(Napi::Float64Array::New(env, n, ab, 0)) : Napi::Value(Napi::Float32Array::New(env, n, ab, 0));
+  o.ref = Napi::Persistent(ta);
+  o.data = ab.Data();
+  return o;
 }
 
 int64_t read_count(const Napi::Object& o, const char* name, const std::string& where, int64_t lo, int64_t hi) {
@@ -230,10 +251,44 @@ Napi::Value PrepareStack(const Napi::CallbackInfo& info) {
   return wrap_holder(env, holder.release(), kStackTag);
 }
 
+// releaseStack(stack) / releaseRun(run): frees the native memory now instead of when the garbage
+// collector and then the event loop get to the handle (calls in flight keep what they use until
+// they finish). Using a released handle is an error.
+Napi::Value ReleaseStack(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StackHolder* h = unwrap_holder<StackHolder>(info.Length() ? info[0] : env.Undefined(), kStackTag,
+                                              "stack: expected a handle from prepareStack()");
+  if (h->stack) {
+    int64_t unused = 0;
+    napi_adjust_external_memory(env, -int64_t(h->bytes), &unused);
+    count(h, -1);
+    h->stack.reset();
+    h->bytes = 0;
+  }
+  return env.Undefined();
+}
+
+Napi::Value ReleaseRun(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RunHolder* h = unwrap_holder<RunHolder>(info.Length() ? info[0] : env.Undefined(), kRunTag,
+                                          "run: expected the run of a stackForward(…, { training: true })");
+  if (h->stack) {
+    int64_t unused = 0;
+    napi_adjust_external_memory(env, -int64_t(h->bytes), &unused);
+    count(h, -1);
+    h->stack.reset();
+    h->f32.reset();
+    h->f64.reset();
+    h->bytes = 0;
+  }
+  return env.Undefined();
+}
+
 Napi::Value StackInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   StackHolder* h = unwrap_holder<StackHolder>(info.Length() ? info[0] : env.Undefined(), kStackTag,
                                               "stack: expected a handle from prepareStack()");
+  if (!h->stack) throw Napi::TypeError::New(env, "stack: this prepared stack was released");
   Napi::Object o = Napi::Object::New(env);
   o.Set("version", h->stack->version);
   o.Set("bytes", double(h->stack->bytes));
@@ -274,47 +329,37 @@ struct ForwardCall : Call {
   const void* x = nullptr;
   const void* h0 = nullptr;
   const void* c0 = nullptr;
-  std::vector<float> xf, h0f, c0f, yf, hnf, cnf;
-  std::vector<double> xd, h0d, c0d, yd, hnd, cnd;
+  std::vector<float> xf, h0f, c0f;
+  std::vector<double> xd, h0d, c0d;
   std::vector<int32_t> lengths_own;
   std::vector<uint8_t> mask_own;
+  OutputArray y, hn, cn;
   std::shared_ptr<GridRun<float>> run_f;
   std::shared_ptr<GridRun<double>> run_d;
   size_t run_bytes = 0;
 
   template <typename S>
-  void work_typed(std::vector<S>& y, std::vector<S>& hn, std::vector<S>& cn, std::shared_ptr<GridRun<S>>& run) {
+  void work_typed(std::shared_ptr<GridRun<S>>& run) {
     auto st = std::static_pointer_cast<const PreparedStack<S>>(std::shared_ptr<const PreparedStackBase>(stack));
-    const int64_t LD = int64_t(st->layers) * st->directions, B = shape.B;
-    const SeqConfig& c = st->at(0, 0).config();
-    y.assign(size_t(shape.T * B * width), S(0));
-    hn.assign(size_t(LD * B * c.state_size()), S(0));
-    if (c.cell == CellKind::kLstm) cn.assign(size_t(LD * B * c.H), S(0));
     GridForwardIO<S> io;
     io.x = static_cast<const S*>(x);
     io.h0 = static_cast<const S*>(h0);
     io.c0 = static_cast<const S*>(c0);
-    io.y = y.data();
-    io.h_n = hn.data();
-    io.c_n = cn.empty() ? nullptr : cn.data();
+    io.y = static_cast<S*>(y.data);
+    io.h_n = static_cast<S*>(hn.data);
+    io.c_n = static_cast<S*>(cn.data);
     run = grid_forward<S>(st, shape, merge, dropout, training, io);
     if (run) run_bytes = grid_run_bytes(*run);
   }
   void work() override {
-    if (stack->float64) work_typed<double>(yd, hnd, cnd, run_d);
-    else work_typed<float>(yf, hnf, cnf, run_f);
+    if (stack->float64) work_typed<double>(run_d);
+    else work_typed<float>(run_f);
   }
   Napi::Value result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
-    if (stack->float64) {
-      o.Set("y", to_typed_array(env, std::move(yd)));
-      o.Set("hN", to_typed_array(env, std::move(hnd)));
-      if (!cnd.empty()) o.Set("cN", to_typed_array(env, std::move(cnd)));
-    } else {
-      o.Set("y", to_typed_array(env, std::move(yf)));
-      o.Set("hN", to_typed_array(env, std::move(hnf)));
-      if (!cnf.empty()) o.Set("cN", to_typed_array(env, std::move(cnf)));
-    }
+    o.Set("y", y.ref.Value());
+    o.Set("hN", hn.ref.Value());
+    if (cn.present()) o.Set("cN", cn.ref.Value());
     if (training) {
       auto* h = new RunHolder();
       h->stack = stack;
@@ -325,6 +370,7 @@ struct ForwardCall : Call {
       h->width = width;
       h->bytes = run_bytes;
       o.Set("run", wrap_holder(env, h, kRunTag));
+      o.Set("runBytes", double(run_bytes));
     }
     return o;
   }
@@ -345,6 +391,7 @@ std::unique_ptr<ForwardCall> parse_forward(const Napi::CallbackInfo& info, bool 
   auto k = std::make_unique<ForwardCall>();
   StackHolder* h = unwrap_holder<StackHolder>(info.Length() ? info[0] : env.Undefined(), kStackTag,
                                               "stack: expected a handle from prepareStack()");
+  if (!h->stack) throw Napi::TypeError::New(env, "stack: this prepared stack was released");
   k->stack = h->stack;
   const PreparedStackBase& base = *h->stack;
   if (info.Length() < 2 || !info[1].IsObject()) throw Napi::TypeError::New(env, "call: expected an object");
@@ -435,6 +482,9 @@ std::unique_ptr<ForwardCall> parse_forward(const Napi::CallbackInfo& info, bool 
   }
   k->shape.lengths = keep(k->shape.lengths, size_t(B), async, k->lengths_own);
   k->shape.mask = keep(k->shape.mask, size_t(B * T), async, k->mask_own);
+  k->y = new_output(env, base.float64, size_t(T * B * k->width));
+  k->hn = new_output(env, base.float64, nh);
+  if (lstm) k->cn = new_output(env, base.float64, nc);
   return k;
 }
 
@@ -448,82 +498,91 @@ struct BackwardCall : Call {
   std::vector<double> dyd, dhd, dcd;
   // Outputs: dx, dh0, dc0, then per cell: weightIh, weightHh, biasIh, biasHh, peephole, weightHr, weightGr.
   static constexpr int kPerCell = 7;
-  std::vector<std::vector<float>> outf;
-  std::vector<std::vector<double>> outd;
+  std::vector<OutputArray> out;
 
   template <typename S>
-  void work_typed(const GridRun<S>& grid_run, std::vector<std::vector<S>>& out) {
+  void work_typed(const GridRun<S>& grid_run) {
     const PreparedStack<S>& st = typed<S>(*run.stack);
     const int LD = st.layers * st.directions;
-    const SeqConfig& c0 = st.at(0, 0).config();
-    const int64_t T = run.T, B = run.B, P = c0.state_size(), H = c0.H;
-    const bool lstm = c0.cell == CellKind::kLstm;
-    out.assign(size_t(3 + kPerCell * LD), {});
-    if (input_gradient) out[0].assign(size_t(T * B * c0.I), S(0));
-    out[1].assign(size_t(LD * B * P), S(0));
-    if (lstm) out[2].assign(size_t(LD * B * H), S(0));
     GridBackwardIO<S> io;
     io.dy = static_cast<const S*>(dy);
     io.dh_n = static_cast<const S*>(dh_n);
     io.dc_n = static_cast<const S*>(dc_n);
-    io.dx = input_gradient ? out[0].data() : nullptr;
-    io.dh0 = out[1].data();
-    io.dc0 = lstm ? out[2].data() : nullptr;
+    io.dx = static_cast<S*>(out[0].data);
+    io.dh0 = static_cast<S*>(out[1].data);
+    io.dc0 = static_cast<S*>(out[2].data);
     io.grads.resize(size_t(LD));
     for (int i = 0; i < LD; ++i) {
-      const PreparedLayer<S>& W = *st.cells[size_t(i)];
-      const SeqConfig& c = W.config();
-      const int64_t GH = c.gate_width();
-      auto slot = [&](int j, int64_t n) -> S* {
-        std::vector<S>& v = out[size_t(3 + kPerCell * i + j)];
-        v.assign(size_t(n), S(0));
-        return v.data();
-      };
+      auto slot = [&](int j) { return static_cast<S*>(out[size_t(3 + kPerCell * i + j)].data); };
       BackwardBuffers<S>& g = io.grads[size_t(i)];
-      g.dw_ih = slot(0, GH * c.I);
-      g.dw_hh = slot(1, GH * c.state_size());
-      if (W.has_bias_ih()) g.db_ih = slot(2, GH);
-      if (W.has_bias_hh()) g.db_hh = slot(3, GH);
-      if (c.opt.peephole) g.dpeep = slot(4, 3 * c.H);
-      if (c.P > 0) g.dw_hr = slot(5, c.P * c.H);
-      if (c.opt.full_gate_recurrence) g.dw_gr = slot(6, 9 * c.H * c.H);
+      g.dw_ih = slot(0);
+      g.dw_hh = slot(1);
+      g.db_ih = slot(2);
+      g.db_hh = slot(3);
+      g.dpeep = slot(4);
+      g.dw_hr = slot(5);
+      g.dw_gr = slot(6);
     }
     grid_backward(grid_run, io);
   }
   void work() override {
-    if (run.stack->float64) work_typed<double>(*run.f64, outd);
-    else work_typed<float>(*run.f32, outf);
+    if (run.stack->float64) work_typed<double>(*run.f64);
+    else work_typed<float>(*run.f32);
   }
-  template <typename S>
-  Napi::Value result_typed(Napi::Env env, std::vector<std::vector<S>>& out) {
+  Napi::Value result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
-    if (input_gradient) o.Set("dx", to_typed_array(env, std::move(out[0])));
-    o.Set("dh0", to_typed_array(env, std::move(out[1])));
-    if (!out[2].empty()) o.Set("dc0", to_typed_array(env, std::move(out[2])));
+    if (out[0].present()) o.Set("dx", out[0].ref.Value());
+    o.Set("dh0", out[1].ref.Value());
+    if (out[2].present()) o.Set("dc0", out[2].ref.Value());
     const int LD = run.stack->layers * run.stack->directions;
     Napi::Array grads = Napi::Array::New(env, size_t(LD));
     static const char* names[kPerCell] = {"weightIh", "weightHh", "biasIh", "biasHh", "peephole", "weightHr", "weightGr"};
     for (int i = 0; i < LD; ++i) {
       Napi::Object g = Napi::Object::New(env);
       for (int j = 0; j < kPerCell; ++j) {
-        std::vector<S>& v = out[size_t(3 + kPerCell * i + j)];
-        if (!v.empty()) g.Set(names[j], to_typed_array(env, std::move(v)));
+        const OutputArray& v = out[size_t(3 + kPerCell * i + j)];
+        if (v.present()) g.Set(names[j], v.ref.Value());
       }
       grads.Set(uint32_t(i), g);
     }
     o.Set("grads", grads);
     return o;
   }
-  Napi::Value result(Napi::Env env) override {
-    return run.stack->float64 ? result_typed<double>(env, outd) : result_typed<float>(env, outf);
-  }
 };
+
+// The outputs of a backward call, allocated now (see OutputArray).
+template <typename S>
+void allocate_gradients(Napi::Env env, BackwardCall& k) {
+  const PreparedStack<S>& st = typed<S>(*k.run.stack);
+  const int LD = st.layers * st.directions;
+  const SeqConfig& c0 = st.at(0, 0).config();
+  const bool f64 = std::is_same_v<S, double>;
+  const int64_t T = k.run.T, B = k.run.B;
+  k.out.resize(size_t(3 + BackwardCall::kPerCell * LD));
+  if (k.input_gradient) k.out[0] = new_output(env, f64, size_t(T * B * c0.I));
+  k.out[1] = new_output(env, f64, size_t(LD * B * c0.state_size()));
+  if (c0.cell == CellKind::kLstm) k.out[2] = new_output(env, f64, size_t(LD * B * c0.H));
+  for (int i = 0; i < LD; ++i) {
+    const PreparedLayer<S>& W = *st.cells[size_t(i)];
+    const SeqConfig& c = W.config();
+    const int64_t GH = c.gate_width();
+    auto slot = [&](int j, int64_t n) { k.out[size_t(3 + BackwardCall::kPerCell * i + j)] = new_output(env, f64, size_t(n)); };
+    slot(0, GH * c.I);
+    slot(1, GH * c.state_size());
+    if (W.has_bias_ih()) slot(2, GH);
+    if (W.has_bias_hh()) slot(3, GH);
+    if (c.opt.peephole) slot(4, 3 * c.H);
+    if (c.P > 0) slot(5, c.P * c.H);
+    if (c.opt.full_gate_recurrence) slot(6, 9 * c.H * c.H);
+  }
+}
 
 std::unique_ptr<BackwardCall> parse_backward(const Napi::CallbackInfo& info, bool async) {
   Napi::Env env = info.Env();
   auto k = std::make_unique<BackwardCall>();
   RunHolder* h = unwrap_holder<RunHolder>(info.Length() ? info[0] : env.Undefined(), kRunTag,
                                           "run: expected the run of a stackForward(…, { training: true })");
+  if (!h->stack) throw Napi::Error::New(env, "run: this run was released (its weights changed); run forward again");
   k->run = *h;
   k->run.bytes = 0;
   const PreparedStackBase& base = *h->stack;
@@ -555,6 +614,8 @@ std::unique_ptr<BackwardCall> parse_backward(const Napi::CallbackInfo& info, boo
     k->dh_n = keep(static_cast<const float*>(k->dh_n), nh, async, k->dhf);
     k->dc_n = keep(static_cast<const float*>(k->dc_n), nc, async, k->dcf);
   }
+  if (base.float64) allocate_gradients<double>(env, *k);
+  else allocate_gradients<float>(env, *k);
   return k;
 }
 
@@ -640,22 +701,41 @@ Napi::Value DropoutMask(const Napi::CallbackInfo& info) {
   const int64_t T = read_dim(o, "steps", "args"), B = read_dim(o, "batch", "args"), W = read_dim(o, "width", "args");
   const double keep = read_number(o, "args", "keep", 1, 1e-9, 1);
   if (double(T) * double(B) * double(W) > 1e8) throw Napi::RangeError::New(env, "args: at most 1e8 values");
-  std::vector<double> v(size_t(T * B * W));
+  OutputArray out = new_output(env, true, size_t(T * B * W));
+  double* v = static_cast<double*>(out.data);
   for (int64_t t = 0; t < T; ++t)
     for (int64_t b = 0; b < B; ++b)
-      for (int64_t j = 0; j < W; ++j) v[size_t((t * B + b) * W + j)] = dropout_value(uint64_t(seed), uint64_t(stream), t, b, j, keep);
-  return to_typed_array(env, std::move(v));
+      for (int64_t j = 0; j < W; ++j) v[(t * B + b) * W + j] = dropout_value(uint64_t(seed), uint64_t(stream), t, b, j, keep);
+  return out.ref.Value();
+}
+
+// liveObjects() -> { stacks, runs, stackBytes, runBytes }: prepared stacks and training runs alive.
+Napi::Value LiveObjects(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("stacks", double(g_live_stacks.load()));
+  o.Set("runs", double(g_live_runs.load()));
+  o.Set("stackBytes", double(g_live_stack_bytes.load()));
+  o.Set("runBytes", double(g_live_run_bytes.load()));
+#if defined(__GLIBC__)
+  struct mallinfo2 mi = mallinfo2();
+  o.Set("mallocInUse", double(mi.uordblks + mi.hblkhd));
+#endif
+  return o;
 }
 
 }  // namespace
 
 void register_grid(Napi::Env env, Napi::Object exports) {
   exports.Set("prepareStack", Napi::Function::New(env, PrepareStack, "prepareStack"));
+  exports.Set("releaseStack", Napi::Function::New(env, ReleaseStack, "releaseStack"));
+  exports.Set("releaseRun", Napi::Function::New(env, ReleaseRun, "releaseRun"));
   exports.Set("stackInfo", Napi::Function::New(env, StackInfo, "stackInfo"));
   exports.Set("stackForward", Napi::Function::New(env, StackForward, "stackForward"));
   exports.Set("stackForwardAsync", Napi::Function::New(env, StackForwardAsync, "stackForwardAsync"));
   exports.Set("stackBackward", Napi::Function::New(env, StackBackward, "stackBackward"));
   exports.Set("stackBackwardAsync", Napi::Function::New(env, StackBackwardAsync, "stackBackwardAsync"));
+  exports.Set("liveObjects", Napi::Function::New(env, LiveObjects, "liveObjects"));
   exports.Set("dropoutMask", Napi::Function::New(env, DropoutMask, "dropoutMask"));
 }
 

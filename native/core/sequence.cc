@@ -158,7 +158,9 @@ int64_t backward_scratch_elems(const SeqConfig& c, int64_t N) {
 
 template <typename S>
 void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const ForwardBuffers<S>& buf) {
-  const SeqConfig& c = W.config();
+  SeqConfig c = W.config();  // the cell; the sizes come from the plan
+  c.T = plan.T;
+  c.B = plan.B;
   const int64_t T = plan.T, B = plan.B, H = c.H, I = c.I, G = c.gates(), GH = c.gate_width(), BH = B * H;
   const int64_t N = plan.rows();
   const bool train = buf.workspace != nullptr;
@@ -321,7 +323,9 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
 
 template <typename S>
 void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const BackwardBuffers<S>& buf) {
-  const SeqConfig& c = W.config();
+  SeqConfig c = W.config();  // the cell; the sizes come from the plan
+  c.T = plan.T;
+  c.B = plan.B;
   const int64_t T = plan.T, B = plan.B, H = c.H, I = c.I, GH = c.gate_width(), BH = B * H, N = plan.rows();
   const bool proj = c.P > 0;
   const int64_t P = c.state_size(), BP = B * P;

@@ -151,6 +151,7 @@ function checkError(e: unknown, where: string, plain?: RegExp): void {
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 const THREADS_REFUSED = /refused to start more threads/;
+const STALE_RUN = /: stale run: the layer's weights changed/;
 
 function trySync(where: string, fn: () => unknown, plain?: RegExp): Outcome {
   try {
@@ -165,7 +166,7 @@ function trySync(where: string, fn: () => unknown, plain?: RegExp): Outcome {
 }
 
 /** An async form: must return a Promise (never throw synchronously), which settles acceptably. */
-async function tryAsync(where: string, fn: () => unknown): Promise<Outcome> {
+async function tryAsync(where: string, fn: () => unknown, plain?: RegExp): Promise<Outcome> {
   let p: unknown;
   try {
     p = fn();
@@ -179,7 +180,7 @@ async function tryAsync(where: string, fn: () => unknown): Promise<Outcome> {
     stats.succeeded++;
     return { ok: true, value };
   } catch (e) {
-    checkError(e, where);
+    checkError(e, where, plain);
     stats.rejected++;
     return { ok: false, error: e };
   }
@@ -592,7 +593,7 @@ async function runLayerData(c: LayerCase, l32: Recurrent, l64: Recurrent, dataSe
   const t64 = l64.forward(to64(x), { ...(init64 ? { initialState: init64 } : {}), training: true });
   const g64 = l64.backward(t64.run!, dOut ? to64(dOut) : null, dStates ? { dStates: dStates.map((d) => (d ? to64(d) : null)) } : undefined);
   const refs: ArrayLike<number>[] = [
-    t64.output.data, ...t64.states.map((s) => s.data), t64.run!.workspace, g64.input.data,
+    t64.output.data, ...t64.states.map((s) => s.data), g64.input.data,
     ...g64.initialState.map((s) => s.data), ...Object.values(g64.params).map((t) => t.data),
   ];
   const scale = Math.max(...refs.map(maxAbs));
@@ -984,8 +985,8 @@ const STATE_KINDS = ['none', 'valid', 'tooFew', 'tooMany', 'wrongBatch', 'wrongU
   'shared', 'nan', 'fake', 'sparse'] as const;
 type StateKind = (typeof STATE_KINDS)[number];
 
-const RUN_KINDS = ['valid', 'otherLayer', 'plainObject', 'null', 'forgedBatch', 'forgedSteps', 'forgedHugeBatch', 'shortWorkspace',
-  'detachedWorkspace', 'otherDtypeWorkspace', 'forgedNaNBatch', 'reused', 'sharedWorkspace', 'inferenceResult'] as const;
+const RUN_KINDS = ['valid', 'otherLayer', 'plainObject', 'null', 'forgedBatch', 'forgedSteps', 'forgedHugeBatch', 'forgedNative',
+  'nativeOfOtherLayer', 'forgedVersion', 'forgedNaNBatch', 'reused', 'nullNative', 'inferenceResult'] as const;
 type RunKind = (typeof RUN_KINDS)[number];
 
 const DOUT_KINDS = ['valid', 'null', 'undefined', 'wrongShape', 'otherDtype', 'nan', 'detached', 'plain', 'fake'] as const;
@@ -1195,7 +1196,6 @@ function makeDOut(kind: DOutKind, shape: readonly number[], dtype: 'float32' | '
 
 function makeRun(kind: RunKind, run: unknown, layer: Recurrent, other: Recurrent, inference: unknown): unknown {
   const r = run as Record<string, unknown>;
-  const ws = r.workspace as FloatArray;
   switch (kind) {
     case 'valid':
     case 'reused':
@@ -1215,18 +1215,17 @@ function makeRun(kind: RunKind, run: unknown, layer: Recurrent, other: Recurrent
       return { ...r, batch: 2 ** 33 };
     case 'forgedNaNBatch':
       return { ...r, batch: NaN };
-    case 'shortWorkspace':
-      return { ...r, workspace: ws.subarray(0, Math.max(0, ws.length - 1)) };
-    case 'detachedWorkspace':
-      detach(ws.buffer);
-      return run;
-    case 'otherDtypeWorkspace':
-      return { ...r, workspace: ws instanceof Float64Array ? Float32Array.from(ws) : Float64Array.from(ws) };
-    case 'sharedWorkspace': {
-      const s = new (ws.constructor as Float32ArrayConstructor)(sharedBuffer(ws.byteLength));
-      s.set(ws as Float32Array);
-      return { ...r, workspace: s };
+    case 'forgedNative':
+      // The native run handle swapped for look-alikes: never accepted (runs are issued, frozen objects).
+      return { ...r, native: {} };
+    case 'nativeOfOtherLayer': {
+      const o = other.forward(Tensor.from(new (layer.dtype === 'float64' ? Float64Array : Float32Array)(2 * (r.batch as number) * (r.steps as number)).fill(0.5), [r.batch as number, r.steps as number, 2]), { training: true }).run;
+      return { ...r, native: (o as unknown as Record<string, unknown>)?.native };
     }
+    case 'forgedVersion':
+      return { ...r, versionKey: 'forged' };
+    case 'nullNative':
+      return { ...r, native: null };
     case 'inferenceResult':
       return (inference as { run?: unknown }).run ?? { layer };
   }
@@ -1276,8 +1275,9 @@ async function runCallCase(c: CallCase): Promise<void> {
   const bopts = dStates === undefined ? undefined : { dStates };
   const bwhere = `${c.family}.backward${c.asyncBackward ? 'Async' : ''}(${fc.stringify(c)})`;
   for (let k = 0; k < (c.run === 'reused' ? 2 : 1); k++) {
-    if (c.asyncBackward) await tryAsync(bwhere, () => layer.backwardAsync(run as never, dOut as never, bopts as never));
-    else trySync(bwhere, () => layer.backward(run as never, dOut as never, bopts as never));
+    // A run made before loadStateDict replaced the weights is stale: a plain Error saying so.
+    if (c.asyncBackward) await tryAsync(bwhere, () => layer.backwardAsync(run as never, dOut as never, bopts as never), STALE_RUN);
+    else trySync(bwhere, () => layer.backward(run as never, dOut as never, bopts as never), STALE_RUN);
   }
 }
 

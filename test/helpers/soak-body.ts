@@ -87,7 +87,7 @@ function entry(name: string, layer: Recurrent, seed: number): Entry {
   const x = Tensor.from(uniform32(r, B * T * I), [B, T, I]);
   const outShape = layer.returnSequences ? [B, T, layer.outputSize] : [B, layer.outputSize];
   const target = Tensor.from(uniform32(r, outShape.reduce((a, b) => a * b, 1)), outShape);
-  const ws = layer.forward(x, { training: true }).run!.workspace.byteLength;
+  const ws = layer.forward(x, { training: true }).run!.bytes;
   return { name, layer, x, target, opt: new Adam({ lr: 1e-3 }), workspaceBytes: ws, loss: NaN };
 }
 

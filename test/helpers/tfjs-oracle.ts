@@ -77,7 +77,7 @@ export interface OracleResult {
 }
 
 /** Number of gate blocks G in the stacked weight matrices. */
-function gateCount(cell: OracleCell): number {
+export function gateCount(cell: OracleCell): number {
   switch (cell) {
     case 'rnn_tanh':
     case 'rnn_relu':
@@ -93,7 +93,7 @@ function gateCount(cell: OracleCell): number {
  * `torchGateOf[k]` is the PyTorch gate block stored in Keras gate block k.
  * LSTM: Keras i,f,c,o == PyTorch i,f,g,o. GRU: Keras z,r,h <- PyTorch r,z,n.
  */
-function torchGateOrder(cell: OracleCell): readonly number[] {
+export function torchGateOrder(cell: OracleCell): readonly number[] {
   switch (cell) {
     case 'rnn_tanh':
     case 'rnn_relu':
@@ -106,7 +106,7 @@ function torchGateOrder(cell: OracleCell): readonly number[] {
 }
 
 /** PyTorch [G*H, cols] (row-major) -> Keras [cols, G*H] with gate blocks reordered. */
-function torchMatrixToKeras(w: Float32Array, cols: number, H: number, order: readonly number[]): Float32Array {
+export function torchMatrixToKeras(w: Float32Array, cols: number, H: number, order: readonly number[]): Float32Array {
   const GH = order.length * H;
   const out = new Float32Array(cols * GH);
   order.forEach((torchGate, kerasGate) => {
@@ -120,7 +120,7 @@ function torchMatrixToKeras(w: Float32Array, cols: number, H: number, order: rea
 }
 
 /** Inverse of {@link torchMatrixToKeras}: Keras [cols, G*H] -> PyTorch [G*H, cols]. */
-function kerasMatrixToTorch(k: Float32Array, cols: number, H: number, order: readonly number[]): Float32Array {
+export function kerasMatrixToTorch(k: Float32Array, cols: number, H: number, order: readonly number[]): Float32Array {
   const GH = order.length * H;
   const out = new Float32Array(GH * cols);
   order.forEach((torchGate, kerasGate) => {
@@ -134,7 +134,7 @@ function kerasMatrixToTorch(k: Float32Array, cols: number, H: number, order: rea
 }
 
 /** Reorders the gate blocks of a PyTorch-order vector into Keras order (or, with `inverse`, back). */
-function permuteGateVector(v: ArrayLike<number>, H: number, order: readonly number[], inverse: boolean): Float32Array {
+export function permuteGateVector(v: ArrayLike<number>, H: number, order: readonly number[], inverse: boolean): Float32Array {
   const out = new Float32Array(order.length * H);
   order.forEach((torchGate, kerasGate) => {
     for (let j = 0; j < H; j++) {
@@ -197,12 +197,16 @@ function makeLayer(cell: OracleCell, H: number, initialWeights: tf.Tensor[]): tf
   }
 }
 
-/** The trainable tf.Variable behind a layer weight (kernel, recurrent_kernel or bias). */
-function layerVariable(layer: tf.layers.Layer, suffix: string): tf.Variable {
-  const matches = layer.trainableWeights.filter((w) => w.originalName.endsWith(`/${suffix}`));
+/**
+ * The trainable tf.Variable behind a layer weight (kernel, recurrent_kernel or bias), looked up in a
+ * layer's trainable weights or in a given list of them (e.g. one direction's half of a Bidirectional's).
+ */
+export function layerVariable(layer: tf.layers.Layer | tf.layers.Layer['trainableWeights'], suffix: string): tf.Variable {
+  const weights = Array.isArray(layer) ? layer : layer.trainableWeights;
+  const matches = weights.filter((w) => w.originalName.endsWith(`/${suffix}`));
   if (matches.length !== 1) {
     throw new Error(
-      `tfjsOracle: expected one '${suffix}' weight, found [${layer.trainableWeights.map((w) => w.originalName).join(', ')}]`,
+      `tfjsOracle: expected one '${suffix}' weight, found [${weights.map((w) => w.originalName).join(', ')}]`,
     );
   }
   const v = matches[0].read();
@@ -229,7 +233,7 @@ function patchUnpackGradient(): void {
 let backendReady: Promise<void> | undefined;
 
 /** Selects the pure-JS cpu backend (and applies the gradient fix) once per process. */
-function ensureCpuBackend(): Promise<void> {
+export function ensureCpuBackend(): Promise<void> {
   backendReady ??= tf.setBackend('cpu').then((ok) => {
     if (!ok || tf.getBackend() !== 'cpu') throw new Error('tfjsOracle: could not activate the tfjs cpu backend');
     patchUnpackGradient();
@@ -237,7 +241,7 @@ function ensureCpuBackend(): Promise<void> {
   return backendReady;
 }
 
-async function download(t: tf.Tensor): Promise<Float32Array> {
+export async function download(t: tf.Tensor): Promise<Float32Array> {
   const data = await t.data();
   if (!(data instanceof Float32Array)) throw new Error(`tfjsOracle: expected float32 data, got ${t.dtype}`);
   return data;
