@@ -14,9 +14,6 @@
 #include <napi.h>
 
 #include <unistd.h>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 #include <atomic>
 #include <cmath>
@@ -359,19 +356,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // All parallelism comes from rnnkit's own pool, which splits every GEMM itself: BLAS runs one
   // thread per call, so the two never compete for the cores.
   blas_set_num_threads(1);
-#if defined(__GLIBC__)
-  // Workspaces, packed inputs and outputs are large blocks allocated on libuv's threads and freed
-  // on the main one. glibc raises its mmap threshold after each such free, so later blocks come
-  // from per-thread arenas and fragment them (the resident size then climbs for thousands of
-  // calls before it levels off). A fixed threshold keeps every block of 64 KiB and more in its
-  // own mapping, returned to the system when freed. RNNKIT_KEEP_MALLOC=1 leaves malloc alone.
-  static bool malloc_tuned = false;
-  const char* keep = std::getenv("RNNKIT_KEEP_MALLOC");
-  if (!malloc_tuned && !(keep && *keep == '1')) {
-    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
-    malloc_tuned = true;
-  }
-#endif
   exports.Set("workspaceSize", Napi::Function::New(env, WorkspaceSize, "workspaceSize"));
   exports.Set("forward", Napi::Function::New(env, Forward, "forward"));
   exports.Set("forwardAsync", Napi::Function::New(env, ForwardAsync, "forwardAsync"));
