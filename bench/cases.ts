@@ -24,6 +24,28 @@ export interface BenchCase {
    * variant ms / default ms. Cases with variants time rnnkit only.
    */
   variants?: readonly LstmVariantRow[];
+  /**
+   * Variable lengths (rnnkit only): each sequence's length drawn uniformly from the integers in
+   * [ceil(T·minFraction), T] by Random(seed), passed as forward's `lengths`. The case times the
+   * native stack with and without them, interleaved.
+   */
+  lengths?: { minFraction: number; seed: number };
+  /** DropoutWrapper options of the timed row (rnnkit only), timed interleaved with the same stack without it. */
+  dropout?: DropoutRow;
+  /** The case whose rnnkit row this case's extra row is also compared with, when both ran in the same run. */
+  relativeTo?: string;
+  /** 'eventLoop': concurrent forwardAsync calls with event-loop and memory figures (its own table; see bench.ts). */
+  kind?: 'eventLoop';
+  /** eventLoop: calls issued at once. */
+  concurrentCalls?: number;
+}
+
+export interface DropoutRow {
+  inputKeepProb: number;
+  outputKeepProb: number;
+  stateKeepProb: number;
+  variationalRecurrent: boolean;
+  seed: number;
 }
 
 export interface LstmVariantRow {
@@ -56,6 +78,24 @@ export const CASES: readonly BenchCase[] = [
   {
     id: 'D2', cell: 'lstm', work: 'train', batch: 32, steps: 50, inputSize: 128, hiddenSize: 256, layers: 2, bidirectional: true,
     title: '2-layer bidirectional LSTM forward+backward',
+  },
+  {
+    id: 'D2v', cell: 'lstm', work: 'train', batch: 32, steps: 50, inputSize: 128, hiddenSize: 256, layers: 2, bidirectional: true,
+    title: 'D2 with variable lengths in [T/4, T] (rnnkit native)',
+    lengths: { minFraction: 0.25, seed: 2 },
+    relativeTo: 'D2',
+  },
+  {
+    id: 'D2d', cell: 'lstm', work: 'train', batch: 32, steps: 50, inputSize: 128, hiddenSize: 256, layers: 2, bidirectional: true,
+    title: 'D2 with DropoutWrapper keep 0.8 (input, output, state; variational)',
+    dropout: { inputKeepProb: 0.8, outputKeepProb: 0.8, stateKeepProb: 0.8, variationalRecurrent: true, seed: 1 },
+    relativeTo: 'D2',
+  },
+  {
+    id: 'EL', cell: 'lstm', work: 'forward', batch: 4, steps: 16, inputSize: 1024, hiddenSize: 1024, ...base,
+    title: '50 concurrent forwardAsync calls, LSTM(1024 → 1024): event loop and memory',
+    kind: 'eventLoop',
+    concurrentCalls: 50,
   },
 ];
 

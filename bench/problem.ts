@@ -1,5 +1,6 @@
 // One case's shared problem: the rnnkit layers (whose weights every peer copies), the input and
-// the upstream gradient; and the composition of single layer-directions into deep/bidirectional stacks.
+// the upstream gradient; the native stack with the same weights; and the composition of single
+// layer-directions into deep/bidirectional stacks in JS (the bench's D2 before native stacks).
 import { GRU, LSTM, Random, Tensor, type LSTMOptions, type Recurrent, type TrainingRun } from '../lib/index.js';
 import { directions, layerInputSize, outputSize, type BenchCase } from './cases.js';
 
@@ -21,6 +22,8 @@ export interface Problem {
   x: Float32Array;
   /** Upstream gradient of the output, batch-first [B, T, dirs·H] (train cases). */
   dy: Float32Array;
+  /** Valid steps per sequence (cases with `lengths`), else undefined. */
+  lengths?: number[];
 }
 
 function randomArray(n: number, rng: Random): Float32Array {
@@ -68,7 +71,49 @@ export function makeProblem(c: BenchCase): Problem {
     weights: layers.map((row) => row.map(weightsOf)),
     x: randomArray(c.batch * c.steps * c.inputSize, rng),
     dy: c.work === 'train' ? randomArray(c.batch * c.steps * outputSize(c), rng) : new Float32Array(0),
+    lengths: caseLengths(c),
   };
+}
+
+/** A `lengths` case's lengths: integers uniform in [ceil(T·minFraction), T], drawn by Random(seed). */
+export function caseLengths(c: BenchCase): number[] | undefined {
+  if (!c.lengths) return undefined;
+  const T = c.steps;
+  const lo = Math.min(T, Math.max(1, Math.ceil(T * c.lengths.minFraction)));
+  const rng = new Random(c.lengths.seed);
+  return Array.from({ length: c.batch }, () => lo + rng.int(T - lo + 1));
+}
+
+/**
+ * One native stack (`numLayers`, `bidirectional`) holding the problem's weights: layer l's forward
+ * direction gets the weights of layers[l][0], its reverse direction those of the goBackwards layer
+ * layers[l][1] (PyTorch names `weight_ih_l{l}[_reverse]` …, PyTorch layout: rnnkit's own), so it
+ * computes what the composed stack and every peer compute.
+ */
+export function nativeStack(p: Problem): Recurrent {
+  const { c } = p;
+  const options = {
+    inputSize: c.inputSize,
+    units: c.hiddenSize,
+    numLayers: c.layers,
+    bidirectional: c.bidirectional,
+    returnSequences: true,
+    seed: 101,
+  };
+  const layer = c.cell === 'lstm' ? new LSTM(options) : new GRU(options);
+  const dict: Record<string, Tensor> = {};
+  p.weights.forEach((row, l) =>
+    row.forEach((w, d) => {
+      const sfx = `_l${l}${d === 1 ? '_reverse' : ''}`;
+      const rows = w.bias_ih.length;
+      dict[`weight_ih${sfx}`] = Tensor.from(w.weight_ih.slice(), [rows, w.weight_ih.length / rows]);
+      dict[`weight_hh${sfx}`] = Tensor.from(w.weight_hh.slice(), [rows, w.weight_hh.length / rows]);
+      dict[`bias_ih${sfx}`] = Tensor.from(w.bias_ih.slice(), [rows]);
+      dict[`bias_hh${sfx}`] = Tensor.from(w.bias_hh.slice(), [rows]);
+    }),
+  );
+  layer.loadStateDict(dict); // strict: every parameter of the stack must be given, and nothing else
+  return layer;
 }
 
 /** Copies the problem's weights into freshly made layers (e.g. the reset-before GRU twin). */

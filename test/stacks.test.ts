@@ -41,7 +41,7 @@ function reversePrefix(x: Float64Array, B: number, T: number, F: number, lengths
 }
 
 /** The stack computed by hand: single layer-directions, PyTorch's wiring (concat between layers). */
-function composed(stack: Recurrent, x: Tensor, lengths?: number[]): { output: Float64Array; h: Float64Array; c?: Float64Array } {
+function composed(stack: Recurrent, x: Tensor, lengths?: number[], extra: Record<string, unknown> = {}): { output: Float64Array; h: Float64Array; c?: Float64Array } {
   const sd = stack.stateDict();
   const [B, T] = x.shape;
   const L = stack.numLayers, D = stack.numDirections, P = stack.outputSize, H = stack.units;
@@ -53,7 +53,7 @@ function composed(stack: Recurrent, x: Tensor, lengths?: number[]): { output: Fl
   for (let l = 0; l < L; l++) {
     const out = new Float64Array(B * T * D * P);
     for (let d = 0; d < D; d++) {
-      const single = make(kind, { inputSize: width, units: H });
+      const single = make(kind, { inputSize: width, units: H, ...extra });
       const sfx = `_l${l}${d ? '_reverse' : ''}`;
       single.loadStateDict(Object.fromEntries(Object.keys(single.stateDict()).map((k) => [k, sd[k.replace('_l0', sfx)]])));
       // Each sequence alone (its valid part; reversed for the reverse direction).
@@ -78,18 +78,29 @@ function composed(stack: Recurrent, x: Tensor, lengths?: number[]): { output: Fl
 const EXACT = { rtol: 1e-12, floor: 1e-6 };
 
 describe('stacks equal their layers composed by hand (float64)', () => {
-  const cases: [Kind, number, boolean][] = [
+  const cases: [Kind, number, boolean, Record<string, unknown>?][] = [
     ['lstm', 2, true], ['lstm', 3, false], ['gru', 2, true], ['gru', 3, true], ['rnn', 2, true], ['lstmp', 2, true], ['lstmp', 1, true],
+    // cell options in every position of a stack
+    ['lstm', 2, true, { peepholes: true, cellClip: 0.8, clip: 2, fullGateRecurrence: true }],
+    ['lstm', 2, true, { variant: 'CIFG', recurrentActivation: 'hardSigmoid' }],
+    ['lstm', 2, false, { cellBlockSize: 2 }],
+    ['lstmp', 2, true, { projClip: 0.3, peepholes: true }],
+    ['gru', 2, true, { resetAfter: false, activation: 'softsign' }],
+    ['rnn', 2, true, { activation: 'relu' }],
+    ['rnn', 2, false, { activation: 'elu' }],
   ];
-  for (const [kind, L, bidirectional] of cases) {
-    test(`${kind} numLayers=${L} bidirectional=${bidirectional}, with and without lengths`, () => {
-      const r = rng(L * 7 + (bidirectional ? 1 : 0) + kind.length);
+  for (const [kind, L, bidirectional, extra = {}] of cases) {
+    test(`${kind} numLayers=${L} bidirectional=${bidirectional} ${JSON.stringify(extra)}, with and without lengths`, () => {
+      const r = rng(L * 7 + (bidirectional ? 1 : 0) + kind.length + Object.keys(extra).length);
       const B = 3, T = 5, I = 4;
-      const stack = make(kind, { inputSize: I, units: 4, numLayers: L, bidirectional });
+      const stack = make(kind, { inputSize: I, units: 4, numLayers: L, bidirectional, ...extra });
+      // Every parameter random (peepholes and W_gr start at zero).
+      for (const t of Object.values(stack.stateDict())) t.data.set(uniform64(r, t.size, -0.6, 0.6));
+      stack.markWeightsChanged();
       const x = tensor64(r, [B, T, I]);
       for (const lengths of [undefined, [5, 2, 4]]) {
         const got = stack.forward(x, lengths ? { lengths } : undefined);
-        const want = composed(stack, x, lengths);
+        const want = composed(stack, x, lengths, extra);
         const label = `${kind} L=${L} bi=${bidirectional} lengths=${lengths}`;
         assertClose(got.output.data, want.output, { ...EXACT, label: `${label} output` });
         assertClose(got.states[0].data, want.h, { ...EXACT, label: `${label} hN` });

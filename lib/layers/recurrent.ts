@@ -421,13 +421,16 @@ export interface SimpleRNNOptions extends RecurrentOptions {
 export class SimpleRNN extends Recurrent {
   readonly className = 'SimpleRNN';
   readonly activation: ActivationSpec;
-  protected readonly cell: NativeCell = 'rnn_tanh';
+  protected readonly cell: NativeCell;
   protected readonly gates = 1;
   protected readonly stateCount: 1 | 2 = 1;
   constructor(options: SimpleRNNOptions) {
     super(checkOptions(options, 'options', SIMPLE_RNN_OPTIONS, 'SimpleRNN'));
     this.activation = options.activation ?? 'tanh';
-    this.cellOptions = { candidateActivation: resolveActivation(this.activation, 'options.activation') };
+    const act = resolveActivation(this.activation, 'options.activation');
+    // tanh and relu have their own fast kernels; every other activation runs the general ones.
+    this.cell = act.name === 'Relu' ? 'rnn_relu' : 'rnn_tanh';
+    this.cellOptions = act.name === 'Relu' || act.name === 'Tanh' ? {} : { candidateActivation: act };
     this.initParameters(options.seed);
   }
 }

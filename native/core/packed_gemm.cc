@@ -2,6 +2,7 @@
 // The AVX2 / AVX-512 micro-kernels live in packed_gemm_avx2.cc / packed_gemm_avx512.cc (compiled with
 // their own -m flags); this file is compiled for baseline x86-64 and must not inline any of them.
 #include "packed_gemm.h"
+#include "isa.h"
 
 #include <algorithm>
 #include <atomic>
@@ -64,43 +65,7 @@ void generic_run_panels(const packed_gemm_internal::PanelTask& t) {
 }
 
 // ---- Run-time dispatch --------------------------------------------------------------------------
-enum Isa : int { kGeneric = 0, kAvx2 = 1, kAvx512 = 2, kAuto = -1 };
-const char* const kIsaNames[] = {"generic", "avx2", "avx512"};
-
-// Best kernel the CPU (and OS: __builtin_cpu_supports checks XCR0) can run. The AVX-512 file is built
-// with -mavx512f/dq/bw/vl -mfma, so the compiler may use any of those: require them all.
-int detect_isa() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma"))
-    return kAvx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return kAvx2;
-#endif
-  return kGeneric;
-}
-
-int best_isa() {
-  static const int best = detect_isa();
-  return best;
-}
-
-int parse_isa(const char* name) {
-  if (name == nullptr || *name == '\0') return kAuto;
-  for (int i = 0; i < 3; ++i)
-    if (std::strcmp(name, kIsaNames[i]) == 0) return i;
-  return kAuto;
-}
-
-// Default kernel: the best one, or RNNKIT_ISA if set to a kernel this CPU can run (read once).
-int default_isa() {
-  static const int isa = [] {
-    const int env = parse_isa(std::getenv("RNNKIT_ISA"));
-    return env != kAuto && env <= best_isa() ? env : best_isa();
-  }();
-  return isa;
-}
-
+// The ISA comes from the shared detector (isa.h); packed_gemm_force_isa can override it for tests.
 std::atomic<int> g_forced_isa{kAuto};  // set by packed_gemm_force_isa
 
 int active_isa() {
@@ -238,7 +203,7 @@ void packed_gemm(int64_t M, const float* A, int64_t lda, const PackedMatrix& W, 
   }
 }
 
-const char* packed_gemm_isa() { return kIsaNames[active_isa()]; }
+const char* packed_gemm_isa() { return isa_name(active_isa()); }
 
 bool packed_gemm_force_isa(const char* isa) {
   const int want = parse_isa(isa);
