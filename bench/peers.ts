@@ -1,13 +1,13 @@
 // The implementations timed by bench.ts: rnnkit itself, onnxruntime-node and tfjs (cpu and wasm
 // backends), all in this process. PyTorch runs in a child process (torch-peer.ts).
-import { getNumThreads, setNumThreads, Tensor } from '../lib/index.js';
+import { DropoutWrapper, getNumThreads, setNumThreads, Tensor } from '../lib/index.js';
 import type { Scalar as TfScalar, Tensor as TfTensor, Variable as TfVariable } from '@tensorflow/tfjs';
-import { directions, outputSize, type BenchCase, type LstmVariantRow } from './cases.js';
-import { layersWithSameWeights, probeGoBackwardsOrder, RnnkitStack, type Problem, type TorchWeights } from './problem.js';
+import { directions, outputSize, type BenchCase, type DropoutRow, type LstmVariantRow } from './cases.js';
+import { layersWithSameWeights, nativeStack, probeGoBackwardsOrder, RnnkitStack, type Problem, type TorchWeights } from './problem.js';
 
 /** One implementation of one case, set up and ready to be timed. */
 export interface Impl {
-  /** Unique within a case: 'rnnkit', 'rnnkit-rb', 'onnxruntime', 'tfjs-cpu', 'tfjs-wasm', 'torch'. */
+  /** Unique within a case: 'rnnkit', 'rnnkit-rb', 'rnnkit-js', 'rnnkit-len', 'rnnkit-drop', 'onnxruntime', 'tfjs-cpu', 'tfjs-wasm', 'torch'. */
   key: string;
   /** Name printed in the report. */
   label: string;
@@ -26,6 +26,17 @@ export interface Impl {
    * the baseline's to show that the peer computes the same function. Absent when not comparable.
    */
   check?(): Promise<Float32Array>;
+  /**
+   * When present, check()'s output is compared with this output instead of the baseline's (D2v: its
+   * output with lengths is not the full-length one); checkNote says what it is.
+   */
+  checkReference?(): Promise<Float32Array>;
+  checkNote?: string;
+  /**
+   * Share of the case's GEMM work one call needs (D2v: Σlengths / (B·T)); scales its GFLOP/s, and is
+   * its expected ratio when padding costs nothing. Default 1.
+   */
+  workFraction?: number;
   release(): Promise<void>;
 }
 
@@ -50,7 +61,9 @@ function useThreads(n: number): void {
 
 /**
  * rnnkit through its public API: Tensor in, batch-first, the sync forward (and backward), so the
- * batch-first <-> time-major conversions are part of the time, as a user sees it.
+ * batch-first <-> time-major conversions are part of the time, as a user sees it. A deep or
+ * bidirectional case runs one native stack (LSTM({ numLayers, bidirectional })) with the problem's
+ * weights; single-layer cases run the problem's layer itself.
  * `resetAfter: false` gives the reset-before GRU twin (same weights) that tfjs is compared with.
  */
 export function rnnkitImpl(p: Problem, threads: number, resetAfter = true, variant?: LstmVariantRow): Impl {
@@ -70,22 +83,21 @@ export function rnnkitImpl(p: Problem, threads: number, resetAfter = true, varia
       async release() {},
     };
   }
+  const key = resetAfter ? 'rnnkit' : 'rnnkit-rb';
+  const label = resetAfter ? 'rnnkit' : 'rnnkit (GRU reset-before)';
+  if (isStack(c)) {
+    if (!resetAfter) throw new Error('rnnkit-rb: single-layer GRU cases only');
+    return nativeStackImpl(p, threads, { key, label, baseline: key, note: `rnnkit: ${stackDescription(c)}, one native call per forward and per backward, weights copied from the composed layers` });
+  }
   const layers = resetAfter ? p.layers : layersWithSameWeights(p, false);
   const stack = new RnnkitStack(c, layers);
   const x = Tensor.from(p.x, [c.batch, c.steps, c.inputSize]);
   const dy = c.work === 'train' ? Tensor.from(p.dy, [c.batch, c.steps, outputSize(c)]) : undefined;
-  const key = resetAfter ? 'rnnkit' : 'rnnkit-rb';
-  const composed = c.layers > 1 || c.bidirectional;
-  const orderProblem = c.bidirectional ? probeGoBackwardsOrder() : undefined;
   return {
     key,
-    label: resetAfter ? 'rnnkit' : 'rnnkit (GRU reset-before)',
+    label,
     threads,
     baseline: key,
-    note: composed
-      ? `rnnkit: ${c.layers}×${directions(c)} LSTM layers composed in the bench (goBackwards + time flip + concat in JS), ` +
-        `no native Bidirectional yet${orderProblem ? `. WARNING: ${orderProblem}` : ''}`
-      : undefined,
     async measure(calls) {
       useThreads(threads);
       return timeCalls(calls, dy ? () => stack.train(x, dy) : () => stack.forward(x));
@@ -96,6 +108,129 @@ export function rnnkitImpl(p: Problem, threads: number, resetAfter = true, varia
     },
     async release() {},
   };
+}
+
+/** A case with more than one layer-direction (D2): rnnkit runs it as one native stack. */
+export function isStack(c: BenchCase): boolean {
+  return c.layers > 1 || c.bidirectional;
+}
+
+function stackDescription(c: BenchCase): string {
+  const cls = c.cell === 'lstm' ? 'LSTM' : 'GRU';
+  return `${cls}({ numLayers: ${c.layers}${c.bidirectional ? ', bidirectional: true' : ''} })`;
+}
+
+/**
+ * The native stack of a deep/bidirectional case, timed like the other rnnkit rows: forward (and
+ * backward) through the public API, optionally with the case's lengths or inside a DropoutWrapper.
+ */
+function nativeStackImpl(
+  p: Problem,
+  threads: number,
+  row: { key: string; label: string; baseline: string; note?: string },
+  extra: { lengths?: number[]; dropout?: DropoutRow } = {},
+): Impl {
+  const { c } = p;
+  const { batch: B, steps: T, inputSize: I } = c;
+  const inner = nativeStack(p);
+  const layer = extra.dropout ? new DropoutWrapper(inner, extra.dropout) : inner;
+  const x = Tensor.from(p.x, [B, T, I]);
+  const dy = c.work === 'train' ? Tensor.from(p.dy, [B, T, outputSize(c)]) : undefined;
+  const lengths = extra.lengths;
+  const trainOptions = lengths ? { training: true, lengths } : { training: true };
+  const inferOptions = lengths ? { lengths } : undefined;
+  const impl: Impl = {
+    ...row,
+    threads,
+    async measure(calls) {
+      useThreads(threads);
+      return timeCalls(
+        calls,
+        dy
+          ? () => {
+              const { run } = layer.forward(x, trainOptions);
+              return layer.backward(run!, dy).input;
+            }
+          : () => layer.forward(x, inferOptions).output,
+      );
+    },
+    async check() {
+      useThreads(threads);
+      return layer.forward(x, inferOptions).output.data as Float32Array;
+    },
+    async release() {},
+  };
+  if (lengths) {
+    // With lengths the output is not the full-length one: it is compared with the same stack run
+    // on each sequence cut to its length (batch 1), zeros in the padding.
+    impl.workFraction = lengths.reduce((a, b) => a + b, 0) / (B * T);
+    impl.checkReference = async () => {
+      useThreads(threads);
+      const W = outputSize(c);
+      const want = new Float32Array(B * T * W);
+      lengths.forEach((len, b) => {
+        const xb = Tensor.from(p.x.slice(b * T * I, (b * T + len) * I), [1, len, I]);
+        want.set(inner.forward(xb).output.data as Float32Array, b * T * W);
+      });
+      return want;
+    };
+    impl.checkNote = 'max|Δ| against the same stack run on each sequence cut to its length (batch 1), zeros in the padding';
+  }
+  if (extra.dropout) {
+    // Dropout is on only in training: the check (inference) must equal the baseline's output; a
+    // training forward shows that the masks are applied (outputKeepProb zeroes that share of the output).
+    const y = layer.forward(x, trainOptions);
+    const out = y.output.data;
+    let zeros = 0;
+    for (let i = 0; i < out.length; i++) if (out[i] === 0) zeros++;
+    y.run?.release();
+    impl.note =
+      `DropoutWrapper({ ${Object.entries(extra.dropout).map(([k, v]) => `${k}: ${v}`).join(', ')} }): ` +
+      `dropout in training only (the check is an inference forward, against the baseline); one training forward ` +
+      `zeroes ${((100 * zeros) / out.length).toFixed(1)}% of the output (outputKeepProb ${extra.dropout.outputKeepProb} ` +
+      `drops ${(100 * (1 - extra.dropout.outputKeepProb)).toFixed(0)}%)`;
+  }
+  return impl;
+}
+
+/** D2 as before the native stacks: four single layers composed in JS (RnnkitStack); ratio against the native row. */
+export function rnnkitComposedImpl(p: Problem, threads: number): Impl {
+  const { c } = p;
+  const stack = new RnnkitStack(c, p.layers);
+  const x = Tensor.from(p.x, [c.batch, c.steps, c.inputSize]);
+  const dy = c.work === 'train' ? Tensor.from(p.dy, [c.batch, c.steps, outputSize(c)]) : undefined;
+  const orderProblem = c.bidirectional ? probeGoBackwardsOrder() : undefined;
+  return {
+    key: 'rnnkit-js',
+    label: 'rnnkit (JS-composed)',
+    threads,
+    baseline: 'rnnkit',
+    note:
+      `rnnkit (JS-composed): ${c.layers}×${directions(c)} single LSTM layers composed in the bench (goBackwards + time flip + concat in JS, ` +
+      `gradients split and summed in JS), as D2 ran before native stacks; ratio = composed ms / native ms` +
+      `${orderProblem ? `. WARNING: ${orderProblem}` : ''}`,
+    async measure(calls) {
+      useThreads(threads);
+      return timeCalls(calls, dy ? () => stack.train(x, dy) : () => stack.forward(x));
+    },
+    async check() {
+      useThreads(threads);
+      return stack.forward(x);
+    },
+    async release() {},
+  };
+}
+
+/** D2v: the native stack with the case's variable lengths (padding free); ratio against the same stack on all steps. */
+export function rnnkitLengthsImpl(p: Problem, threads: number): Impl {
+  if (!p.lengths) throw new Error(`${p.c.id}: no lengths`);
+  return nativeStackImpl(p, threads, { key: 'rnnkit-len', label: 'rnnkit (lengths)', baseline: 'rnnkit' }, { lengths: p.lengths });
+}
+
+/** D2d: the native stack inside a DropoutWrapper; ratio against the same stack without it. */
+export function rnnkitDropoutImpl(p: Problem, threads: number): Impl {
+  if (!p.c.dropout) throw new Error(`${p.c.id}: no dropout options`);
+  return nativeStackImpl(p, threads, { key: 'rnnkit-drop', label: 'rnnkit (DropoutWrapper)', baseline: 'rnnkit' }, { dropout: p.c.dropout });
 }
 
 // ---------------------------------------------------------------------------------------------

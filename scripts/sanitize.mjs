@@ -42,6 +42,8 @@ const KINDS = {
       'test/crashes.test.ts',
       'test/fuzz.test.ts',
       'test/concurrency.test.ts',
+      'test/stacks.test.ts',
+      'test/stack-native.test.ts',
     ],
   },
   tsan: {
@@ -54,7 +56,7 @@ const KINDS = {
       RNNKIT_CONCURRENCY_SCALE: '0.1',
       RNNKIT_RACE_ITERATIONS: '300',
     },
-    suite: ['test/concurrency.test.ts', 'test/async.test.ts', 'test/crashes.test.ts'],
+    suite: ['test/concurrency.test.ts', 'test/async.test.ts', 'test/crashes.test.ts', 'test/stack-native.test.ts'],
   },
 };
 
