@@ -1,15 +1,21 @@
 // Side-by-side benchmark of rnnkit and its peers on the cases of DESIGN §7 (see bench/README.md).
 //   node --import tsx bench/bench.ts [--quick] [--cases L1,G1] [--threads 2] [--no-tfjs] [--no-torch] [--json out.json]
 // Results go to stdout; one progress line per measurement goes to stderr.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { getNumThreads, setNumThreads } from '../lib/index.js';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { getNumThreads, LSTM, Random, setNumThreads, Tensor } from '../lib/index.js';
 import { CASES, describeCase, gemmFlops, type BenchCase } from './cases.js';
-import { activateTfBackend, loadOnnxHelper, ortImpl, rnnkitImpl, tfjsImpl, wasmBackendInfo, type Impl } from './peers.js';
+import {
+  activateTfBackend, isStack, loadOnnxHelper, ortImpl, rnnkitComposedImpl, rnnkitDropoutImpl, rnnkitImpl, rnnkitLengthsImpl, tfjsImpl,
+  wasmBackendInfo, type Impl,
+} from './peers.js';
 import { makeProblem } from './problem.js';
 import { TorchPeer } from './torch-peer.js';
 
@@ -272,6 +278,12 @@ interface Row {
   gflops: number;
   /** medianMs / the baseline rnnkit row's medianMs: > 1 means rnnkit is faster. */
   ratio: number;
+  /** Share of the case's GEMM work a call needs (D2v: Σlengths / (B·T)); GFLOP/s counts only that. */
+  workFraction?: number;
+  /** The ratio expected when the work is all that costs (D2v: workFraction). */
+  expectedRatio?: number;
+  /** medianMs / the rnnkit row of the case named by relativeTo, when that case ran earlier in this run (not interleaved). */
+  crossCaseRatio?: number;
   /** max |peer - baseline| over the whole output of one inference forward on the same input and weights. */
   maxAbsDiff?: number;
   error?: string;
@@ -313,6 +325,28 @@ async function setUpImpls(c: BenchCase, s: Settings, peers: Peers, threads: numb
     notes.push('variant rows: ratio = variant ms / default LSTM ms (same weights; rnnkit only)');
     return impls;
   }
+  if (c.lengths || c.dropout) {
+    if (c.lengths) {
+      impls[0].label = 'rnnkit (all T steps)';
+      impls.push(rnnkitLengthsImpl(p, threads));
+      const L = p.lengths!, sum = L.reduce((a, b) => a + b, 0);
+      notes.push(
+        `lengths: ${c.batch} sequences, uniform integers in [${Math.min(...L) === Math.max(...L) ? L[0] : `${Math.ceil(c.steps * c.lengths.minFraction)}, ${c.steps}`}] ` +
+          `(Random(${c.lengths.seed})), drawn min ${Math.min(...L)} max ${Math.max(...L)}, Σ = ${sum} of B·T = ${c.batch * c.steps}; ` +
+          `expected ratio Σlengths/(B·T) = ${(sum / (c.batch * c.steps)).toFixed(3)}; GFLOP/s of the lengths row counts the valid steps' work only`,
+      );
+    }
+    if (c.dropout) {
+      impls[0].label = 'rnnkit (no dropout)';
+      impls.push(rnnkitDropoutImpl(p, threads));
+    }
+    notes.push(
+      `${c.id} is rnnkit only: peers (onnxruntime, tfjs, torch) are not run for it; ratio = row ms / ms of the same native stack ` +
+        `on the plain ${c.relativeTo ?? 'case'} problem (first row), timed interleaved in this case`,
+    );
+    return impls;
+  }
+  if (isStack(c)) impls.push(rnnkitComposedImpl(p, threads));
   const attempt = async (what: string, make: () => Impl | Promise<Impl>) => {
     try {
       impls.push(await make());
@@ -365,21 +399,19 @@ async function runCase(c: BenchCase, s: Settings, peers: Peers): Promise<CaseRes
     try {
       if (impl.check) {
         const y = await impl.check();
-        if (impl.baseline === impl.key) reference.set(impl.key, y);
+        if (impl.checkReference) {
+          // Compared with its own reference (D2v), not with the baseline's output.
+          const ref = await impl.checkReference();
+          if (ref.length === y.length) t.row.maxAbsDiff = maxAbsDiff(y, ref);
+          else notes.push(`${impl.key}: output has ${y.length} values, its reference has ${ref.length}`);
+          if (impl.checkNote) notes.push(`${impl.label}: ${impl.checkNote}`);
+        } else if (impl.baseline === impl.key) reference.set(impl.key, y);
         else {
+          // Every other row is compared with the one output of its baseline row (for D2: the native stack).
           const ref = reference.get(impl.baseline);
-          if (ref && ref.length === y.length) {
-            let d = 0;
-            for (let i = 0; i < y.length; i++) {
-              const e = Math.abs(y[i] - ref[i]);
-              if (Number.isNaN(e)) {
-                d = Infinity; // a NaN on either side: flagged like any large difference
-                break;
-              }
-              if (e > d) d = e;
-            }
-            t.row.maxAbsDiff = d;
-          } else if (ref) notes.push(`${impl.key}: output has ${y.length} values, ${impl.baseline} has ${ref.length}`);
+          if (ref && ref.length === y.length) t.row.maxAbsDiff = maxAbsDiff(y, ref);
+          else if (ref) notes.push(`${impl.key}: output has ${y.length} values, ${impl.baseline} has ${ref.length}`);
+          else notes.push(`${impl.key}: no ${impl.baseline} output to compare with (its check failed)`);
         }
       }
       const warm: number[] = [];
@@ -429,11 +461,12 @@ async function runCase(c: BenchCase, s: Settings, peers: Peers): Promise<CaseRes
     await t.impl.release().catch((err: unknown) => progress(`${c.id} ${t.impl.key}: release failed: ${String(err)}`));
     if (t.impl.note && !notes.includes(t.impl.note)) notes.push(t.impl.note);
     const r = t.row;
+    if (t.impl.workFraction !== undefined) r.workFraction = r.expectedRatio = t.impl.workFraction;
     if (r.samplesMs.length === 0) continue;
     r.medianMs = median(r.samplesMs);
     r.minMs = Math.min(...r.samplesMs);
     r.sequencesPerSecond = c.batch / (r.medianMs / 1000);
-    r.gflops = flops / (r.medianMs / 1000) / 1e9;
+    r.gflops = (flops * (r.workFraction ?? 1)) / (r.medianMs / 1000) / 1e9;
   }
   for (const t of tracks) {
     const base = tracks.find((b) => b.impl.key === t.row.baseline)?.row;
@@ -446,6 +479,409 @@ async function runCase(c: BenchCase, s: Settings, peers: Peers): Promise<CaseRes
   };
 }
 
+function maxAbsDiff(y: Float32Array, ref: Float32Array): number {
+  let d = 0;
+  for (let i = 0; i < y.length; i++) {
+    const e = Math.abs(y[i] - ref[i]);
+    if (Number.isNaN(e)) return Infinity; // a NaN on either side: flagged like any large difference
+    if (e > d) d = e;
+  }
+  return d;
+}
+
+/**
+ * A case with relativeTo (D2v, D2d): its extra row also against the rnnkit row of that case when
+ * it ran earlier in this run. Not interleaved, so machine drift enters; the table's ratio is.
+ */
+function relateToEarlierCase(c: BenchCase, r: CaseResult, earlier: readonly CaseResult[]): void {
+  if (!c.relativeTo) return;
+  const other = earlier.find((e) => e.id === c.relativeTo)?.rows.find((row) => row.key === 'rnnkit');
+  const base = r.rows.find((row) => row.key === 'rnnkit');
+  if (!other || !Number.isFinite(other.medianMs)) {
+    r.notes.push(`${c.relativeTo} did not run before ${c.id} in this run: ratio only against the interleaved first row`);
+    return;
+  }
+  for (const row of r.rows) {
+    if (row.key === 'rnnkit' || !Number.isFinite(row.medianMs)) continue;
+    row.crossCaseRatio = row.medianMs / other.medianMs;
+    r.notes.push(
+      `${row.label} against the ${c.relativeTo} case's rnnkit row of this run (${fmtMs(other.medianMs)} ms, measured before, not interleaved): ` +
+        `${fmt3(row.crossCaseRatio)}${row.expectedRatio !== undefined ? ` (expected ${row.expectedRatio.toFixed(2)})` : ''}; ` +
+        `this case's own first row: ${base ? fmtMs(base.medianMs) : '—'} ms`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event loop (EL): many concurrent forwardAsync calls on one layer. What a server sees: how long
+// issuing them holds the JS thread, how late timers fire while they run, when all are done, and
+// how much resident memory the calls in flight add (the prepared weights are shared, not copied).
+
+interface EventLoopBlock {
+  /** JS-thread time to issue all calls (sync row: the whole block). */
+  issueMs: number;
+  /** From the first call issued until the last result is there. */
+  totalMs: number;
+  /** monitorEventLoopDelay({ resolution: 1 }) over the block: p99 and max, ms; samples taken. */
+  delayP99Ms: number;
+  delayMaxMs: number;
+  delaySamples: number;
+  /** Peak VmRSS during the block minus VmRSS before the process's first block (weights prepared, after a GC), MB. */
+  rssGrowthMB: number;
+}
+
+interface EventLoopRow {
+  key: string;
+  label: string;
+  threads: number;
+  calls: number;
+  blocks: EventLoopBlock[];
+  /** Medians over the blocks (worst*: the largest block value). */
+  issueMs: number;
+  delayP99Ms: number;
+  delayMaxMs: number;
+  worstDelayMaxMs: number;
+  totalMs: number;
+  minTotalMs: number;
+  callsPerSecond: number;
+  rssGrowthMB: number;
+  worstRssGrowthMB: number;
+  /** max |output − the sync forward's output| over all calls (async row). */
+  maxAbsDiff?: number;
+  error?: string;
+}
+
+interface EventLoopResult {
+  id: string;
+  title: string;
+  batch: number;
+  steps: number;
+  inputSize: number;
+  hiddenSize: number;
+  calls: number;
+  threads: number;
+  uvThreadpoolSize: string;
+  gflopPerCall: number;
+  preparedWeightsMB: number;
+  inputsMB: number;
+  outputsMB: number;
+  rows: EventLoopRow[];
+  notes: string[];
+}
+
+const MB = 2 ** 20;
+
+/** Resident memory now (VmRSS from /proc; elsewhere process.memoryUsage().rss). */
+function rss(): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return process.memoryUsage().rss;
+}
+
+/** A full garbage collection before each block, so its RSS baseline holds no garbage of the previous one. */
+let gcFunction: (() => void) | null | undefined;
+function collectGarbage(): boolean {
+  if (gcFunction === undefined) {
+    gcFunction = (globalThis as { gc?: () => void }).gc ?? null;
+    if (!gcFunction) {
+      try {
+        v8.setFlagsFromString('--expose-gc');
+        gcFunction = vm.runInNewContext('gc') as () => void;
+      } catch {
+        gcFunction = null;
+      }
+    }
+  }
+  gcFunction?.();
+  return gcFunction !== null;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * One block: every input once, either all issued at once with forwardAsync and awaited together
+ * ('async'), or forward() one after the other on the JS thread ('sync', the contrast row).
+ */
+async function eventLoopBlock(
+  mode: 'async' | 'sync',
+  layer: LSTM,
+  inputs: Tensor[],
+  settleMs: number,
+  baseline?: number,
+): Promise<{ block: EventLoopBlock; outputs: Tensor[]; before: number }> {
+  collectGarbage();
+  if (settleMs > 0) await sleep(settleMs);
+  collectGarbage();
+  // The histogram records the time between two of its 1 ms ticks (an idle loop shows ~1 ms); its
+  // first tick only starts the clock, so it is enabled a few ms before the first call: a stall of
+  // the JS thread from the first call on (issuing included) is then recorded.
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  await sleep(3);
+  const before = rss();
+  let peak = before;
+  const sampler = mode === 'async' ? setInterval(() => (peak = Math.max(peak, rss())), 2) : undefined;
+  const t0 = performance.now();
+  let issueMs: number, totalMs: number, outputs: Tensor[];
+  if (mode === 'async') {
+    const pending = inputs.map((x) => layer.forwardAsync(x));
+    issueMs = performance.now() - t0;
+    outputs = (await Promise.all(pending)).map((r) => r.output);
+    totalMs = performance.now() - t0;
+  } else {
+    outputs = [];
+    for (const x of inputs) {
+      outputs.push(layer.forward(x).output);
+      peak = Math.max(peak, rss()); // the 2 ms sampler cannot run while the JS thread computes
+    }
+    issueMs = totalMs = performance.now() - t0;
+  }
+  peak = Math.max(peak, rss());
+  clearInterval(sampler);
+  await sleep(2); // one more turn, so that a timer held back by a sync block is recorded
+  delay.disable();
+  const samples = delay.count;
+  return {
+    block: {
+      issueMs,
+      totalMs,
+      delayP99Ms: samples > 0 ? delay.percentile(99) / 1e6 : NaN,
+      delayMaxMs: samples > 0 ? delay.max / 1e6 : NaN,
+      delaySamples: samples,
+      rssGrowthMB: (peak - (baseline ?? before)) / MB,
+    },
+    outputs,
+    before,
+  };
+}
+
+/** What the parent asks one EL child for: two measured blocks of one kind (see runEventLoopCase). */
+interface EventLoopRequest {
+  mode: 'async' | 'sync';
+  calls: number;
+  batch: number;
+  steps: number;
+  inputSize: number;
+  hiddenSize: number;
+  threads: number;
+  settleMs: number;
+  /** Also compare every output of the second block with forward() on the same input (after the blocks). */
+  check: boolean;
+}
+
+interface EventLoopAnswer {
+  /** The process's first block, then the second (steady state). */
+  blocks: [EventLoopBlock, EventLoopBlock];
+  preparedBytes: number;
+  gc: boolean;
+  maxAbsDiff?: number;
+}
+
+const EL_CHILD_FLAG = '--el-block';
+
+/** The EL layer and its inputs, the same in every child: LSTM seed 1, inputs from Random(12345). */
+function eventLoopProblem(r: EventLoopRequest): { layer: LSTM; inputs: Tensor[] } {
+  const { batch: B, steps: T, inputSize: I, hiddenSize: H } = r;
+  const layer = new LSTM({ inputSize: I, units: H, returnSequences: true, seed: 1 });
+  const rng = new Random(12345);
+  const inputs = Array.from({ length: r.calls }, () => {
+    const a = new Float32Array(B * T * I);
+    for (let i = 0; i < a.length; i++) a[i] = rng.uniform(-1, 1);
+    return Tensor.from(a, [B, T, I]);
+  });
+  return { layer, inputs };
+}
+
+/**
+ * The child's side: one forwardAsync and one forward call (they prepare the weights, once, and
+ * start the pools), then two measured blocks, both against the VmRSS before the first; prints
+ * the answer as one JSON line.
+ */
+async function eventLoopChild(json: string): Promise<void> {
+  const r = JSON.parse(json) as EventLoopRequest;
+  setNumThreads(r.threads);
+  const { layer, inputs } = eventLoopProblem(r);
+  await layer.forwardAsync(inputs[0]);
+  layer.forward(inputs[0]);
+  const first = await eventLoopBlock(r.mode, layer, inputs, r.settleMs);
+  first.outputs.length = 0;
+  const { block, outputs } = await eventLoopBlock(r.mode, layer, inputs, r.settleMs, first.before);
+  const answer: EventLoopAnswer = { blocks: [first.block, block], preparedBytes: layer.preparedBytes, gc: collectGarbage() };
+  if (r.check) {
+    let d = 0;
+    inputs.forEach((x, k) => (d = Math.max(d, maxAbsDiff(outputs[k].data as Float32Array, layer.forward(x).output.data as Float32Array))));
+    answer.maxAbsDiff = d;
+  }
+  process.stdout.write(`${JSON.stringify(answer)}\n`);
+}
+
+/**
+ * Runs two blocks in a fresh node process (this script with --el-block): the first burst's RSS
+ * growth is then not hidden by memory an earlier burst left resident for the allocator to reuse.
+ */
+function eventLoopBlockInChild(r: EventLoopRequest): Promise<EventLoopAnswer> {
+  return new Promise((resolve, reject) => {
+    const script = fileURLToPath(import.meta.url);
+    const child = spawn(process.execPath, [...process.execArgv, '--expose-gc', script, EL_CHILD_FLAG, JSON.stringify(r)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '', err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && line.startsWith('{')) {
+        try {
+          resolve(JSON.parse(line) as EventLoopAnswer);
+          return;
+        } catch {
+          // reported below
+        }
+      }
+      reject(new Error(`EL child exited (${signal ?? `code ${code}`}): ${(err.trim() || out.trim()).slice(-500)}`));
+    });
+  });
+}
+
+async function runEventLoopCase(c: BenchCase, s: Settings): Promise<EventLoopResult> {
+  const threads = c.threads ?? s.threads;
+  const calls = c.concurrentCalls ?? 50;
+  const { batch: B, steps: T, inputSize: I, hiddenSize: H } = c;
+  const notes: string[] = [];
+  progress(`${c.id}: LSTM(${I} → ${H}), ${calls} inputs [${B}, ${T}, ${I}], one fresh process per block`);
+  const modes = [
+    { mode: 'async' as const, key: 'rnnkit-async', label: `rnnkit forwardAsync ×${calls} at once` },
+    { mode: 'sync' as const, key: 'rnnkit-sync', label: `rnnkit forward ×${calls} in a row (sync)` },
+  ];
+  // Per mode two rows: the second block of each process (steady state) and its first (a fresh process's first burst).
+  const rowOf = (mode: number, first: boolean) => 2 * mode + (first ? 1 : 0);
+  const rows: EventLoopRow[] = modes.flatMap((m) =>
+    [false, true].map((first) => ({
+      key: `${m.key}${first ? '-1st' : ''}`, label: `${m.label}${first ? ', 1st block' : ''}`, threads, calls, blocks: [],
+      issueMs: NaN, delayP99Ms: NaN, delayMaxMs: NaN, worstDelayMaxMs: NaN, totalMs: NaN, minTotalMs: NaN, callsPerSecond: NaN,
+      rssGrowthMB: NaN, worstRssGrowthMB: NaN,
+    })),
+  );
+  const request = (mode: 'async' | 'sync', check: boolean): EventLoopRequest => ({
+    mode, calls, batch: B, steps: T, inputSize: I, hiddenSize: H, threads, settleMs: s.settleMs, check,
+  });
+
+  // Interleaved rounds, starting with a different row each round; a pause before each block (and,
+  // in the child, a full GC). The first async block also checks its outputs against forward().
+  let preparedWeightsMB = NaN;
+  let gcAvailable = true;
+  const spent = [0, 0];
+  for (let round = 0; round < s.rounds; round++) {
+    for (let j = 0; j < modes.length; j++) {
+      const i = (j + round) % modes.length;
+      const steady = rows[rowOf(i, false)], first = rows[rowOf(i, true)];
+      if (steady.error || (steady.blocks.length > 0 && spent[i] >= s.budgetMs)) continue;
+      if (s.settleMs > 0) await sleep(s.settleMs);
+      try {
+        const check = modes[i].mode === 'async' && steady.maxAbsDiff === undefined;
+        const a = await eventLoopBlockInChild(request(modes[i].mode, check));
+        first.blocks.push(a.blocks[0]);
+        steady.blocks.push(a.blocks[1]);
+        if (a.maxAbsDiff !== undefined) steady.maxAbsDiff = a.maxAbsDiff;
+        preparedWeightsMB = a.preparedBytes / MB;
+        gcAvailable &&= a.gc;
+        spent[i] += a.blocks[0].totalMs + a.blocks[1].totalMs;
+        for (const [k, block] of a.blocks.entries()) {
+          progress(
+            `${c.id} round ${round + 1} ${modes[i].key} block ${k + 1}: issue ${fmtMs(block.issueMs)} ms, loop delay p99 ${fmtMs(block.delayP99Ms)} / max ` +
+              `${fmtMs(block.delayMaxMs)} ms, all done ${fmtMs(block.totalMs)} ms, RSS +${block.rssGrowthMB.toFixed(1)} MB`,
+          );
+        }
+      } catch (err) {
+        steady.error = first.error = `round ${round + 1}: ${err instanceof Error ? err.message : String(err)}`;
+        progress(`${c.id} ${modes[i].key}: ${steady.error}`);
+      }
+    }
+  }
+  for (const row of rows) {
+    const b = row.blocks;
+    if (b.length === 0) continue;
+    row.issueMs = median(b.map((x) => x.issueMs));
+    row.delayP99Ms = median(b.map((x) => x.delayP99Ms));
+    row.delayMaxMs = median(b.map((x) => x.delayMaxMs));
+    row.worstDelayMaxMs = Math.max(...b.map((x) => x.delayMaxMs));
+    row.totalMs = median(b.map((x) => x.totalMs));
+    row.minTotalMs = Math.min(...b.map((x) => x.totalMs));
+    row.callsPerSecond = calls / (row.totalMs / 1000);
+    row.rssGrowthMB = median(b.map((x) => x.rssGrowthMB));
+    row.worstRssGrowthMB = Math.max(...b.map((x) => x.rssGrowthMB));
+  }
+
+  const inputsMB = (calls * B * T * I * 4) / MB, outputsMB = (calls * B * T * H * 4) / MB;
+  const uv = process.env.UV_THREADPOOL_SIZE ?? '4 (default)';
+  notes.push(
+    `each round runs, per row kind, a fresh node process (this script, --el-block): one forwardAsync and one forward call, which ` +
+      `prepare the weights (once: ${preparedWeightsMB.toFixed(1)} MB, shared by every later call) and start the pools, then two blocks of ` +
+      `${calls} calls: the first (rows '1st block': a fresh process's first burst) and the second (steady state). RSS growth of both = ` +
+      `peak during the block − VmRSS before the first block (a fresh process, because memory freed by an earlier burst stays resident ` +
+      `for the allocator to reuse and would hide a burst's growth)`,
+  );
+  notes.push(
+    `forwardAsync rows: the ${calls} calls are issued in one synchronous loop, then awaited with Promise.all; they run on the libuv pool ` +
+      `(UV_THREADPOOL_SIZE=${uv}), rnnkit pool ${threads} thread(s); sync rows: the same inputs through forward() one after the other ` +
+      `(the JS thread is held throughout: issue = all done)`,
+  );
+  notes.push(
+    'loop delay: perf_hooks.monitorEventLoopDelay({ resolution: 1 }) from 3 ms before the first call until all resolved, issuing included ' +
+      '(it records the time between its 1 ms ticks: an idle loop shows ~1 ms; a sync block, one sample of its whole length); ' +
+      'RSS: /proc/self/status VmRSS every 2 ms during the block (sync rows: after each call), ' +
+      `${gcAvailable ? 'a full GC before each block' : 'no GC available (the baseline may hold garbage)'}; values are medians over the blocks, worst = the largest block`,
+  );
+  notes.push(
+    `the calls' own buffers: 4×Σinputs + 3×Σoutputs = ${(4 * inputsMB + 3 * outputsMB).toFixed(1)} MB (Σinputs ${inputsMB.toFixed(1)} MB, ` +
+      `Σoutputs ${outputsMB.toFixed(1)} MB; test/serve-memory allows 64 MB more for the runtime); a weight set per call would add ` +
+      `~${(calls * preparedWeightsMB).toFixed(0)} MB`,
+  );
+  if (rows[0].maxAbsDiff !== undefined) notes.push('max|Δ| out: every output of the first round\'s second forwardAsync block against forward() on the same input');
+  return {
+    id: c.id, title: c.title, batch: B, steps: T, inputSize: I, hiddenSize: H, calls, threads, uvThreadpoolSize: uv,
+    gflopPerCall: gemmFlops(c) / 1e9, preparedWeightsMB, inputsMB, outputsMB, rows, notes,
+  };
+}
+
+function printEventLoop(c: BenchCase, r: EventLoopResult): void {
+  console.log(`\n${describeCase(c)}  [${r.threads} thread(s)]`);
+  const rows = r.rows.map((row) => {
+    if (row.blocks.length === 0) return [row.label, String(row.threads), '0', String(row.calls), 'failed', '', '', '', '', '', '', '', '', ''];
+    const diff = row.maxAbsDiff === undefined ? '' : `${row.maxAbsDiff.toExponential(1)}${row.maxAbsDiff > DIFF_WARN ? ' !' : ''}`;
+    return [
+      row.label, String(row.threads), String(row.blocks.length), String(row.calls), fmtMs(row.issueMs), fmtMs(row.delayP99Ms),
+      fmtMs(row.delayMaxMs), fmtMs(row.worstDelayMaxMs), fmtMs(row.totalMs), fmtMs(row.minTotalMs), fmt3(row.callsPerSecond),
+      row.rssGrowthMB.toFixed(1), row.worstRssGrowthMB.toFixed(1), diff,
+    ];
+  });
+  const header = [
+    'implementation', 'thr', 'n', 'calls', 'issue ms', 'loop p99 ms', 'loop max ms', 'worst max ms', 'all done ms', 'min ms', 'calls/s',
+    'RSS +MB', 'worst +MB', 'max|Δ| out',
+  ];
+  console.log(table(header, rows, 'l' + 'r'.repeat(header.length - 1)).split('\n').map((l) => `  ${l}`).join('\n'));
+  for (const row of r.rows) if (row.error) console.log(`  ! ${row.label}: ${row.error}`);
+  for (const n of r.notes) console.log(`  - ${n}`);
+}
+
+function printEventLoopSummary(results: EventLoopResult[]): void {
+  for (const r of results) {
+    const [a, a1, sync] = r.rows;
+    if (!a || a.blocks.length === 0) continue;
+    console.log(
+      `${r.id}: ${r.calls} concurrent forwardAsync, LSTM(${r.inputSize} → ${r.hiddenSize}) B=${r.batch} T=${r.steps}, steady state: issued in ${fmtMs(a.issueMs)} ms, ` +
+        `loop delay p99 ${fmtMs(a.delayP99Ms)} ms / max ${fmtMs(a.delayMaxMs)} ms, all resolved in ${fmtMs(a.totalMs)} ms, RSS +${a.rssGrowthMB.toFixed(1)} MB` +
+        (a1 && a1.blocks.length > 0 ? `; 1st block of a process: issued in ${fmtMs(a1.issueMs)} ms, loop max ${fmtMs(a1.delayMaxMs)} ms, RSS +${a1.rssGrowthMB.toFixed(1)} MB` : '') +
+        (sync && sync.blocks.length > 0 ? `; sync forward ×${r.calls}: ${fmtMs(sync.totalMs)} ms with the loop blocked` : ''),
+    );
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Report
 
@@ -454,19 +890,19 @@ const DIFF_WARN = 1e-4;
 
 function printCase(c: BenchCase, r: CaseResult): void {
   console.log(`\n${describeCase(c)}  [${r.threads} thread(s)]`);
+  const expected = r.rows.some((row) => row.expectedRatio !== undefined);
   const rows = r.rows.map((row) => {
-    if (row.samplesMs.length === 0) return [row.label, String(row.threads), '0', 'failed', '', '', '', '', ''];
+    const exp = row.expectedRatio === undefined ? '' : row.expectedRatio.toFixed(2);
+    if (row.samplesMs.length === 0) return [row.label, String(row.threads), '0', 'failed', '', '', '', '', ...(expected ? [exp] : []), ''];
     const ratio = row.key === row.baseline ? '1.00' : `${fmt3(row.ratio)}${row.baseline !== 'rnnkit' ? ` (vs ${row.baseline})` : ''}`;
     const diff = row.maxAbsDiff === undefined ? '' : `${row.maxAbsDiff.toExponential(1)}${row.maxAbsDiff > DIFF_WARN ? ' !' : ''}`;
     return [
       row.label, String(row.threads), String(row.samplesMs.length), fmtMs(row.medianMs), fmtMs(row.minMs),
-      fmt3(row.sequencesPerSecond), fmt3(row.gflops), ratio, diff,
+      fmt3(row.sequencesPerSecond), fmt3(row.gflops), ratio, ...(expected ? [exp] : []), diff,
     ];
   });
-  console.log(
-    table(['implementation', 'thr', 'n', 'median ms', 'min ms', 'seq/s', 'GFLOP/s', 'ms / rnnkit ms', 'max|Δ| out'], rows, 'lrrrrrrrr')
-      .split('\n').map((l) => `  ${l}`).join('\n'),
-  );
+  const header = ['implementation', 'thr', 'n', 'median ms', 'min ms', 'seq/s', 'GFLOP/s', 'ms / rnnkit ms', ...(expected ? ['expected'] : []), 'max|Δ| out'];
+  console.log(table(header, rows, 'l' + 'r'.repeat(header.length - 1)).split('\n').map((l) => `  ${l}`).join('\n'));
   for (const row of r.rows) if (row.error) console.log(`  ! ${row.label}: ${row.error}`);
   for (const row of r.rows) {
     if (row.maxAbsDiff !== undefined && row.maxAbsDiff > DIFF_WARN) {
@@ -477,7 +913,7 @@ function printCase(c: BenchCase, r: CaseResult): void {
 }
 
 function printSummary(results: CaseResult[]): void {
-  const order = ['rnnkit', 'rnnkit-rb', 'onnxruntime', 'tfjs-cpu', 'tfjs-wasm', 'torch'];
+  const order = ['rnnkit', 'rnnkit-rb', 'onnxruntime', 'tfjs-cpu', 'tfjs-wasm', 'torch', 'rnnkit-js', 'rnnkit-len', 'rnnkit-drop'];
   const rank = (k: string) => (order.includes(k) ? order.indexOf(k) : order.length);
   const keys: string[] = [];
   for (const r of results) for (const row of r.rows) if (!keys.includes(row.key)) keys.push(row.key);
@@ -487,16 +923,24 @@ function printSummary(results: CaseResult[]): void {
     ...keys.map((k) => {
       const row = r.rows.find((x) => x.key === k);
       if (!row || row.samplesMs.length === 0) return '';
-      return row.key === row.baseline ? fmtMs(row.medianMs) : `${fmtMs(row.medianMs)} (${fmt3(row.ratio)}×)`;
+      if (row.key === row.baseline) return fmtMs(row.medianMs);
+      return `${fmtMs(row.medianMs)} (${fmt3(row.ratio)}×${row.expectedRatio !== undefined ? `, exp ${row.expectedRatio.toFixed(2)}×` : ''})`;
     }),
   ]);
-  console.log('\nSummary: median ms per call (ratio = peer ms / rnnkit ms; GRU tfjs rows against rnnkit-rb)');
+  console.log(
+    '\nSummary: median ms per call (ratio = peer ms / rnnkit ms; GRU tfjs rows against rnnkit-rb; D2v/D2d against their own ' +
+      'interleaved plain-D2 row, in the rnnkit column)',
+  );
   console.log(table(['case', ...keys], rows, 'l' + 'r'.repeat(keys.length)));
 }
 
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
+  if (process.argv[2] === EL_CHILD_FLAG) {
+    await eventLoopChild(process.argv[3]);
+    return;
+  }
   let s: Settings;
   try {
     s = parseSettings(process.argv.slice(2));
@@ -558,9 +1002,17 @@ async function main(): Promise<void> {
   for (const k of peers.skipped) console.log(`skipped:  ${k}`);
 
   const results: CaseResult[] = [];
+  const eventLoop: EventLoopResult[] = [];
   try {
     for (const c of s.cases) {
+      if (c.kind === 'eventLoop') {
+        const r = await runEventLoopCase(c, s);
+        eventLoop.push(r);
+        printEventLoop(c, r);
+        continue;
+      }
       const r = await runCase(c, s, peers);
+      relateToEarlierCase(c, r, results);
       results.push(r);
       printCase(c, r);
     }
@@ -568,7 +1020,11 @@ async function main(): Promise<void> {
     await peers.torch?.close();
   }
   machine.loadAverageEnd = os.loadavg().map((v) => Math.round(v * 100) / 100);
-  printSummary(results);
+  if (results.length > 0) printSummary(results);
+  if (eventLoop.length > 0) {
+    console.log('\nEvent loop (medians over the blocks):');
+    printEventLoopSummary(eventLoop);
+  }
   console.log(`\nload average at end: ${machine.loadAverageEnd.join(' ')}; total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
   if (s.json) {
@@ -577,7 +1033,7 @@ async function main(): Promise<void> {
       ...r,
       rows: r.rows.map((row) => ({ ...row, samplesMs: row.samplesMs.map((v) => Math.round(v * 1e4) / 1e4) })),
     }));
-    const out = { machine, settings: { ...settings, cases: s.cases.map((c) => c.id) }, skipped: peers.skipped, results: rounded };
+    const out = { machine, settings: { ...settings, cases: s.cases.map((c) => c.id) }, skipped: peers.skipped, results: rounded, eventLoop };
     fs.writeFileSync(s.json, `${JSON.stringify(out, null, 1)}\n`);
     console.log(`results written to ${s.json}`);
   }

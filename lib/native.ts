@@ -118,6 +118,7 @@ export interface NativeRun {
   readonly __nativeRun: never;
 }
 
+/** Keep probabilities in (0, 1] (1 = off) and where they apply; see native/core/grid.h DropoutSpec. */
 export interface NativeDropout {
   seed: number;
   inputKeep?: number;

@@ -46,15 +46,8 @@ export interface StackDef {
   gradients(grads: NativeStackGradients['grads']): Record<string, Tensor>;
 }
 
-/** Dropout as a layer asks for it (keep probabilities); off when absent. */
-export interface DropoutConfig {
-  inputKeep?: number;
-  stateKeep?: number;
-  outputKeep?: number;
-  betweenKeep?: number;
-  variational?: boolean;
-  stateOnInitial?: boolean;
-}
+/** Dropout as a layer asks for it (keep probabilities; the seed is drawn per call); off when absent. */
+export type DropoutConfig = Omit<NativeDropout, 'seed'>;
 
 export interface ForwardOptions {
   /**
