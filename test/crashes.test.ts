@@ -30,7 +30,10 @@ crashCase('getter-resizes-checked-buffer', 'a getter that shrinks an already-rea
 crashCase('getter-transfers-checked-buffer', 'a getter that transfers an already-read buffer gets a TypeError naming it (use-after-free before)', {
   nodeArgs: ['--expose-gc'],
 });
-crashCase('set-num-threads-never-waits', 'setNumThreads during async work returns at once, deferring the change (waited for the pool before)');
+// (Three 34-GFLOP calls: ~140 s on the TSan build, so the hang guard is longer than the default.)
+crashCase('set-num-threads-never-waits', 'setNumThreads during async work returns at once, deferring the change (waited for the pool before)', {
+  timeout: 300_000,
+});
 crashCase('worker-only-loads-addon', 'an addon loaded only by a worker_thread stays mapped for its pool threads (SIGSEGV before)');
 crashCase('gradients-independent-of-threads', 'weight and input gradients are bit-identical whatever the thread count (last bits differed before)');
 crashCase('nan-propagates', 'NaN propagates through ReLU and the fast exp (0 before; UBSan shift-of-negative)');
