@@ -48,15 +48,32 @@ export interface NativeConfig extends NativeCellOptions {
   hiddenSize: number;
 }
 
-export interface NativeForwardBuffers {
+/**
+ * The parameter buffers of one layer-direction, as native/cells/cell_params.h lists them (the
+ * addon's cellParameters() returns that table; test/validation.test.ts checks it against this one):
+ * weightIh [G·H, inputSize], weightHh [G·H, P], biasIh/biasHh [G·H] (optional), peephole [3H]
+ * (config.peephole: p_i, p_f, p_o), weightHr [P, H] (config.projSize), weightGr [3H, 3H] (full gate
+ * recurrence). Gradient buffers of the single-layer API are named `d` + the capitalised name.
+ */
+export const CELL_PARAMETERS = ['weightIh', 'weightHh', 'biasIh', 'biasHh', 'peephole', 'weightHr', 'weightGr'] as const;
+export type CellParamName = (typeof CELL_PARAMETERS)[number];
+/** A layer-direction's parameters: weightIh and weightHh always, the others where the cell has them. */
+export type NativeCellWeights = { weightIh: NativeArray; weightHh: NativeArray } & Partial<Record<CellParamName, NativeArray>>;
+type NativeCellGradientBuffers = { [K in CellParamName as `d${Capitalize<K>}`]?: NativeArray };
+
+/** A row of the addon's cellParameters() table. */
+export interface NativeCellParameter {
+  name: CellParamName;
+  gradient: string;
+  torch: string;
+  optional: boolean;
+  gradientOptional: boolean;
+}
+
+export interface NativeForwardBuffers extends Partial<Record<CellParamName, NativeArray>> {
   x: NativeArray;            // [steps, batch, inputSize]
-  weightIh: NativeArray;     // [G·H, inputSize]
-  weightHh: NativeArray;     // [G·H, H]
-  biasIh?: NativeArray;      // [G·H]
-  biasHh?: NativeArray;      // [G·H]
-  peephole?: NativeArray;    // [3H] p_i, p_f, p_o (config.peephole)
-  weightHr?: NativeArray;    // [P, H] projection (config.projSize)
-  weightGr?: NativeArray;    // [3H, 3H] full gate recurrence
+  weightIh: NativeArray;
+  weightHh: NativeArray;
   h0?: NativeArray;          // [batch, H]
   c0?: NativeArray;          // [batch, H]
   y?: NativeArray;           // out [steps, batch, H]
@@ -65,17 +82,11 @@ export interface NativeForwardBuffers {
   workspace?: NativeArray;   // [workspaceSize(config)] for training
 }
 
-export interface NativeBackwardBuffers {
+export interface NativeBackwardBuffers extends Partial<Record<CellParamName, NativeArray>>, NativeCellGradientBuffers {
   x: NativeArray;
   weightIh: NativeArray;
   weightHh: NativeArray;
   workspace: NativeArray;
-  peephole?: NativeArray;
-  dPeephole?: NativeArray;
-  weightHr?: NativeArray;
-  dWeightHr?: NativeArray;
-  weightGr?: NativeArray;
-  dWeightGr?: NativeArray;
   dy?: NativeArray;
   dhN?: NativeArray;
   dcN?: NativeArray;
@@ -84,8 +95,6 @@ export interface NativeBackwardBuffers {
   dc0?: NativeArray;
   dWeightIh: NativeArray;
   dWeightHh: NativeArray;
-  dBiasIh?: NativeArray;
-  dBiasHh?: NativeArray;
 }
 
 /** One layer-direction of a prepared stack: a NativeConfig without steps, batch and reverse. */
@@ -97,16 +106,6 @@ export interface NativeStackSpec {
   version?: number;
   /** numLayers·numDirections cells, layer-major (PyTorch's order: l0, l0_reverse, l1, …). */
   cells: NativeCellSpec[];
-}
-
-export interface NativeCellWeights {
-  weightIh: NativeArray;
-  weightHh: NativeArray;
-  biasIh?: NativeArray;
-  biasHh?: NativeArray;
-  peephole?: NativeArray;
-  weightHr?: NativeArray;
-  weightGr?: NativeArray;
 }
 
 /** An opaque prepared stack (weights copied and packed once). */
@@ -132,7 +131,8 @@ export interface NativeDropout {
 export interface NativeStackCall {
   steps: number;
   batch: number;
-  x: NativeArray;              // [steps, batch, inputSize]
+  x: NativeArray;              // [steps, batch, inputSize], or [batch, steps, inputSize] with batchFirst
+  batchFirst?: boolean;        // x, y, dy and dx are batch-major
   lengths?: Int32Array;        // [batch]
   mask?: Uint8Array;           // [batch, steps]
   prePadding?: boolean;
@@ -145,7 +145,7 @@ export interface NativeStackCall {
 }
 
 export interface NativeStackResult {
-  y: NativeArray;   // [steps, batch, width]
+  y: NativeArray;   // [steps, batch, width] ([batch, steps, width] with batchFirst)
   hN: NativeArray;  // [layers·directions, batch, P]
   cN?: NativeArray; // [layers·directions, batch, H]
   run?: NativeRun;
@@ -164,7 +164,7 @@ export interface NativeStackGradients {
   dx?: NativeArray;
   dh0: NativeArray;
   dc0?: NativeArray;
-  grads: Partial<Record<keyof NativeCellWeights, NativeArray>>[];
+  grads: Partial<Record<CellParamName, NativeArray>>[];
 }
 
 export interface NativeBinding {
@@ -179,6 +179,7 @@ export interface NativeBinding {
   stackBackwardAsync(run: NativeRun, call: NativeStackBackwardCall): Promise<NativeStackGradients>;
   /** Prepared stacks and training runs alive, and their native bytes. */
   liveObjects(): { stacks: number; runs: number; stackBytes: number; runBytes: number };
+  cellParameters(): NativeCellParameter[];
   /** The dropout generator's keep values (0 or 1/keep) for one stream, [steps, batch, width]. */
   dropoutMask(args: { seed: number; stream: number; steps: number; batch: number; width: number; keep: number }): Float64Array;
 

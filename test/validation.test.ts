@@ -452,3 +452,18 @@ test('forged-tensor-rereads: an object made from Tensor.prototype (getters that 
   assert.ok(Object.isFrozen(t) && Tensor.isTensor(t) && !Tensor.isTensor(toggling(2, [2])));
   assert.throws(() => ((t as { data: unknown }).data = new Float32Array(9)), TypeError);
 });
+
+test("the native parameter table (cells/cell_params.h) is the one lib/native.ts's CELL_PARAMETERS names", async () => {
+  const { native, CELL_PARAMETERS } = await import('../lib/native.js');
+  const table = native.cellParameters();
+  assert.deepEqual(table.map((p) => p.name), [...CELL_PARAMETERS]);
+  for (const p of table) {
+    assert.equal(p.gradient, `d${p.name[0].toUpperCase()}${p.name.slice(1)}`, `${p.name}: gradient name`);
+    assert.match(p.torch, /^(weight|bias)_[a-z]+$/, `${p.name}: PyTorch stem`);
+  }
+  // Every native parameter reaches the layers' names: an LSTM with peepholes, a projection and full
+  // gate recurrence stores one PyTorch-named tensor per table row.
+  const layer = new LSTM({ inputSize: 3, units: 4, projSize: 2, peepholes: true, fullGateRecurrence: true, seed: 1 });
+  const names = Object.keys(layer.stateDict());
+  for (const p of table) assert.ok(names.includes(`${p.torch}_l0`), `${p.torch}_l0 in ${names.join(', ')}`);
+});

@@ -213,19 +213,6 @@ export abstract class RecurrentBase {
     return newTypedArray(this.dtype, n, this.className, 'a buffer of this call');
   }
 
-  /** [B, T, F] batch-first ↔ [T, B, F] time-major. */
-  private transpose(src: TensorData, batch: number, steps: number, features: number, toBatchFirst: boolean): TensorData {
-    const dst = this.newArray(src.length);
-    for (let b = 0; b < batch; b++) {
-      for (let t = 0; t < steps; t++) {
-        const bf = (b * steps + t) * features, tm = (t * batch + b) * features;
-        if (toBatchFirst) dst.set(src.subarray(tm, tm + features), bf);
-        else dst.set(src.subarray(bf, bf + features), tm);
-      }
-    }
-    return dst;
-  }
-
   /** The state tensors a caller passes (initialState, dStates) → native [L·D, B, P] and [L·D, B, H]. */
   private statesIn(list: readonly (Tensor | null | undefined)[], what: string, batch: number, gradients: boolean): [NativeArray | undefined, NativeArray | undefined] {
     const def = this.stackDef();
@@ -361,7 +348,7 @@ export abstract class RecurrentBase {
     if (options !== undefined) checkOptions(options, `${where}: options`, FORWARD_OPTIONS);
     const training = flag(options?.training, `${where}: options.training`, false);
     const def = this.stackDef();
-    const call: NativeStackCall = { steps, batch, x: this.transpose(x.data, batch, steps, I, false), training };
+    const call: NativeStackCall = { steps, batch, x: x.data, batchFirst: true, training };
     if (options?.lengths !== undefined && options?.mask !== undefined) throw new TypeError(`${where}: options.lengths and options.mask cannot both be given`);
     if (options?.lengths !== undefined) call.lengths = this.parseLengths(options.lengths, where, batch, steps);
     if (options?.padding !== undefined) {
@@ -412,7 +399,7 @@ export abstract class RecurrentBase {
         }
       }
       const output = this.returnSequences
-        ? Tensor.from(this.transpose(r.y, batch, steps, W, true), [batch, steps, W])
+        ? Tensor.from(r.y, [batch, steps, W])
         : Tensor.from(last!, [batch, W]);
       const result: ForwardResult = { output, states: this.returnState ? this.statesOut(r.hN, r.cN, batch) : [] };
       if (merge === 'none') result.outputs = this.splitDirections(output, P);
@@ -501,7 +488,7 @@ export abstract class RecurrentBase {
         d = checkTensor(dOutput, `${where}: dOutput`, [batch, W], ['batch', this.outputWidthName], this.dtype);
       }
       if (this.returnSequences) {
-        call.dy = this.transpose(d.data, batch, steps, W, false);
+        call.dy = d.data;
       } else {
         // The last output is the top layer's final states: its gradient joins dh_N there.
         const dhN = (call.dhN ??= this.newArray(LD * batch * P));
@@ -524,7 +511,7 @@ export abstract class RecurrentBase {
       const I = this.inputSize;
       const initialState = this.statesOut(g.dh0, g.dc0, batch);
       return {
-        input: Tensor.from(this.transpose(g.dx!, batch, steps, I, true), [batch, steps, I]),
+        input: Tensor.from(g.dx!, [batch, steps, I]),
         initialState,
         params: def.gradients(g.grads),
       };

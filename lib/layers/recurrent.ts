@@ -1,7 +1,12 @@
 // Recurrent layers over whole sequences: SimpleRNN, LSTM and GRU, each optionally a deep and
 // bidirectional stack (PyTorch's numLayers/bidirectional and parameter names). Batch-first at the
 // API (like tfjs/Keras), time-major inside; one native call per forward or backward (base.ts).
-import { NATIVE_NUMBER_LIMIT, type NativeArray, type NativeCell, type NativeCellOptions, type NativeCellSpec, type NativeCellWeights } from '../native.js';
+import { native, NATIVE_NUMBER_LIMIT, type CellParamName, type NativeArray, type NativeCell, type NativeCellOptions, type NativeCellSpec, type NativeCellWeights } from '../native.js';
+
+/** PyTorch's state_dict stem of each native parameter (the native table, cells/cell_params.h). */
+const TORCH_NAME = new Map(native.cellParameters().map((p) => [p.name, p.torch]));
+/** The parameters that are neither gate-row weights nor biases: stored and passed as they are. */
+const PLAIN_PARAMETERS: readonly CellParamName[] = ['peephole', 'weightHr', 'weightGr'];
 import { resolveActivation, type ActivationSpec } from '../activations.js';
 import {
   bufferProblem, checkElementCount, describeBufferProblem, elementCount, formatShape, newTypedArray, shapeSize, Tensor, type DType, type TensorData,
@@ -332,16 +337,16 @@ export abstract class Recurrent extends RecurrentBase {
     const bIh = gather('bias_ih', 1), bHh = gather('bias_hh', 1);
     if (bIh) w.biasIh = bIh;
     if (bHh) w.biasHh = bHh;
-    const peep = this.params.get(`weight_peephole${sfx}`), wHr = this.params.get(`weight_hr${sfx}`), wGr = this.params.get(`weight_gr${sfx}`);
-    if (peep) w.peephole = peep.data;
-    if (wHr) w.weightHr = wHr.data;
-    if (wGr) w.weightGr = wGr.data;
+    for (const name of PLAIN_PARAMETERS) {
+      const t = this.params.get(`${TORCH_NAME.get(name)}${sfx}`);
+      if (t) w[name] = t.data;
+    }
     return w;
   }
 
   /** Native gradients of one layer-direction → stored names and shapes (cell blocks folded). */
-  protected cellGradients(layer: number, dir: number, g: Partial<Record<keyof NativeCellWeights, NativeArray>>, out: Record<string, Tensor>): void {
-    const sfx = this.suffix(layer, dir), H = this.units, P = this.outputSize, I = this.layerInputSize(layer);
+  protected cellGradients(layer: number, dir: number, g: Partial<Record<CellParamName, NativeArray>>, out: Record<string, Tensor>): void {
+    const sfx = this.suffix(layer, dir), P = this.outputSize, I = this.layerInputSize(layer);
     const map = this.rowMap();
     const R = this.gateRows().reduce((a, b) => a + b, 0);
     const fold = (v: NativeArray, cols: number) => (map ? this.foldRows(v, map, R, cols) : v);
@@ -351,9 +356,10 @@ export abstract class Recurrent extends RecurrentBase {
       out[`bias_ih${sfx}`] = Tensor.from(fold(g.biasIh!, 1), [R]);
       out[`bias_hh${sfx}`] = Tensor.from(fold(g.biasHh!, 1), [R]);
     }
-    if (g.peephole) out[`weight_peephole${sfx}`] = Tensor.from(g.peephole, [3 * H]);
-    if (g.weightHr) out[`weight_hr${sfx}`] = Tensor.from(g.weightHr, [P, H]);
-    if (g.weightGr) out[`weight_gr${sfx}`] = Tensor.from(g.weightGr, [3 * H, 3 * H]);
+    for (const name of PLAIN_PARAMETERS) {
+      const key = `${TORCH_NAME.get(name)}${sfx}`, v = g[name];
+      if (v) out[key] = Tensor.from(v, this.params.get(key)!.shape);
+    }
   }
 
   /** @internal */

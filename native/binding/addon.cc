@@ -46,13 +46,13 @@ struct SequenceCall {
   DType dtype = DType::kFloat32;
   bool backward = false;
   // forward
-  const void *x = nullptr, *h0 = nullptr, *c0 = nullptr, *w_ih = nullptr, *w_hh = nullptr, *b_ih = nullptr,
-             *b_hh = nullptr, *peep = nullptr, *w_hr = nullptr, *w_gr = nullptr;
+  const void *x = nullptr, *h0 = nullptr, *c0 = nullptr;
+  CellParamSet<const void> params;  // cells/cell_params.h
   void *y = nullptr, *h_n = nullptr, *c_n = nullptr, *workspace = nullptr;
   // backward
   const void *dy = nullptr, *dh_n = nullptr, *dc_n = nullptr;
-  void *dx = nullptr, *dh0 = nullptr, *dc0 = nullptr, *dw_ih = nullptr, *dw_hh = nullptr, *db_ih = nullptr,
-       *db_hh = nullptr, *dpeep = nullptr, *dw_hr = nullptr, *dw_gr = nullptr;
+  void *dx = nullptr, *dh0 = nullptr, *dc0 = nullptr;
+  CellParamSet<void> grads;
   std::vector<BufferBinding> bindings;
   std::vector<std::unique_ptr<uint8_t[]>> owned;
 
@@ -81,9 +81,7 @@ struct SequenceCall {
   template <typename S>
   void run_typed() {
     LayerWeightsView<S> v;
-    v.w_ih = static_cast<const S*>(w_ih); v.w_hh = static_cast<const S*>(w_hh);
-    v.b_ih = static_cast<const S*>(b_ih); v.b_hh = static_cast<const S*>(b_hh);
-    v.peep = static_cast<const S*>(peep); v.w_hr = static_cast<const S*>(w_hr); v.w_gr = static_cast<const S*>(w_gr);
+    for (int j = 0; j < kCellParamCount; ++j) v.p[j] = static_cast<const S*>(params.p[j]);
     PreparedLayer<S> W(cfg, v);
     StepPlan plan;
     plan.T = cfg.T; plan.B = cfg.B;
@@ -118,11 +116,7 @@ struct SequenceCall {
       b.dh_n = static_cast<const S*>(dh_n); b.dc_n = static_cast<const S*>(dc_n);
       if (cfg.reverse && dx) { dx_rev.resize(size_t(T * B * I)); b.dx = dx_rev.data(); } else { b.dx = static_cast<S*>(dx); }
       b.dh0 = static_cast<S*>(dh0); b.dc0 = static_cast<S*>(dc0);
-      b.dw_ih = static_cast<S*>(dw_ih); b.dw_hh = static_cast<S*>(dw_hh);
-      b.db_ih = static_cast<S*>(db_ih); b.db_hh = static_cast<S*>(db_hh);
-      b.dpeep = static_cast<S*>(dpeep);
-      b.dw_hr = static_cast<S*>(dw_hr);
-      b.dw_gr = static_cast<S*>(dw_gr);
+      for (int j = 0; j < kCellParamCount; ++j) b.grad.p[j] = static_cast<S*>(grads.p[j]);
       sequence_backward<S>(W, plan, b);
       if (cfg.reverse && dx) reverse_into(dx_rev, I, dx);
     }
@@ -137,7 +131,7 @@ void parse_call(const Napi::CallbackInfo& info, bool backward, SequenceCall* cal
   k.cfg = read_config(info[0]);
   k.backward = backward;
   const SeqConfig& c = k.cfg;
-  const int64_t T = c.T, B = c.B, I = c.I, H = c.H, G = c.gates(), GH = c.gate_width();
+  const int64_t T = c.T, B = c.B, I = c.I, H = c.H;
   const bool lstm = c.cell == CellKind::kLstm;
   BufferReader r(info[1], &k.bindings);
   const std::string s_x = shape_str({{"steps", T}, {"batch", B}, {"inputSize", I}});
@@ -146,46 +140,42 @@ void parse_call(const Napi::CallbackInfo& info, bool backward, SequenceCall* cal
   const std::string s_y = shape_str({{"steps", T}, {"batch", B}, {p_name, P}});
   const std::string s_state = shape_str({{"batch", B}, {p_name, P}});
   const std::string s_cell = shape_str({{"batch", B}, {"hiddenSize", H}});
-  const std::string s_wih = shape_str({{"gates·hiddenSize", G * H}, {"inputSize", I}});
-  const std::string s_whh = shape_str({{"gates·hiddenSize", G * H}, {p_name, P}});
-  const std::string s_whr = shape_str({{"projSize", P}, {"hiddenSize", H}});
-  const std::string s_b = shape_str({{"gates·hiddenSize", GH}});
-  const std::string s_peep = shape_str({{"3·hiddenSize", 3 * H}});
   const int64_t ws = workspace_elems(c);
   const std::string s_ws = "[" + std::to_string(ws) + "] (workspaceSize(config))";
 
   r.bind(&k.x, "x", T * B * I, s_x, true, false);
-  r.bind(&k.w_ih, "weightIh", GH * I, s_wih, true, false);
-  r.bind(&k.w_hh, "weightHh", GH * P, s_whh, true, false);
-  if (c.P > 0) r.bind(&k.w_hr, "weightHr", P * H, s_whr, true, false);
-  const std::string s_wgr = shape_str({{"3·hiddenSize", 3 * H}, {"3·hiddenSize", 3 * H}});
-  if (c.opt.full_gate_recurrence) r.bind(&k.w_gr, "weightGr", 9 * H * H, s_wgr, true, false);
+  // The parameters (cell_params.h); backward reads no bias. A peephole buffer is checked even for a
+  // cell without peepholes (then ignored), as this API always did.
+  for (int j = 0; j < kCellParamCount; ++j) {
+    const CellParam p = CellParam(j);
+    const CellParamInfo& info = kCellParams[j];
+    const bool has = cell_has_param(c, p);
+    if (backward && info.optional) continue;
+    if (has || p == kPeephole) {
+      r.bind(&k.params[p], info.name, cell_param_elems(c, p), cell_param_shape(c, p), has && !info.optional, false);
+    }
+  }
   if (!backward) {
     r.bind(&k.h0, "h0", B * P, s_state, false, false);
     if (lstm) r.bind(&k.c0, "c0", B * H, s_cell, false, false);
-    r.bind(&k.b_ih, "biasIh", GH, s_b, false, false);
-    r.bind(&k.b_hh, "biasHh", GH, s_b, false, false);
-    r.bind(&k.peep, "peephole", 3 * H, s_peep, c.opt.peephole, false);
     r.bind(&k.y, "y", T * B * P, s_y, false, true);
     r.bind(&k.h_n, "hN", B * P, s_state, false, true);
     if (lstm) r.bind(&k.c_n, "cN", B * H, s_cell, false, true);
     r.bind(&k.workspace, "workspace", ws, s_ws, false, !backward);
   } else {
     r.bind(&k.workspace, "workspace", ws, s_ws, true, !backward);
-    r.bind(&k.peep, "peephole", 3 * H, s_peep, c.opt.peephole, false);
-    if (c.opt.peephole) r.bind(&k.dpeep, "dPeephole", 3 * H, s_peep, false, true);
     r.bind(&k.dy, "dy", T * B * P, s_y, false, false);
     r.bind(&k.dh_n, "dhN", B * P, s_state, false, false);
     if (lstm) r.bind(&k.dc_n, "dcN", B * H, s_cell, false, false);
     r.bind(&k.dx, "dx", T * B * I, s_x, false, true);
     r.bind(&k.dh0, "dh0", B * P, s_state, false, true);
     if (lstm) r.bind(&k.dc0, "dc0", B * H, s_cell, false, true);
-    r.bind(&k.dw_ih, "dWeightIh", GH * I, s_wih, true, true);
-    r.bind(&k.dw_hh, "dWeightHh", GH * P, s_whh, true, true);
-    if (c.P > 0) r.bind(&k.dw_hr, "dWeightHr", P * H, s_whr, true, true);
-    if (c.opt.full_gate_recurrence) r.bind(&k.dw_gr, "dWeightGr", 9 * H * H, s_wgr, true, true);
-    r.bind(&k.db_ih, "dBiasIh", GH, s_b, false, true);
-    r.bind(&k.db_hh, "dBiasHh", GH, s_b, false, true);
+    for (int j = 0; j < kCellParamCount; ++j) {
+      const CellParam p = CellParam(j);
+      const CellParamInfo& info = kCellParams[j];
+      if (cell_has_param(c, p))
+        r.bind(&k.grads[p], info.gradient, cell_param_elems(c, p), cell_param_shape(c, p), !info.gradient_optional, true);
+    }
   }
   r.check();
   k.dtype = r.dtype();

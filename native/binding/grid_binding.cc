@@ -6,12 +6,12 @@
 //     weights: [{ weightIh, weightHh, biasIh?, biasHh?, peephole?, weightHr?, weightGr? } × cells]
 //     The weights are copied and packed now; the handle is immutable (prepare again after a change).
 //   stackForward(stack, call) / stackForwardAsync -> { y, hN, cN?, run? }
-//     call: { steps, batch, x [T, B, I], lengths? Int32Array [B], mask? Uint8Array [B, T],
+//     call: { steps, batch, x [T, B, I] ([B, T, I] with batchFirst), lengths? Int32Array [B], mask? Uint8Array [B, T],
 //             prePadding?, processingOrder?, h0? [L·D, B, P], c0? [L·D, B, H],
 //             merge?: 'concat' | 'sum' | 'mul' | 'ave', training?,
 //             dropout?: { seed, inputKeep, stateKeep, outputKeep, betweenKeep, variational, stateOnInitial } }
 //   stackBackward(run, call) / stackBackwardAsync -> { dx?, dh0, dc0?, grads: [{ weightIh, … } × cells] }
-//     call: { dy? [T, B, width], dhN? [L·D, B, P], dcN? [L·D, B, H], inputGradient? (default true) }
+//     call: { dy? [T, B, width] (the forward's layout), dhN? [L·D, B, P], dcN? [L·D, B, H], inputGradient? (default true) }
 //   stackInfo(stack) -> { version, bytes, float64, layers, directions }
 //
 // Outputs are allocated natively and handed to JavaScript without a copy. An async call copies its
@@ -23,6 +23,10 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <mutex>
 #include <functional>
 #include <memory>
 #include <new>
@@ -51,6 +55,7 @@ struct RunHolder {
   std::shared_ptr<GridRun<float>> f32;
   std::shared_ptr<GridRun<double>> f64;
   int64_t T = 0, B = 0, width = 0;
+  bool batch_first = false;  // the forward's layout, which dy and dx share
   size_t bytes = 0;
 };
 
@@ -101,21 +106,34 @@ Holder* unwrap_holder(const Napi::Value& v, const napi_type_tag& tag, const std:
   return static_cast<Holder*>(data);
 }
 
-// An output typed array allocated by V8 now (zero-filled, freed by the garbage collector like any
-// other, never waiting for the event loop) and written by the call's work, which may run on
-// another thread: JavaScript cannot reach it before the call returns it.
+// An output typed array created now over an uninitialised Node buffer (freed by the garbage
+// collector like any other, never waiting for the event loop) and zeroed, then written, by the
+// call's work, which may run on another thread: JavaScript cannot reach it before the call
+// returns it. Nothing touches its pages on the JavaScript thread (a zero-filled allocation of a
+// few hundred kilobytes costs ~0.1 ms there in page faults).
 struct OutputArray {
   Napi::Reference<Napi::Value> ref;
   void* data = nullptr;
+  size_t bytes = 0;
   bool present() const { return data != nullptr; }
+  void zero() const { if (data) std::memset(data, 0, bytes); }
 };
 
 OutputArray new_output(Napi::Env env, bool f64, size_t n) {
   OutputArray o;
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, std::max<size_t>(n, 1) * (f64 ? 8 : 4));
-  Napi::Value ta = f64 ? Napi::Value(Napi::Float64Array::New(env, n, ab, 0)) : Napi::Value(Napi::Float32Array::New(env, n, ab, 0));
+  o.bytes = std::max<size_t>(n, 1) * (f64 ? 8 : 4);
+  napi_value buf = nullptr, ab = nullptr;
+  void* data = nullptr;
+  size_t offset = 0, length = 0;
+  napi_typedarray_type type;
+  if (napi_create_buffer(env, o.bytes, &data, &buf) != napi_ok ||
+      napi_get_typedarray_info(env, buf, &type, &length, &data, &ab, &offset) != napi_ok || offset % 8 != 0)
+    throw Napi::RangeError::New(env, "out of memory for an output of " + std::to_string(o.bytes) + " bytes");
+  Napi::ArrayBuffer buffer(env, ab);
+  Napi::Value ta = f64 ? Napi::Value(Napi::Float64Array::New(env, n, buffer, offset))
+                       : Napi::Value(Napi::Float32Array::New(env, n, buffer, offset));
   o.ref = Napi::Persistent(ta);
-  o.data = ab.Data();
+  o.data = data;
   return o;
 }
 
@@ -201,24 +219,19 @@ Napi::Value PrepareStack(const Napi::CallbackInfo& info) {
   // between the checks and the copies.
   std::vector<std::unique_ptr<BufferReader>> readers;
   std::vector<std::vector<BufferBinding>> bindings(size_t(L * D));
-  struct Ptrs { const void *w_ih = nullptr, *w_hh = nullptr, *b_ih = nullptr, *b_hh = nullptr, *peep = nullptr, *w_hr = nullptr, *w_gr = nullptr; };
-  std::vector<Ptrs> ptrs(size_t(L * D));
+  std::vector<CellParamSet<const void>> ptrs(size_t(L * D));
   for (int i = 0; i < L * D; ++i) {
     const SeqConfig& c = cells[size_t(i)];
     const std::string w = "weights[" + std::to_string(i) + "]";
     readers.push_back(std::make_unique<BufferReader>(weights_a.Get(uint32_t(i)), &bindings[size_t(i)], w));
     BufferReader& r = *readers.back();
-    const int64_t GH = c.gate_width(), I = c.I, H = c.H, P = c.state_size();
-    const char* p_name = c.P > 0 ? "projSize" : "hiddenSize";
-    Ptrs& p = ptrs[size_t(i)];
-    r.bind(&p.w_ih, "weightIh", GH * I, shape_str({{"gates·hiddenSize", GH}, {"inputSize", I}}), true, false, w + ".weightIh");
-    r.bind(&p.w_hh, "weightHh", GH * P, shape_str({{"gates·hiddenSize", GH}, {p_name, P}}), true, false, w + ".weightHh");
-    r.bind(&p.b_ih, "biasIh", GH, shape_str({{"gates·hiddenSize", GH}}), false, false, w + ".biasIh");
-    r.bind(&p.b_hh, "biasHh", GH, shape_str({{"gates·hiddenSize", GH}}), false, false, w + ".biasHh");
-    if (c.opt.peephole) r.bind(&p.peep, "peephole", 3 * H, shape_str({{"3·hiddenSize", 3 * H}}), true, false, w + ".peephole");
-    if (c.P > 0) r.bind(&p.w_hr, "weightHr", P * H, shape_str({{"projSize", P}, {"hiddenSize", H}}), true, false, w + ".weightHr");
-    if (c.opt.full_gate_recurrence)
-      r.bind(&p.w_gr, "weightGr", 9 * H * H, shape_str({{"3·hiddenSize", 3 * H}, {"3·hiddenSize", 3 * H}}), true, false, w + ".weightGr");
+    for (int j = 0; j < kCellParamCount; ++j) {
+      const CellParam p = CellParam(j);
+      const CellParamInfo& info = kCellParams[j];
+      if (cell_has_param(c, p))
+        r.bind(&ptrs[size_t(i)][p], info.name, cell_param_elems(c, p), cell_param_shape(c, p), !info.optional, false,
+               w + "." + info.name);
+    }
   }
   DType dtype = DType::kUnset;
   for (int i = 0; i < L * D; ++i) {
@@ -231,12 +244,8 @@ Napi::Value PrepareStack(const Napi::CallbackInfo& info) {
   auto make_views = [&](auto tag) {
     using S = decltype(tag);
     std::vector<LayerWeightsView<S>> views(size_t(L * D));
-    for (int i = 0; i < L * D; ++i) {
-      const Ptrs& p = ptrs[size_t(i)];
-      views[size_t(i)] = {static_cast<const S*>(p.w_ih), static_cast<const S*>(p.w_hh), static_cast<const S*>(p.w_hr),
-                          static_cast<const S*>(p.w_gr), static_cast<const S*>(p.b_ih), static_cast<const S*>(p.b_hh),
-                          static_cast<const S*>(p.peep)};
-    }
+    for (int i = 0; i < L * D; ++i)
+      for (int j = 0; j < kCellParamCount; ++j) views[size_t(i)].p[j] = static_cast<const S*>(ptrs[size_t(i)].p[j]);
     return views;
   };
   auto holder = std::make_unique<StackHolder>();
@@ -308,12 +317,74 @@ struct Call {
   virtual Napi::Value result(Napi::Env env) = 0;
 };
 
+// Memory for the input copies of async calls, recycled: a fresh block of a few hundred kilobytes
+// costs the JavaScript thread its page faults as the copy first writes it (~0.3 ms for 256 KB,
+// measured: the larger part of issuing a call); a recycled block is already mapped. Blocks are
+// sized in powers of two; at most kMaxCachedBytes wait for reuse, the rest go back to malloc.
+class CopyPool {
+ public:
+  static constexpr size_t kMaxCachedBytes = size_t(64) << 20;
+  static void* take(size_t bytes, size_t& size_class) {
+    size_class = 64;
+    while (size_class < bytes) size_class <<= 1;
+    {
+      std::lock_guard<std::mutex> lock(mutex());
+      auto& list = lists()[index(size_class)];
+      if (!list.empty()) {
+        void* p = list.back();
+        list.pop_back();
+        cached() -= size_class;
+        return p;
+      }
+    }
+    void* p = std::malloc(size_class);
+    if (!p) throw std::bad_alloc();
+    return p;
+  }
+  static void give(void* p, size_t size_class) {
+    {
+      std::lock_guard<std::mutex> lock(mutex());
+      if (cached() + size_class <= kMaxCachedBytes) {
+        lists()[index(size_class)].push_back(p);
+        cached() += size_class;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+ private:
+  static int index(size_t size_class) { return __builtin_ctzll(size_class); }
+  // Never destroyed (a call may finish during process exit).
+  static std::mutex& mutex() { static auto* m = new std::mutex(); return *m; }
+  static std::vector<void*>* lists() { static auto* l = new std::vector<void*>[64]; return l; }
+  static size_t& cached() { static size_t n = 0; return n; }
+};
+
+// A copy an async call owns (recycled through CopyPool).
+class InputCopy {
+ public:
+  InputCopy() = default;
+  InputCopy(const InputCopy&) = delete;
+  InputCopy& operator=(const InputCopy&) = delete;
+  ~InputCopy() { if (data_) CopyPool::give(data_, size_class_); }
+  template <typename T>
+  const T* assign(const T* p, size_t n) {
+    data_ = CopyPool::take(std::max<size_t>(1, n * sizeof(T)), size_class_);
+    std::memcpy(data_, p, n * sizeof(T));
+    return static_cast<const T*>(data_);
+  }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_class_ = 0;
+};
+
 // Borrows a checked input (sync), or copies it (async, so JavaScript may change it meanwhile).
 template <typename T>
-const T* keep(const T* p, size_t n, bool copy, std::vector<T>& own) {
+const T* keep(const T* p, size_t n, bool copy, InputCopy& own) {
   if (!p || !copy) return p;
-  own.assign(p, p + n);
-  return own.data();
+  return own.assign(p, n);
 }
 
 template <typename S>
@@ -329,10 +400,7 @@ struct ForwardCall : Call {
   const void* x = nullptr;
   const void* h0 = nullptr;
   const void* c0 = nullptr;
-  std::vector<float> xf, h0f, c0f;
-  std::vector<double> xd, h0d, c0d;
-  std::vector<int32_t> lengths_own;
-  std::vector<uint8_t> mask_own;
+  InputCopy x_own, h0_own, c0_own, lengths_own, mask_own;
   OutputArray y, hn, cn;
   std::shared_ptr<GridRun<float>> run_f;
   std::shared_ptr<GridRun<double>> run_d;
@@ -352,6 +420,9 @@ struct ForwardCall : Call {
     if (run) run_bytes = grid_run_bytes(*run);
   }
   void work() override {
+    y.zero();
+    hn.zero();
+    cn.zero();
     if (stack->float64) work_typed<double>(run_d);
     else work_typed<float>(run_f);
   }
@@ -368,6 +439,7 @@ struct ForwardCall : Call {
       h->T = shape.T;
       h->B = shape.B;
       h->width = width;
+      h->batch_first = shape.batch_first;
       h->bytes = run_bytes;
       o.Set("run", wrap_holder(env, h, kRunTag));
       o.Set("runBytes", double(run_bytes));
@@ -405,6 +477,7 @@ std::unique_ptr<ForwardCall> parse_forward(const Napi::CallbackInfo& info, bool 
   k->shape.B = B;
   k->shape.pre_padding = read_flag(call, "prePadding", "call");
   k->shape.processing_order_output = read_flag(call, "processingOrder", "call");
+  k->shape.batch_first = read_flag(call, "batchFirst", "call");
   if (k->shape.processing_order_output && D != 1)
     throw Napi::TypeError::New(env, "call.processingOrder: only for a single direction");
   Napi::Value merge = call.Get("merge");
@@ -453,7 +526,8 @@ std::unique_ptr<ForwardCall> parse_forward(const Napi::CallbackInfo& info, bool 
   // Buffers: read every value, then check them all (no JavaScript in between), then use them.
   std::vector<BufferBinding> bindings;
   BufferReader r(call, &bindings, "call", base.float64 ? DType::kFloat64 : DType::kFloat32);
-  const std::string s_x = shape_str({{"steps", T}, {"batch", B}, {"inputSize", I}});
+  const std::string s_x = k->shape.batch_first ? shape_str({{"batch", B}, {"steps", T}, {"inputSize", I}})
+                                               : shape_str({{"steps", T}, {"batch", B}, {"inputSize", I}});
   const char* p_name = c.P > 0 ? "projSize" : "hiddenSize";
   const std::string s_h = shape_str({{"layers·directions", LD}, {"batch", B}, {p_name, P}});
   const std::string s_c = shape_str({{"layers·directions", LD}, {"batch", B}, {"hiddenSize", H}});
@@ -472,13 +546,13 @@ std::unique_ptr<ForwardCall> parse_forward(const Napi::CallbackInfo& info, bool 
   // Keep the inputs: borrowed by a sync call, copied by an async one.
   const size_t nx = size_t(T * B * I), nh = size_t(LD * B * P), nc = size_t(LD * B * H);
   if (base.float64) {
-    k->x = keep(static_cast<const double*>(k->x), nx, async, k->xd);
-    k->h0 = keep(static_cast<const double*>(k->h0), nh, async, k->h0d);
-    k->c0 = keep(static_cast<const double*>(k->c0), nc, async, k->c0d);
+    k->x = keep(static_cast<const double*>(k->x), nx, async, k->x_own);
+    k->h0 = keep(static_cast<const double*>(k->h0), nh, async, k->h0_own);
+    k->c0 = keep(static_cast<const double*>(k->c0), nc, async, k->c0_own);
   } else {
-    k->x = keep(static_cast<const float*>(k->x), nx, async, k->xf);
-    k->h0 = keep(static_cast<const float*>(k->h0), nh, async, k->h0f);
-    k->c0 = keep(static_cast<const float*>(k->c0), nc, async, k->c0f);
+    k->x = keep(static_cast<const float*>(k->x), nx, async, k->x_own);
+    k->h0 = keep(static_cast<const float*>(k->h0), nh, async, k->h0_own);
+    k->c0 = keep(static_cast<const float*>(k->c0), nc, async, k->c0_own);
   }
   k->shape.lengths = keep(k->shape.lengths, size_t(B), async, k->lengths_own);
   k->shape.mask = keep(k->shape.mask, size_t(B * T), async, k->mask_own);
@@ -494,10 +568,9 @@ struct BackwardCall : Call {
   const void* dh_n = nullptr;
   const void* dc_n = nullptr;
   bool input_gradient = true;
-  std::vector<float> dyf, dhf, dcf;
-  std::vector<double> dyd, dhd, dcd;
-  // Outputs: dx, dh0, dc0, then per cell: weightIh, weightHh, biasIh, biasHh, peephole, weightHr, weightGr.
-  static constexpr int kPerCell = 7;
+  InputCopy dy_own, dh_own, dc_own;
+  // Outputs: dx, dh0, dc0, then per cell one per parameter (cell_params.h), absent where the cell has none.
+  static constexpr int kPerCell = kCellParamCount;
   std::vector<OutputArray> out;
 
   template <typename S>
@@ -512,20 +585,12 @@ struct BackwardCall : Call {
     io.dh0 = static_cast<S*>(out[1].data);
     io.dc0 = static_cast<S*>(out[2].data);
     io.grads.resize(size_t(LD));
-    for (int i = 0; i < LD; ++i) {
-      auto slot = [&](int j) { return static_cast<S*>(out[size_t(3 + kPerCell * i + j)].data); };
-      BackwardBuffers<S>& g = io.grads[size_t(i)];
-      g.dw_ih = slot(0);
-      g.dw_hh = slot(1);
-      g.db_ih = slot(2);
-      g.db_hh = slot(3);
-      g.dpeep = slot(4);
-      g.dw_hr = slot(5);
-      g.dw_gr = slot(6);
-    }
+    for (int i = 0; i < LD; ++i)
+      for (int j = 0; j < kPerCell; ++j) io.grads[size_t(i)].grad.p[j] = static_cast<S*>(out[size_t(3 + kPerCell * i + j)].data);
     grid_backward(grid_run, io);
   }
   void work() override {
+    for (const OutputArray& o : out) o.zero();
     if (run.stack->float64) work_typed<double>(*run.f64);
     else work_typed<float>(*run.f32);
   }
@@ -536,12 +601,11 @@ struct BackwardCall : Call {
     if (out[2].present()) o.Set("dc0", out[2].ref.Value());
     const int LD = run.stack->layers * run.stack->directions;
     Napi::Array grads = Napi::Array::New(env, size_t(LD));
-    static const char* names[kPerCell] = {"weightIh", "weightHh", "biasIh", "biasHh", "peephole", "weightHr", "weightGr"};
     for (int i = 0; i < LD; ++i) {
       Napi::Object g = Napi::Object::New(env);
       for (int j = 0; j < kPerCell; ++j) {
         const OutputArray& v = out[size_t(3 + kPerCell * i + j)];
-        if (v.present()) g.Set(names[j], v.ref.Value());
+        if (v.present()) g.Set(kCellParams[j].name, v.ref.Value());
       }
       grads.Set(uint32_t(i), g);
     }
@@ -565,15 +629,9 @@ void allocate_gradients(Napi::Env env, BackwardCall& k) {
   for (int i = 0; i < LD; ++i) {
     const PreparedLayer<S>& W = *st.cells[size_t(i)];
     const SeqConfig& c = W.config();
-    const int64_t GH = c.gate_width();
-    auto slot = [&](int j, int64_t n) { k.out[size_t(3 + BackwardCall::kPerCell * i + j)] = new_output(env, f64, size_t(n)); };
-    slot(0, GH * c.I);
-    slot(1, GH * c.state_size());
-    if (W.has_bias_ih()) slot(2, GH);
-    if (W.has_bias_hh()) slot(3, GH);
-    if (c.opt.peephole) slot(4, 3 * c.H);
-    if (c.P > 0) slot(5, c.P * c.H);
-    if (c.opt.full_gate_recurrence) slot(6, 9 * c.H * c.H);
+    for (int j = 0; j < BackwardCall::kPerCell; ++j)
+      if (W.has(CellParam(j)))
+        k.out[size_t(3 + BackwardCall::kPerCell * i + j)] = new_output(env, f64, size_t(cell_param_elems(c, CellParam(j))));
   }
 }
 
@@ -599,20 +657,22 @@ std::unique_ptr<BackwardCall> parse_backward(const Napi::CallbackInfo& info, boo
   std::vector<BufferBinding> bindings;
   BufferReader r(call, &bindings, "call", base.float64 ? DType::kFloat64 : DType::kFloat32);
   const char* p_name = c.P > 0 ? "projSize" : "hiddenSize";
-  r.bind(&k->dy, "dy", T * B * W, shape_str({{"steps", T}, {"batch", B}, {"width", W}}), false, false);
+  const std::string s_dy = h->batch_first ? shape_str({{"batch", B}, {"steps", T}, {"width", W}})
+                                          : shape_str({{"steps", T}, {"batch", B}, {"width", W}});
+  r.bind(&k->dy, "dy", T * B * W, s_dy, false, false);
   r.bind(&k->dh_n, "dhN", LD * B * P, shape_str({{"layers·directions", LD}, {"batch", B}, {p_name, P}}), false, false);
   if (c.cell == CellKind::kLstm)
     r.bind(&k->dc_n, "dcN", LD * B * H, shape_str({{"layers·directions", LD}, {"batch", B}, {"hiddenSize", H}}), false, false);
   r.check();
   const size_t ny = size_t(T * B * W), nh = size_t(LD * B * P), nc = size_t(LD * B * H);
   if (base.float64) {
-    k->dy = keep(static_cast<const double*>(k->dy), ny, async, k->dyd);
-    k->dh_n = keep(static_cast<const double*>(k->dh_n), nh, async, k->dhd);
-    k->dc_n = keep(static_cast<const double*>(k->dc_n), nc, async, k->dcd);
+    k->dy = keep(static_cast<const double*>(k->dy), ny, async, k->dy_own);
+    k->dh_n = keep(static_cast<const double*>(k->dh_n), nh, async, k->dh_own);
+    k->dc_n = keep(static_cast<const double*>(k->dc_n), nc, async, k->dc_own);
   } else {
-    k->dy = keep(static_cast<const float*>(k->dy), ny, async, k->dyf);
-    k->dh_n = keep(static_cast<const float*>(k->dh_n), nh, async, k->dhf);
-    k->dc_n = keep(static_cast<const float*>(k->dc_n), nc, async, k->dcf);
+    k->dy = keep(static_cast<const float*>(k->dy), ny, async, k->dy_own);
+    k->dh_n = keep(static_cast<const float*>(k->dh_n), nh, async, k->dh_own);
+    k->dc_n = keep(static_cast<const float*>(k->dc_n), nc, async, k->dc_own);
   }
   if (base.float64) allocate_gradients<double>(env, *k);
   else allocate_gradients<float>(env, *k);
@@ -622,6 +682,34 @@ std::unique_ptr<BackwardCall> parse_backward(const Napi::CallbackInfo& info, boo
 std::string describe(const std::exception& e) {
   if (dynamic_cast<const std::bad_alloc*>(&e)) return "out of memory for this call (reduce batch or steps)";
   return std::string("rnnkit: ") + e.what();
+}
+
+class CallWorker;
+
+// The async calls of one JavaScript thread (the main thread or one worker_thread): at most
+// max_running_calls() of them are on libuv threads at a time; the others wait here, on nothing (not
+// on a libuv thread, which file and network work need too). Calls beyond what the cores can run
+// add no throughput: they slow the running ones and the JavaScript thread that competes with them.
+struct CallQueue {
+  int running = 0;
+  bool start_scheduled = false;
+  std::deque<CallWorker*> waiting;
+};
+CallQueue& call_queue() {
+  static thread_local CallQueue q;
+  return q;
+}
+int max_running_calls() {
+  const char* v = std::getenv("RNNKIT_MAX_RUNNING_CALLS");
+  static const int n = v && std::atoi(v) > 0 ? std::atoi(v) : 1;
+  return n;
+}
+// Queues waiting calls on libuv while fewer than max_running_calls() run.
+void start_waiting_calls();
+Napi::Value StartWaitingCalls(const Napi::CallbackInfo& info) {
+  call_queue().start_scheduled = false;
+  start_waiting_calls();
+  return info.Env().Undefined();
 }
 
 class CallWorker : public Napi::AsyncWorker {
@@ -647,6 +735,8 @@ class CallWorker : public Napi::AsyncWorker {
       }
     }
     Destroy();
+    --call_queue().running;
+    start_waiting_calls();
   }
 
  private:
@@ -654,6 +744,16 @@ class CallWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   std::string error_;
 };
+
+void start_waiting_calls() {
+  CallQueue& q = call_queue();
+  while (q.running < max_running_calls() && !q.waiting.empty()) {
+    CallWorker* w = q.waiting.front();
+    q.waiting.pop_front();
+    ++q.running;
+    w->Queue();
+  }
+}
 
 Napi::Value run_sync(Napi::Env env, Call& call) {
   try {
@@ -677,7 +777,19 @@ Napi::Value run_async(const Napi::CallbackInfo& info, Parse parse) {
   }
   auto* worker = new CallWorker(env, std::move(call));
   Napi::Promise p = worker->promise();
-  worker->Queue();
+  CallQueue& q = call_queue();
+  q.waiting.push_back(worker);
+  if (!q.start_scheduled) {
+    // Start the calls once the code issuing them yields (a microtask): a loop issuing many calls
+    // then runs alone instead of competing for the cores with the first ones.
+    Napi::Value queue_microtask = env.Global().Get("queueMicrotask");
+    if (queue_microtask.IsFunction()) {
+      queue_microtask.As<Napi::Function>().Call({Napi::Function::New(env, StartWaitingCalls, "rnnkitStartCalls")});
+      q.start_scheduled = true;
+    } else {
+      start_waiting_calls();
+    }
+  }
   return p;
 }
 
@@ -702,6 +814,7 @@ Napi::Value DropoutMask(const Napi::CallbackInfo& info) {
   const double keep = read_number(o, "args", "keep", 1, 1e-9, 1);
   if (double(T) * double(B) * double(W) > 1e8) throw Napi::RangeError::New(env, "args: at most 1e8 values");
   OutputArray out = new_output(env, true, size_t(T * B * W));
+  out.zero();
   double* v = static_cast<double*>(out.data);
   for (int64_t t = 0; t < T; ++t)
     for (int64_t b = 0; b < B; ++b)
@@ -724,6 +837,23 @@ Napi::Value LiveObjects(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// cellParameters() -> [{ name, gradient, torch, optional, gradientOptional }]: the parameter table
+// (cells/cell_params.h) that lib/native.ts mirrors.
+Napi::Value CellParameters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array a = Napi::Array::New(env, kCellParamCount);
+  for (int j = 0; j < kCellParamCount; ++j) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", kCellParams[j].name);
+    o.Set("gradient", kCellParams[j].gradient);
+    o.Set("torch", kCellParams[j].torch);
+    o.Set("optional", kCellParams[j].optional);
+    o.Set("gradientOptional", kCellParams[j].gradient_optional);
+    a.Set(uint32_t(j), o);
+  }
+  return a;
+}
+
 }  // namespace
 
 void register_grid(Napi::Env env, Napi::Object exports) {
@@ -737,6 +867,7 @@ void register_grid(Napi::Env env, Napi::Object exports) {
   exports.Set("stackBackwardAsync", Napi::Function::New(env, StackBackwardAsync, "stackBackwardAsync"));
   exports.Set("liveObjects", Napi::Function::New(env, LiveObjects, "liveObjects"));
   exports.Set("dropoutMask", Napi::Function::New(env, DropoutMask, "dropoutMask"));
+  exports.Set("cellParameters", Napi::Function::New(env, CellParameters, "cellParameters"));
 }
 
 }  // namespace binding

@@ -27,6 +27,11 @@ inline double keep_value(uint64_t key, int64_t j, double keep) {
   return u < keep ? 1.0 / keep : 0.0;
 }
 
+// Row (t, b) of a [T, B, ·] (time-major) or [B, T, ·] (batch-major) matrix.
+inline int64_t row_of(bool batch_first, int64_t T, int64_t B, int64_t t, int64_t b) {
+  return batch_first ? b * T + t : t * B + b;
+}
+
 // Streams: one per (layer, direction, kind) so that no two masks share draws.
 enum StreamKind : uint64_t { kInput = 1, kState = 2, kOutput = 3, kBetween = 4 };
 inline uint64_t stream_of(int layer, int dir, StreamKind kind) { return (uint64_t(layer) << 16) | (uint64_t(dir) << 8) | kind; }
@@ -190,14 +195,14 @@ int64_t top_width(const PreparedStack<S>& st, MergeMode merge) {
 
 // x_packed[q, :] = in[t, b, :] (⊙ input mask) for the direction's packed rows.
 template <typename S>
-void gather_inputs(const Packing& k, int d, const S* in, int64_t in_w, const DropoutSpec& dr, bool drop, int layer,
-                   S* out) {
-  const int64_t B = k.B, N = k.N;
+void gather_inputs(const Packing& k, int d, const S* in, bool bf, int64_t in_w, const DropoutSpec& dr, bool drop,
+                   int layer, S* out) {
+  const int64_t T = k.T, B = k.B, N = k.N;
   const uint64_t stream = stream_of(layer, d, kInput);
   parallel_for(N, 256, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
       const int64_t t = k.src_t[d][q], b = k.src_b[d][q];
-      const S* src = in + (t * B + b) * in_w;
+      const S* src = in + row_of(bf, T, B, t, b) * in_w;
       S* dst = out + q * in_w;
       if (!drop) {
         std::memcpy(dst, src, sizeof(S) * size_t(in_w));
@@ -212,7 +217,7 @@ void gather_inputs(const Packing& k, int d, const S* in, int64_t in_w, const Dro
 // out[t, b, col0 .. col0 + P) from the packed outputs (⊙ output mask), zero or carried elsewhere.
 template <typename S>
 void scatter_outputs(const Packing& k, int d, const S* y, int64_t P, const DropoutSpec& dr, bool drop, int layer,
-                     S* out, int64_t ld, int64_t col0) {
+                     S* out, bool bf, int64_t ld, int64_t col0) {
   const int64_t T = k.T, B = k.B;
   const uint64_t stream = stream_of(layer, d, kOutput);
   parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
@@ -220,7 +225,7 @@ void scatter_outputs(const Packing& k, int d, const S* y, int64_t P, const Dropo
       const S* last = nullptr;
       for (int64_t i = 0; i < T; ++i) {
         const int64_t p = k.ascending[d] ? i : T - 1 - i;
-        S* dst = out + (p * B + b) * ld + col0;
+        S* dst = out + row_of(bf, T, B, p, b) * ld + col0;
         const int32_t q = k.slot[d][b * T + p];
         if (q >= 0) {
           const S* src = y + int64_t(q) * P;
@@ -244,7 +249,7 @@ void scatter_outputs(const Packing& k, int d, const S* y, int64_t P, const Dropo
 // The adjoint of scatter_outputs: dy_packed[q] = Σ of the gradients of every position q's output
 // reached (itself, and the carried ones), ⊙ the output mask.
 template <typename S>
-void gather_output_grads(const Packing& k, int d, const S* dout, int64_t ld, int64_t col0, int64_t P,
+void gather_output_grads(const Packing& k, int d, const S* dout, bool bf, int64_t ld, int64_t col0, int64_t P,
                          const DropoutSpec& dr, bool drop, int layer, S* dy) {
   const int64_t T = k.T, B = k.B;
   const uint64_t stream = stream_of(layer, d, kOutput);
@@ -254,7 +259,7 @@ void gather_output_grads(const Packing& k, int d, const S* dout, int64_t ld, int
       std::fill(acc.begin(), acc.end(), S(0));
       for (int64_t i = T - 1; i >= 0; --i) {  // reverse processing order
         const int64_t p = k.ascending[d] ? i : T - 1 - i;
-        const S* src = dout + (p * B + b) * ld + col0;
+        const S* src = dout + row_of(bf, T, B, p, b) * ld + col0;
         const int32_t q = k.slot[d][b * T + p];
         if (q >= 0) {
           S* dst = dy + int64_t(q) * P;
@@ -276,10 +281,9 @@ void gather_output_grads(const Packing& k, int d, const S* dout, int64_t ld, int
 // sequence are touched by one thread only.
 template <typename S>
 void scatter_input_grads(const Packing& k, int d, const S* dxp, int64_t in_w, const DropoutSpec& dr, bool drop,
-                         int layer, S* d_in) {
+                         int layer, S* d_in, bool bf) {
   const int64_t T = k.T, B = k.B;
   const uint64_t stream = stream_of(layer, d, kInput);
-  (void)T;
   parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       // The packed rows of sequence b: rank r in the sorted order, one per step.
@@ -288,7 +292,7 @@ void scatter_input_grads(const Packing& k, int d, const S* dxp, int64_t in_w, co
         const int64_t q = k.offsets[s] + r;
         const int64_t t = k.src_t[d][q];
         const S* src = dxp + q * in_w;
-        S* dst = d_in + (t * B + b) * in_w;
+        S* dst = d_in + row_of(bf, T, B, t, b) * in_w;
         if (!drop) {
           for (int64_t j = 0; j < in_w; ++j) dst[j] += src[j];
         } else {
@@ -406,8 +410,10 @@ std::shared_ptr<GridRun<S>> grid_forward(std::shared_ptr<const PreparedStack<S>>
     // The top layer writes straight into y when it concatenates; otherwise into its own buffer.
     S* out;
     int64_t ld = w;
+    bool out_bf = false;
     if (top && merge == MergeMode::kConcat) {
       out = io.y;
+      out_bf = shape.batch_first;
     } else {
       layer_out.assign(size_t(T * B * w), S(0));
       out = layer_out.data();
@@ -422,7 +428,7 @@ std::shared_ptr<GridRun<S>> grid_forward(std::shared_ptr<const PreparedStack<S>>
       std::vector<S> xp_local;
       std::vector<S>* xp = training ? &run->cells[size_t(l * D + d)].x : &xp_local;
       xp->resize(size_t(N * in_w));
-      gather_inputs(k, d, in, in_w, dr, dr.input_keep < 1, l, xp->data());
+      gather_inputs(k, d, in, l == 0 && shape.batch_first, in_w, dr, dr.input_keep < 1, l, xp->data());
       std::vector<S> h0s, c0s, hns(size_t(B * P)), cns(lstm ? size_t(B * H) : 0);
       if (io.h0) { h0s.resize(size_t(B * P)); sort_rows(k, io.h0 + (l * D + d) * B * P, P, h0s.data()); }
       if (lstm && io.c0) { c0s.resize(size_t(B * H)); sort_rows(k, io.c0 + (l * D + d) * B * H, H, c0s.data()); }
@@ -454,7 +460,7 @@ std::shared_ptr<GridRun<S>> grid_forward(std::shared_ptr<const PreparedStack<S>>
     int64_t col = 0;
     for (int d = 0; d < D; ++d) {
       const int64_t P = st.at(l, d).config().state_size();
-      scatter_outputs(k, d, ys[d].data(), P, dr, dr.output_keep < 1, l, out, ld, col);
+      scatter_outputs(k, d, ys[d].data(), P, dr, dr.output_keep < 1, l, out, out_bf, ld, col);
       col += P;
     }
     if (!top) {
@@ -469,7 +475,7 @@ std::shared_ptr<GridRun<S>> grid_forward(std::shared_ptr<const PreparedStack<S>>
         for (int64_t i = i0; i < i1; ++i) {
           const S* fw = a + i * w;
           const S* bw = fw + P;
-          S* y = io.y + i * P;
+          S* y = io.y + row_of(shape.batch_first, T, B, i / B, i % B) * P;
           for (int64_t j = 0; j < P; ++j) {
             switch (merge) {
               case MergeMode::kSum: y[j] = fw[j] + bw[j]; break;
@@ -501,15 +507,18 @@ void grid_backward(const GridRun<S>& run, const GridBackwardIO<S>& io) {
   int64_t w_top = 0;
   for (int d = 0; d < D; ++d) w_top += st.at(L - 1, d).config().state_size();
   const S* dcur = nullptr;
+  const bool bf = run.shape.batch_first;
+  bool dcur_bf = false;  // the layout of dcur: the caller's at the top, time-major below
   if (io.dy) {
     if (merge == MergeMode::kConcat) {
       dcur = io.dy;
+      dcur_bf = bf;
     } else {
       const int64_t P = st.at(L - 1, 0).config().state_size();
       d_out.assign(size_t(T * B * w_top), S(0));
       parallel_for(T * B, 64, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
-          const S* g = io.dy + i * P;
+          const S* g = io.dy + row_of(bf, T, B, i / B, i % B) * P;
           S* dfw = d_out.data() + i * w_top;
           S* dbw = dfw + P;
           for (int64_t j = 0; j < P; ++j) {
@@ -549,7 +558,7 @@ void grid_backward(const GridRun<S>& run, const GridBackwardIO<S>& io) {
       std::vector<S> dyp, dhn, dcn, dh0s(size_t(B * P)), dc0s(lstm ? size_t(B * H) : 0);
       if (dcur) {
         dyp.resize(size_t(N * P));
-        gather_output_grads(k, d, dcur, w, cols[d], P, dr, dr.output_keep < 1, l, dyp.data());
+        gather_output_grads(k, d, dcur, dcur_bf, w, cols[d], P, dr, dr.output_keep < 1, l, dyp.data());
       }
       if (io.dh_n) { dhn.resize(size_t(B * P)); sort_rows(k, io.dh_n + (l * D + d) * B * P, P, dhn.data()); }
       if (lstm && io.dc_n) { dcn.resize(size_t(B * H)); sort_rows(k, io.dc_n + (l * D + d) * B * H, H, dcn.data()); }
@@ -577,11 +586,13 @@ void grid_backward(const GridRun<S>& run, const GridBackwardIO<S>& io) {
       d_in.assign(size_t(T * B * in_w), S(0));
       target = d_in.data();
     }
-    for (int d = 0; d < D; ++d) scatter_input_grads(k, d, dxp[d].data(), in_w, dr, dr.input_keep < 1, l, target);
+    for (int d = 0; d < D; ++d)
+      scatter_input_grads(k, d, dxp[d].data(), in_w, dr, dr.input_keep < 1, l, target, l == 0 && bf);
     if (l > 0) {
       if (dr.between_keep < 1) apply_between_mask(T, B, in_w, dr, l - 1, target);
       d_out.swap(d_in);
       dcur = d_out.data();
+      dcur_bf = false;
     }
   }
 }

@@ -1,7 +1,7 @@
 // The grid driver: L layers × D directions over a whole (variable-length) batch in one call, on a
 // prepared stack (oneDNN's linear_execution, PyTorch's layer stack, TF1 bidirectional_dynamic_rnn).
 //
-// Caller layout: time-major x [T, B, I], outputs [T, B, width]; states [L·D, B, P] (PyTorch's
+// Caller layout: time-major x [T, B, I], outputs [T, B, width] (or batch-major [B, T, ·]: batch_first); states [L·D, B, P] (PyTorch's
 // h_n order: layer-major, direction-minor). The driver orders the batch by length once (longest
 // first) and hands each layer-direction packed rows (sequence.h): step s of the forward direction
 // reads the sequence's s-th valid time, step s of the reverse direction its (n−1−s)-th, so the
@@ -51,6 +51,9 @@ struct GridShape {
   // A single direction returning its outputs in processing order (Keras goBackwards): position s
   // of a sequence holds its s-th step (lengths), or T−1−t (mask, as Keras reverses the whole input).
   bool processing_order_output = false;
+  // The caller's x, y, dy and dx are batch-major [B, T, ·] instead of time-major [T, B, ·] (the
+  // gather into packed rows reads either; layers in between stay time-major).
+  bool batch_first = false;
 };
 
 // What a training forward keeps for backward (owned, freed with the run).
@@ -76,7 +79,7 @@ struct GridBackwardIO {
   S* dh0 = nullptr;          // [L·D, B, P] or null
   S* dc0 = nullptr;          // [L·D, B, H] or null
   // Per layer-direction (index layer·D + dir) weight gradients, laid out as the weights.
-  std::vector<BackwardBuffers<S>> grads;  // only the dw_*, db_*, dpeep fields are read
+  std::vector<BackwardBuffers<S>> grads;  // only the grad fields are read
 };
 
 // Checks the shape (lengths/mask values) and returns "" or a message naming the bad entry.

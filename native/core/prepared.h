@@ -2,8 +2,7 @@
 // shared read-only by every call (sync, async, concurrent) until the layer's weights change and a
 // new one is prepared (like an onnxruntime session). Nothing weight-sized happens per call.
 //
-// Layouts (PyTorch, gate order as PyTorch): w_ih [G·H, I], w_hh [G·H, P], w_hr [P, H] (projection),
-// w_gr [3H, 3H] (full gate recurrence), b_ih, b_hh [G·H], peep [3H].
+// The parameters and their layouts: cells/cell_params.h.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -11,20 +10,14 @@
 #include <vector>
 
 #include "../cells/cell_kinds.h"
+#include "../cells/cell_params.h"
 #include "weight_gemm.h"
 
 namespace rnnkit {
 
+// Borrowed pointers to a layer-direction's parameters (cell_params.h), only while preparing.
 template <typename S>
-struct LayerWeightsView {  // borrowed pointers, only while preparing
-  const S* w_ih = nullptr;
-  const S* w_hh = nullptr;
-  const S* w_hr = nullptr;
-  const S* w_gr = nullptr;
-  const S* b_ih = nullptr;
-  const S* b_hh = nullptr;
-  const S* peep = nullptr;
-};
+using LayerWeightsView = CellParamSet<const S>;
 
 template <typename S>
 class PreparedLayer {
@@ -35,8 +28,9 @@ class PreparedLayer {
   PreparedLayer& operator=(const PreparedLayer&) = delete;
 
   const SeqConfig& config() const { return cfg_; }
-  bool has_bias_ih() const { return !b_ih_.empty(); }
-  bool has_bias_hh() const { return !b_hh_.empty(); }
+  // Whether this layer holds parameter p (a cell's optional biases may be absent).
+  bool has(CellParam p) const { return !params_[p].empty(); }
+  const S* param(CellParam p) const { return params_[p].empty() ? nullptr : params_[p].data(); }
 
   // Forward products: x·W_ihᵀ, h·W_hhᵀ, m·W_hrᵀ, acts·W_grᵀ.
   const WeightGemm<S>& ih() const { return ih_; }
@@ -47,7 +41,7 @@ class PreparedLayer {
   const S* input_bias() const { return input_bias_.empty() ? nullptr : input_bias_.data(); }
   // b_hh as the GRU-lbr kernel reads it (zeros without a bias); null for other cells.
   const S* lbr_bias() const { return lbr_bias_.empty() ? nullptr : lbr_bias_.data(); }
-  const S* peep() const { return peep_.empty() ? nullptr : peep_.data(); }
+  const S* peep() const { return param(kPeephole); }
 
   // Backward products (packed on first use, once): dGates·W_hh (the r, z rows only for GRU reset
   // before), dGates_n·R_n (GRU reset before), dh·W_hr, dGates·W_gr blocks, dGates·W_ih.
@@ -60,7 +54,8 @@ class PreparedLayer {
 
  private:
   SeqConfig cfg_;
-  std::vector<S> w_ih_, w_hh_, w_hr_, w_gr_, b_ih_, b_hh_, peep_, input_bias_, lbr_bias_;
+  std::vector<S> params_[kCellParamCount];
+  std::vector<S> input_bias_, lbr_bias_;
   WeightGemm<S> ih_, hh_, hr_, gr_;
   mutable std::once_flag backward_once_;
   mutable std::unique_ptr<Backward> backward_;

@@ -83,18 +83,20 @@ void gemm_tn_by_rows(int64_t M, int64_t N, int64_t K, const S* A, int64_t lda, c
   });
 }
 
-// out[M, N] = x[M, K] · W_ihᵀ (+ bias per row): rows split across the pool, and within a thread in
-// blocks small enough that the bias is added while the block is still in cache.
+// out[M, N] = x[M, K] · W_ihᵀ (+ bias per row), in near-equal blocks of 64–127 rows (fewer than
+// 64 only when M is) split across the pool; the bias is added while a block is still in cache.
+// The blocks depend on M alone, never on the thread count, and no block is a short tail: BLAS
+// (float64) picks its summation path by the shape it is given, so blocks that followed the thread
+// count made results differ in the last bit between 1 and 5 threads, and short tail blocks made
+// inference (chunked) differ from training (one projection).
 template <typename S>
 void project_inputs(const WeightGemm<S>& W, int64_t M, int64_t K, const S* x, const S* bias, S* out) {
   constexpr int64_t kRowBlock = 64;
   const int64_t N = W.n();
-  for_ranges(M, 32, 2.0 * M * N * K, [&](int64_t r0, int64_t r1) {
-    // Near-equal blocks of 64–127 rows: never a short tail block, whose tiny tiles would sum in another
-    // order and make inference (chunked) differ from training (one projection) in the last bit.
-    const int64_t blocks = std::max<int64_t>(1, (r1 - r0) / kRowBlock);
-    for (int64_t q = 0; q < blocks; ++q) {
-      const int64_t b0 = r0 + (r1 - r0) * q / blocks, b1 = r0 + (r1 - r0) * (q + 1) / blocks;
+  const int64_t blocks = std::max<int64_t>(1, M / kRowBlock);
+  for_ranges(blocks, 1, 2.0 * M * N * K, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t b0 = M * q / blocks, b1 = M * (q + 1) / blocks;
       W.run(b1 - b0, x + b0 * K, K, 0, N, false, out + b0 * N, N);
       if (!bias) continue;
       for (int64_t r = b0; r < b1; ++r) {
@@ -441,19 +443,19 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
   // Weight and input gradients over all N packed rows at once.
   std::vector<S> gathered;
   const S* h_prev_all = smask ? hd : aligned_previous(plan, hs, P, gathered);  // [N, P] aligned with dgates
-  gemm_tn_by_rows(GH, I, N, dgx, GH, buf.x, buf.dw_ih, I);
+  gemm_tn_by_rows(GH, I, N, dgx, GH, buf.x, buf.grad[kWeightIh], I);
   if (gru && !lbr) {
-    gemm_tn_by_rows(2 * H, H, N, dgh, GH, h_prev_all, buf.dw_hh, H);
-    gemm_tn_by_rows(H, H, N, dgh + 2 * H, GH, aux, buf.dw_hh + 2 * H * H, H);
+    gemm_tn_by_rows(2 * H, H, N, dgh, GH, h_prev_all, buf.grad[kWeightHh], H);
+    gemm_tn_by_rows(H, H, N, dgh + 2 * H, GH, aux, buf.grad[kWeightHh] + 2 * H * H, H);
   } else {
-    gemm_tn_by_rows(GH, P, N, dgh, GH, h_prev_all, buf.dw_hh, P);
+    gemm_tn_by_rows(GH, P, N, dgh, GH, h_prev_all, buf.grad[kWeightHh], P);
   }
-  if (proj) gemm_tn_by_rows(P, H, N, dhs, P, ws + L.ms, buf.dw_hr, H);
+  if (proj) gemm_tn_by_rows(P, H, N, dhs, P, ws + L.ms, buf.grad[kWeightHr], H);
   if (fgr) {
     std::vector<S> gathered_acts;
     const S* acts_prev_all = aligned_previous(plan, ws + L.acts, A3, gathered_acts);  // [N, 3H]
     for (int j = 0; j < 3; ++j)
-      gemm_tn_by_rows(H, A3, N, dgx + gate_col[j], GH, acts_prev_all, buf.dw_gr + j * H * A3, A3);
+      gemm_tn_by_rows(H, A3, N, dgx + gate_col[j], GH, acts_prev_all, buf.grad[kWeightGr] + j * H * A3, A3);
   }
   if (buf.dx) gemm_by_rows(Wb.ih_t, N, GH, dgx, GH, buf.dx_accumulate, buf.dx, I);
   auto column_sums = [&](const S* m, S* out) {
@@ -465,25 +467,25 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
       }
     });
   };
-  if (buf.db_ih) column_sums(dgx, buf.db_ih);
-  if (buf.db_hh) column_sums(dgh, buf.db_hh);
-  if (lstm && buf.dpeep) {
+  if (buf.grad[kBiasIh]) column_sums(dgx, buf.grad[kBiasIh]);
+  if (buf.grad[kBiasHh]) column_sums(dgh, buf.grad[kBiasHh]);
+  if (S* dpeep = buf.grad[kPeephole]; lstm && dpeep) {
     // dp_i = Σ dai ⊙ c_prev, dp_f = Σ daf ⊙ c_prev, dp_o = Σ dao ⊙ c_t over all packed rows.
     std::vector<S> gathered_c;
     const S* c_prev_all = aligned_previous(plan, cs, H, gathered_c);
     const S* c_cur_all = cs + BH;
     for_ranges(H, 64, double(N) * H * 6, [&](int64_t k0, int64_t k1) {
-      std::fill(buf.dpeep + k0, buf.dpeep + k1, S(0));
-      std::fill(buf.dpeep + H + k0, buf.dpeep + H + k1, S(0));
-      std::fill(buf.dpeep + 2 * H + k0, buf.dpeep + 2 * H + k1, S(0));
+      std::fill(dpeep + k0, dpeep + k1, S(0));
+      std::fill(dpeep + H + k0, dpeep + H + k1, S(0));
+      std::fill(dpeep + 2 * H + k0, dpeep + 2 * H + k1, S(0));
       for (int64_t r = 0; r < N; ++r) {
         const S* dg = dgx + r * GH;
         const S* cp = c_prev_all + r * H;
         const S* cc = c_cur_all + r * H;
         for (int64_t k = k0; k < k1; ++k) {
-          buf.dpeep[k] += dg[k] * cp[k];
-          buf.dpeep[H + k] += dg[H + k] * cp[k];
-          buf.dpeep[2 * H + k] += dg[3 * H + k] * cc[k];
+          dpeep[k] += dg[k] * cp[k];
+          dpeep[H + k] += dg[H + k] * cp[k];
+          dpeep[2 * H + k] += dg[3 * H + k] * cc[k];
         }
       }
     });

@@ -66,13 +66,9 @@ struct BackwardBuffers {
   bool dx_accumulate = false;     // add into dx instead of overwriting it
   S* dh0 = nullptr;               // [B, P] or null
   S* dc0 = nullptr;               // [B, H] or null
-  S* dw_ih = nullptr;             // [G·H, I]
-  S* dw_hh = nullptr;             // [G·H, P]
-  S* db_ih = nullptr;             // [G·H] or null
-  S* db_hh = nullptr;             // [G·H] or null
-  S* dpeep = nullptr;             // [3H] or null
-  S* dw_hr = nullptr;             // [P, H] when cfg.P > 0
-  S* dw_gr = nullptr;             // [3H, 3H] with full gate recurrence
+  // The parameters' gradients, laid out as the parameters (cells/cell_params.h): weightIh and
+  // weightHh always, the others where the cell has them (the biases may be null: not wanted).
+  CellParamSet<S> grad;
 };
 
 // W's config gives the cell; plan gives T, B and the packing.
