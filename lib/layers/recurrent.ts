@@ -2,11 +2,6 @@
 // bidirectional stack (PyTorch's numLayers/bidirectional and parameter names). Batch-first at the
 // API (like tfjs/Keras), time-major inside; one native call per forward or backward (base.ts).
 import { native, NATIVE_NUMBER_LIMIT, type CellParamName, type NativeArray, type NativeCell, type NativeCellOptions, type NativeCellSpec, type NativeCellWeights } from '../native.js';
-
-/** PyTorch's state_dict stem of each native parameter (the native table, cells/cell_params.h). */
-const TORCH_NAME = new Map(native.cellParameters().map((p) => [p.name, p.torch]));
-/** The parameters that are neither gate-row weights nor biases: stored and passed as they are. */
-const PLAIN_PARAMETERS: readonly CellParamName[] = ['peephole', 'weightHr', 'weightGr'];
 import { resolveActivation, type ActivationSpec } from '../activations.js';
 import {
   bufferProblem, checkElementCount, describeBufferProblem, elementCount, formatShape, newTypedArray, shapeSize, Tensor, type DType, type TensorData,
@@ -17,6 +12,11 @@ import { checkOptions, dimension, flag, numberIn, optionNames, seedOption, show,
 import { RecurrentBase, type DropoutConfig, type StackDef, type StateStyle } from './base.js';
 
 export type { ForwardOptions, ForwardResult, BackwardOptions, Gradients, TrainingRun } from './base.js';
+
+/** PyTorch's state_dict stem of each native parameter (the native table, cells/cell_params.h). */
+const TORCH_NAME = new Map(native.cellParameters().map((p) => [p.name, p.torch]));
+/** The parameters that are neither gate-row weights nor biases: stored and passed as they are. */
+const PLAIN_PARAMETERS: readonly CellParamName[] = ['peephole', 'weightHr', 'weightGr'];
 
 export interface RecurrentOptions {
   /** Features per step of the input. */

@@ -368,11 +368,10 @@ class InputCopy {
   InputCopy(const InputCopy&) = delete;
   InputCopy& operator=(const InputCopy&) = delete;
   ~InputCopy() { if (data_) CopyPool::give(data_, size_class_); }
-  template <typename T>
-  const T* assign(const T* p, size_t n) {
-    data_ = CopyPool::take(std::max<size_t>(1, n * sizeof(T)), size_class_);
-    std::memcpy(data_, p, n * sizeof(T));
-    return static_cast<const T*>(data_);
+  const void* assign(const void* p, size_t bytes) {
+    data_ = CopyPool::take(std::max<size_t>(1, bytes), size_class_);
+    std::memcpy(data_, p, bytes);
+    return data_;
   }
 
  private:
@@ -382,9 +381,9 @@ class InputCopy {
 
 // Borrows a checked input (sync), or copies it (async, so JavaScript may change it meanwhile).
 template <typename T>
-const T* keep(const T* p, size_t n, bool copy, InputCopy& own) {
+const T* keep(const T* p, size_t bytes, bool copy, InputCopy& own) {
   if (!p || !copy) return p;
-  return own.assign(p, n);
+  return static_cast<const T*>(own.assign(p, bytes));
 }
 
 template <typename S>
@@ -544,21 +543,15 @@ std::unique_ptr<ForwardCall> parse_forward(const Napi::CallbackInfo& info, bool 
   const std::string problem = grid_check_shape(k->shape);
   if (!problem.empty()) throw Napi::RangeError::New(env, "call." + problem);
   // Keep the inputs: borrowed by a sync call, copied by an async one.
-  const size_t nx = size_t(T * B * I), nh = size_t(LD * B * P), nc = size_t(LD * B * H);
-  if (base.float64) {
-    k->x = keep(static_cast<const double*>(k->x), nx, async, k->x_own);
-    k->h0 = keep(static_cast<const double*>(k->h0), nh, async, k->h0_own);
-    k->c0 = keep(static_cast<const double*>(k->c0), nc, async, k->c0_own);
-  } else {
-    k->x = keep(static_cast<const float*>(k->x), nx, async, k->x_own);
-    k->h0 = keep(static_cast<const float*>(k->h0), nh, async, k->h0_own);
-    k->c0 = keep(static_cast<const float*>(k->c0), nc, async, k->c0_own);
-  }
-  k->shape.lengths = keep(k->shape.lengths, size_t(B), async, k->lengths_own);
+  const size_t es = base.float64 ? 8 : 4;
+  k->x = keep(k->x, size_t(T * B * I) * es, async, k->x_own);
+  k->h0 = keep(k->h0, size_t(LD * B * P) * es, async, k->h0_own);
+  k->c0 = keep(k->c0, size_t(LD * B * H) * es, async, k->c0_own);
+  k->shape.lengths = keep(k->shape.lengths, size_t(B) * sizeof(int32_t), async, k->lengths_own);
   k->shape.mask = keep(k->shape.mask, size_t(B * T), async, k->mask_own);
   k->y = new_output(env, base.float64, size_t(T * B * k->width));
-  k->hn = new_output(env, base.float64, nh);
-  if (lstm) k->cn = new_output(env, base.float64, nc);
+  k->hn = new_output(env, base.float64, size_t(LD * B * P));
+  if (lstm) k->cn = new_output(env, base.float64, size_t(LD * B * H));
   return k;
 }
 
@@ -664,16 +657,10 @@ std::unique_ptr<BackwardCall> parse_backward(const Napi::CallbackInfo& info, boo
   if (c.cell == CellKind::kLstm)
     r.bind(&k->dc_n, "dcN", LD * B * H, shape_str({{"layers·directions", LD}, {"batch", B}, {"hiddenSize", H}}), false, false);
   r.check();
-  const size_t ny = size_t(T * B * W), nh = size_t(LD * B * P), nc = size_t(LD * B * H);
-  if (base.float64) {
-    k->dy = keep(static_cast<const double*>(k->dy), ny, async, k->dy_own);
-    k->dh_n = keep(static_cast<const double*>(k->dh_n), nh, async, k->dh_own);
-    k->dc_n = keep(static_cast<const double*>(k->dc_n), nc, async, k->dc_own);
-  } else {
-    k->dy = keep(static_cast<const float*>(k->dy), ny, async, k->dy_own);
-    k->dh_n = keep(static_cast<const float*>(k->dh_n), nh, async, k->dh_own);
-    k->dc_n = keep(static_cast<const float*>(k->dc_n), nc, async, k->dc_own);
-  }
+  const size_t es = base.float64 ? 8 : 4;
+  k->dy = keep(k->dy, size_t(T * B * W) * es, async, k->dy_own);
+  k->dh_n = keep(k->dh_n, size_t(LD * B * P) * es, async, k->dh_own);
+  k->dc_n = keep(k->dc_n, size_t(LD * B * H) * es, async, k->dc_own);
   if (base.float64) allocate_gradients<double>(env, *k);
   else allocate_gradients<float>(env, *k);
   return k;
@@ -700,8 +687,11 @@ CallQueue& call_queue() {
   return q;
 }
 int max_running_calls() {
-  const char* v = std::getenv("RNNKIT_MAX_RUNNING_CALLS");
-  static const int n = v && std::atoi(v) > 0 ? std::atoi(v) : 1;
+  static const int n = [] {
+    const char* v = std::getenv("RNNKIT_MAX_RUNNING_CALLS");
+    const int k = v ? std::atoi(v) : 0;
+    return k > 0 ? k : 1;
+  }();
   return n;
 }
 // Queues waiting calls on libuv while fewer than max_running_calls() run.
