@@ -107,23 +107,85 @@ void project_inputs(const WeightGemm<S>& W, int64_t M, int64_t K, const S* x, co
   });
 }
 
+// What a cell family keeps beside the gates and h, from its configuration alone (the workspace
+// layout, the scratch sizes). The family's steps are below (CellFamily).
+struct CellTraits {
+  bool cell_state = false;    // c rows (LSTM)
+  bool aux = false;           // aux rows [N, H] (GRU)
+  bool gate_acts = false;     // effective i, f, o rows [B + N, 3H] (LSTM full gate recurrence)
+  bool hh_scratch = false;    // h_prev·Rᵀ [B, G·H] each step (GRU linear before reset)
+  bool separate_dgh = false;  // h-side pre-activation gradients differ from the x-side ones (GRU-lbr)
+};
+CellTraits traits_of(const SeqConfig& c) {
+  CellTraits t;
+  switch (c.cell) {
+    case CellKind::kRnnTanh:
+    case CellKind::kRnnRelu: break;
+    case CellKind::kLstm:
+      t.cell_state = true;
+      t.gate_acts = c.opt.full_gate_recurrence;
+      break;
+    case CellKind::kGru:
+      t.aux = true;
+      t.hh_scratch = t.separate_dgh = c.linear_before_reset;
+      break;
+  }
+  return t;
+}
+
 struct WorkspaceLayout {
   int64_t gates, hs, cs, aux, ms, acts, hd, total;
 };
 WorkspaceLayout layout_of(const SeqConfig& c, int64_t N, bool state_dropout) {
   const int64_t B = c.B, P = c.state_size();
-  const bool lstm = c.cell == CellKind::kLstm;
+  const CellTraits t = traits_of(c);
   WorkspaceLayout w{};
   w.gates = 0;
   w.hs = w.gates + N * c.gate_width();
   w.cs = w.hs + (B + N) * P;
-  w.aux = w.cs + (lstm ? (B + N) * c.H : 0);
-  w.ms = w.aux + (c.cell == CellKind::kGru ? N * c.H : 0);
+  w.aux = w.cs + (t.cell_state ? (B + N) * c.H : 0);
+  w.ms = w.aux + (t.aux ? N * c.H : 0);
   w.acts = w.ms + (c.P > 0 ? N * c.H : 0);
-  w.hd = w.acts + (lstm && c.opt.full_gate_recurrence ? (B + N) * 3 * c.H : 0);
+  w.hd = w.acts + (t.gate_acts ? (B + N) * 3 * c.H : 0);
   w.total = w.hd + (state_dropout ? N * P : 0);
   return w;
 }
+
+// One step of a family, forward: the recurrent GEMMs into the step's gate rows, then the
+// element-wise kernels, split over hidden units across the pool.
+template <typename S>
+struct ForwardStep {
+  const PreparedLayer<S>& W;
+  const StepArgs<S>& a;
+  int64_t Bs, H, P;
+  double flops;              // of the recurrent GEMMs (for the threading choice)
+  const S* acts_prev;        // LSTM full gate recurrence: the previous step's effective i, f, o
+};
+// And backward: the element-wise kernels, then dh_prev = dGates · R (into dh_next).
+template <typename S>
+struct BackwardStep {
+  const PreparedLayer<S>& W;
+  const StepArgs<S>& a;
+  int64_t Bs, H, P;
+  double cell_flops;         // rough cost of the element-wise work
+  S* dh_next;
+  S* drh;                    // GRU reset before: d(r ⊙ h_prev)
+  S* dacts_out;              // LSTM full gate recurrence: d[i, f, o]_{t−1} out
+};
+
+// One cell family as the drivers see it (oneDNN's cell execution per cell kind): what it keeps
+// (CellTraits), its element-wise kernels (one or two phases; the fast or the general ones,
+// cells/step_kernels.h), a step forward and backward, and the recurrent weight's gradient. The
+// drivers below test no cell kind.
+template <typename S>
+struct CellFamily {
+  CellTraits keeps;
+  StepKernel<S> fwd[2] = {}, bwd[2] = {};
+  void (*forward)(const CellFamily&, const ForwardStep<S>&) = nullptr;
+  void (*backward)(const CellFamily&, const BackwardStep<S>&) = nullptr;
+  // dW_hh from the h-side gate gradients [N, G·H], the aligned previous states [N, P] and the aux rows.
+  void (*hh_gradient)(int64_t N, int64_t H, int64_t P, const S* dgh, const S* h_prev, const S* aux, S* dw_hh) = nullptr;
+};
 
 // Clamps [n] values to [−limit, limit].
 template <typename S>
@@ -146,6 +208,138 @@ const S* aligned_previous(const StepPlan& p, const S* base, int64_t w, std::vect
   return scratch.data();
 }
 
+// ---------------------------------------------------------------------------------------------
+// The families.
+
+// SimpleRNN and LSTM: every gate from one recurrent GEMM (and, with full gate recurrence, the
+// previous step's effective i, f, o · W_grᵀ into i, f and o), then the cell.
+template <typename S>
+void gates_forward(const CellFamily<S>& f, const ForwardStep<S>& s) {
+  const StepArgs<S>& a = s.a;
+  const int64_t H = s.H, GH = a.GH, A3 = 3 * H;
+  const int G = int(GH / H);
+  for_unit_ranges(H, s.flops, [&](int64_t u0, int64_t u1) {
+    gate_slices_gemm(s.W.hh(), s.Bs, a.h_prev, s.P, H, 0, G, u0, u1, true, a.gates, GH);
+    if (f.keeps.gate_acts) {  // gates i, f (columns 0..2H) and o (3H..4H)
+      const WeightGemm<S>& w_gr = s.W.gr();
+      w_gr.run(s.Bs, s.acts_prev, A3, u0, u1, true, a.gates, GH);
+      w_gr.run(s.Bs, s.acts_prev, A3, H + u0, H + u1, true, a.gates, GH);
+      w_gr.run(s.Bs, s.acts_prev, A3, 2 * H + u0, 2 * H + u1, true, a.gates + H, GH);
+    }
+    f.fwd[0](a, 0, s.Bs, u0, u1);
+  });
+}
+template <typename S>
+void gates_backward(const CellFamily<S>& f, const BackwardStep<S>& s) {
+  const StepArgs<S>& a = s.a;
+  const int64_t H = s.H, GH = a.GH, A3 = 3 * H;
+  const typename PreparedLayer<S>::Backward& Wb = s.W.backward();
+  // dc (LSTM): read, then written, per element
+  for_unit_ranges(H, s.cell_flops, [&](int64_t u0, int64_t u1) { f.bwd[0](a, 0, s.Bs, u0, u1); });
+  gemm_by_columns(Wb.hh_t, s.Bs, GH, a.dgx, GH, false, s.dh_next, s.P);
+  if (f.keeps.gate_acts) {  // d[i, f, o]_{t−1} = Σ_j dgates_j · W_gr[rows of gate j] for j in i, f, o
+    const int64_t gate_col[3] = {0, H, 3 * H};
+    for (int j = 0; j < 3; ++j) gemm_by_columns(Wb.gr_t[j], s.Bs, H, a.dgx + gate_col[j], GH, j > 0, s.dacts_out, A3);
+  }
+}
+
+// GRU, linear before reset: h_prev·Rᵀ for all three gates into its own rows (the kernel needs
+// R_n h_prev + b_Rn apart), then the cell.
+template <typename S>
+void gru_lbr_forward(const CellFamily<S>& f, const ForwardStep<S>& s) {
+  const StepArgs<S>& a = s.a;
+  for_unit_ranges(s.H, s.flops, [&](int64_t u0, int64_t u1) {
+    gate_slices_gemm(s.W.hh(), s.Bs, a.h_prev, s.H, s.H, 0, 3, u0, u1, false, const_cast<S*>(a.hh), a.GH);
+    f.fwd[0](a, 0, s.Bs, u0, u1);
+  });
+}
+template <typename S>
+void gru_lbr_backward(const CellFamily<S>& f, const BackwardStep<S>& s) {
+  const StepArgs<S>& a = s.a;
+  for_unit_ranges(s.H, s.cell_flops, [&](int64_t u0, int64_t u1) { f.bwd[0](a, 0, s.Bs, u0, u1); });  // dh ⊙ z into dh_next
+  gemm_by_columns(s.W.backward().hh_t, s.Bs, a.GH, a.dgh, a.GH, true, s.dh_next, s.H);
+}
+
+// GRU, reset before: r and z first, then n from R_n (r ⊙ h_prev).
+template <typename S>
+void gru_rb_forward(const CellFamily<S>& f, const ForwardStep<S>& s) {
+  const StepArgs<S>& a = s.a;
+  for_unit_ranges(s.H, s.flops * 2 / 3, [&](int64_t u0, int64_t u1) {
+    gate_slices_gemm(s.W.hh(), s.Bs, a.h_prev, s.H, s.H, 0, 2, u0, u1, true, a.gates, a.GH);
+    f.fwd[0](a, 0, s.Bs, u0, u1);
+  });
+  for_unit_ranges(s.H, s.flops / 3, [&](int64_t u0, int64_t u1) {
+    gate_slices_gemm(s.W.hh(), s.Bs, a.aux, s.H, s.H, 2, 3, u0, u1, true, a.gates, a.GH);
+    f.fwd[1](a, 0, s.Bs, u0, u1);
+  });
+}
+template <typename S>
+void gru_rb_backward(const CellFamily<S>& f, const BackwardStep<S>& s) {
+  const StepArgs<S>& a = s.a;
+  const int64_t H = s.H, GH = a.GH;
+  const typename PreparedLayer<S>::Backward& Wb = s.W.backward();
+  for_unit_ranges(H, s.cell_flops, [&](int64_t u0, int64_t u1) { f.bwd[0](a, 0, s.Bs, u0, u1); });
+  gemm_by_columns(Wb.hn_t, s.Bs, H, a.dgx + 2 * H, GH, false, s.drh, H);  // drh = dgates_n · R_n
+  for_unit_ranges(H, s.cell_flops, [&](int64_t u0, int64_t u1) { f.bwd[1](a, 0, s.Bs, u0, u1); });
+  gemm_by_columns(Wb.hh_t, s.Bs, 2 * H, a.dgx, GH, true, s.dh_next, H);
+}
+
+// dW_hh = dGatesᵀ · h_prev over all packed rows; GRU reset before: R_n's rows from r ⊙ h_prev.
+template <typename S>
+void hh_gradient(int64_t N, int64_t GH, int64_t P, const S* dgh, const S* h_prev, const S*, S* dw_hh) {
+  gemm_tn_by_rows(GH, P, N, dgh, GH, h_prev, dw_hh, P);
+}
+template <typename S>
+void gru_rb_hh_gradient(int64_t N, int64_t GH, int64_t P, const S* dgh, const S* h_prev, const S* aux, S* dw_hh) {
+  const int64_t H = P;
+  gemm_tn_by_rows(2 * H, H, N, dgh, GH, h_prev, dw_hh, H);
+  gemm_tn_by_rows(H, H, N, dgh + 2 * H, GH, aux, dw_hh + 2 * H * H, H);
+}
+
+// The family of a configured cell, with its fast kernels or, when options leave the default form
+// (SeqConfig::general), the general ones.
+template <typename S>
+CellFamily<S> family_of(const SeqConfig& c) {
+  const StepKernels<S>& K = step_kernels<S>();
+  const bool g = c.general();
+  CellFamily<S> f;
+  f.keeps = traits_of(c);
+  f.forward = gates_forward<S>;
+  f.backward = gates_backward<S>;
+  f.hh_gradient = hh_gradient<S>;
+  switch (c.cell) {
+    case CellKind::kRnnTanh:
+      f.fwd[0] = g ? K.rnn_general_forward : K.rnn_tanh_forward;
+      f.bwd[0] = g ? K.rnn_general_backward : K.rnn_tanh_backward;
+      break;
+    case CellKind::kRnnRelu:
+      f.fwd[0] = g ? K.rnn_general_forward : K.rnn_relu_forward;
+      f.bwd[0] = g ? K.rnn_general_backward : K.rnn_relu_backward;
+      break;
+    case CellKind::kLstm:
+      f.fwd[0] = g ? K.lstm_general_forward : K.lstm_forward;
+      f.bwd[0] = g ? K.lstm_general_backward : K.lstm_backward;
+      break;
+    case CellKind::kGru:
+      if (c.linear_before_reset) {
+        f.fwd[0] = g ? K.gru_lbr_general_forward : K.gru_lbr_forward;
+        f.bwd[0] = g ? K.gru_lbr_general_backward : K.gru_lbr_backward;
+        f.forward = gru_lbr_forward<S>;
+        f.backward = gru_lbr_backward<S>;
+      } else {
+        f.fwd[0] = g ? K.gru_rb_general_rz_forward : K.gru_rb_rz_forward;
+        f.fwd[1] = g ? K.gru_rb_general_n_forward : K.gru_rb_n_forward;
+        f.bwd[0] = g ? K.gru_rb_general_zn_backward : K.gru_rb_zn_backward;
+        f.bwd[1] = g ? K.gru_rb_general_r_backward : K.gru_rb_r_backward;
+        f.forward = gru_rb_forward<S>;
+        f.backward = gru_rb_backward<S>;
+        f.hh_gradient = gru_rb_hh_gradient<S>;
+      }
+      break;
+  }
+  return f;
+}
+
 }  // namespace
 
 int64_t workspace_elems(const SeqConfig& cfg, int64_t N, bool state_dropout) {
@@ -154,8 +348,8 @@ int64_t workspace_elems(const SeqConfig& cfg, int64_t N, bool state_dropout) {
 
 int64_t backward_scratch_elems(const SeqConfig& c, int64_t N) {
   const int64_t GH = c.gate_width(), BH = c.B * c.H, P = c.state_size(), BP = c.B * P;
-  const bool lstm = c.cell == CellKind::kLstm, lbr = c.cell == CellKind::kGru && c.linear_before_reset;
-  return (lbr ? 2 : 1) * N * GH + 2 * BP + (lstm ? 3 : 2) * BH + (c.P > 0 ? N * P + BH : 0);
+  const CellTraits t = traits_of(c);
+  return (t.separate_dgh ? 2 : 1) * N * GH + 2 * BP + (t.cell_state ? 3 : 2) * BH + (c.P > 0 ? N * P + BH : 0);
 }
 
 template <typename S>
@@ -163,21 +357,16 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
   SeqConfig c = W.config();  // the cell; the sizes come from the plan
   c.T = plan.T;
   c.B = plan.B;
-  const int64_t T = plan.T, B = plan.B, H = c.H, I = c.I, G = c.gates(), GH = c.gate_width(), BH = B * H;
+  const int64_t T = plan.T, B = plan.B, H = c.H, I = c.I, GH = c.gate_width(), BH = B * H;
   const int64_t N = plan.rows();
   const bool train = buf.workspace != nullptr;
-  const bool lstm = c.cell == CellKind::kLstm, gru = c.cell == CellKind::kGru;
-  const bool lbr = gru && c.linear_before_reset;
-  const StepKernels<S>& K = step_kernels<S>();
-  const bool general = c.general();
+  const CellFamily<S> fam = family_of<S>(c);
+  const bool cstate = fam.keeps.cell_state, gate_acts = fam.keeps.gate_acts;
   const bool proj = c.P > 0;
   const int64_t P = c.state_size(), BP = B * P;
   const WeightGemm<S>& w_ih = W.ih();
-  const WeightGemm<S>& w_hh = W.hh();
   const WeightGemm<S>& w_hr = W.hr();
-  const bool fgr = lstm && c.opt.full_gate_recurrence;
   const int64_t A3 = 3 * H;  // one row of effective i, f, o
-  const WeightGemm<S>& w_gr = W.gr();
   const S* bias = W.input_bias();
   const S* b_hh = W.lbr_bias();
   const S* smask = buf.state_mask;
@@ -192,10 +381,10 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
   // inference: h ×2 [B, P], c ×2 [B, H], zeros [B, max(H, P)], m [B, H] (projection);
   // either: hd [B, P] (state dropout, inference)
   const int64_t zero_elems = std::max(BH, BP);
-  const int64_t state_elems = train ? (proj ? BH : 0) : 2 * BP + (lstm ? 2 * BH : 0) + zero_elems + (proj ? BH : 0);
-  const int64_t hh_elems = lbr ? B * GH : 0;
-  const int64_t aux_elems = (gru && !train) ? BH : 0;
-  const int64_t acts_elems = (fgr && !train) ? 3 * B * A3 : 0;  // ping-pong + a zero block
+  const int64_t state_elems = train ? (proj ? BH : 0) : 2 * BP + (cstate ? 2 * BH : 0) + zero_elems + (proj ? BH : 0);
+  const int64_t hh_elems = fam.keeps.hh_scratch ? B * GH : 0;
+  const int64_t aux_elems = (fam.keeps.aux && !train) ? BH : 0;
+  const int64_t acts_elems = (gate_acts && !train) ? 3 * B * A3 : 0;  // ping-pong + a zero block
   const int64_t hd_elems = (smask && !train) ? BP : 0;
   std::unique_ptr<S[]> chunk_buf(chunk_rows > 0 ? new S[size_t(chunk_rows * GH)] : nullptr);  // written before read
   std::vector<S> scratch(size_t(state_elems + hh_elems + aux_elems + acts_elems + hd_elems), S(0));
@@ -212,10 +401,10 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
   S* cs = train ? ws + L.cs : nullptr;
   S* aux = train ? ws + L.aux : nullptr;
   S* ms = train && proj ? ws + L.ms : nullptr;
-  S* acts = train && fgr ? ws + L.acts : nullptr;
+  S* acts = train && gate_acts ? ws + L.acts : nullptr;
   S* hd = train && smask ? ws + L.hd : nullptr;
   const S* acts_prev = nullptr;
-  if (fgr) {
+  if (gate_acts) {
     if (train) {
       std::fill(acts, acts + B * A3, S(0));
       acts_prev = acts;
@@ -225,7 +414,7 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
   }
   S* h_rows = states;           // inference: h ping-pong [2, B, P]
   S* c_rows = states + 2 * BP;  // inference: c ping-pong [2, B, H]
-  S* zeros = c_rows + (lstm ? 2 * BH : 0);
+  S* zeros = c_rows + (cstate ? 2 * BH : 0);
   S* m_row = train ? states : zeros + zero_elems;  // [B, H] (inference m; training uses ms)
 
   const S* h_prev;
@@ -233,13 +422,13 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
   if (train) {
     if (buf.h0) std::memcpy(hs, buf.h0, sizeof(S) * BP); else std::fill(hs, hs + BP, S(0));
     h_prev = hs;
-    if (lstm) {
+    if (cstate) {
       if (buf.c0) std::memcpy(cs, buf.c0, sizeof(S) * BH); else std::fill(cs, cs + BH, S(0));
       c_prev = cs;
     }
   } else {
     h_prev = buf.h0 ? buf.h0 : zeros;
-    if (lstm) c_prev = buf.c0 ? buf.c0 : zeros;
+    if (cstate) c_prev = buf.c0 ? buf.c0 : zeros;
   }
 
   for (int64_t s0 = 0; s0 < T; s0 += chunk_steps) {
@@ -256,11 +445,11 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
       S* c_out = nullptr;
       if (train) {
         h_out = hs + (B + off) * P;
-        if (lstm) c_out = cs + (B + off) * H;
+        if (cstate) c_out = cs + (B + off) * H;
       } else {
         const int64_t parity = s & 1;
         h_out = buf.y ? buf.y + off * P : h_rows + parity * BP;
-        if (lstm) c_out = c_rows + parity * BH;
+        if (cstate) c_out = c_rows + parity * BH;
       }
       if (smask) {  // the recurrence reads h_prev ⊙ mask (TF1 state_keep_prob, Keras recurrent_dropout)
         S* dst = train ? hd + off * P : hd_row;
@@ -269,42 +458,14 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
         h_prev = dst;
       }
       S* m_out = proj ? (train ? ms + off * H : m_row) : h_out;  // the cell's output before any projection
-      S* acts_out = fgr ? (train ? acts + (B + off) * A3 : acts_rows + (s & 1) * B * A3) : nullptr;
+      S* acts_out = gate_acts ? (train ? acts + (B + off) * A3 : acts_rows + (s & 1) * B * A3) : nullptr;
       StepArgs<S> a;
       a.H = H; a.GH = GH; a.gates = g; a.h = m_out; a.c = c_out; a.h_prev = h_prev; a.c_prev = c_prev;
-      a.aux = gru ? (train ? aux + off * H : aux_row) : nullptr;
-      a.hh = hh; a.b_hh = lbr ? b_hh : nullptr;
+      a.aux = fam.keeps.aux ? (train ? aux + off * H : aux_row) : nullptr;
+      a.hh = hh; a.b_hh = b_hh;
       a.opt = &c.opt; a.peep = W.peep(); a.acts = acts_out;
 
-      // Each thread computes the recurrent GEMM for its hidden units (all gates) and then their gate math.
-      if (!gru) {
-        StepKernel<S> kernel = general ? (lstm ? K.lstm_general_forward : K.rnn_general_forward)
-                               : lstm ? K.lstm_forward
-                               : c.cell == CellKind::kRnnRelu ? K.rnn_relu_forward : K.rnn_tanh_forward;
-        for_unit_ranges(H, step_flops, [&](int64_t u0, int64_t u1) {
-          gate_slices_gemm(w_hh, Bs, h_prev, P, H, 0, G, u0, u1, true, g, GH);
-          if (fgr) {  // gates i, f (columns 0..2H) and o (3H..4H) += [i, f, o]_{t−1} · W_grᵀ
-            w_gr.run(Bs, acts_prev, A3, u0, u1, true, g, GH);
-            w_gr.run(Bs, acts_prev, A3, H + u0, H + u1, true, g, GH);
-            w_gr.run(Bs, acts_prev, A3, 2 * H + u0, 2 * H + u1, true, g + H, GH);
-          }
-          kernel(a, 0, Bs, u0, u1);
-        });
-      } else if (lbr) {
-        for_unit_ranges(H, step_flops, [&](int64_t u0, int64_t u1) {
-          gate_slices_gemm(w_hh, Bs, h_prev, H, H, 0, 3, u0, u1, false, hh, GH);
-          (general ? K.gru_lbr_general_forward : K.gru_lbr_forward)(a, 0, Bs, u0, u1);
-        });
-      } else {
-        for_unit_ranges(H, step_flops * 2 / 3, [&](int64_t u0, int64_t u1) {
-          gate_slices_gemm(w_hh, Bs, h_prev, H, H, 0, 2, u0, u1, true, g, GH);
-          (general ? K.gru_rb_general_rz_forward : K.gru_rb_rz_forward)(a, 0, Bs, u0, u1);
-        });
-        for_unit_ranges(H, step_flops / 3, [&](int64_t u0, int64_t u1) {
-          gate_slices_gemm(w_hh, Bs, a.aux, H, H, 2, 3, u0, u1, true, g, GH);
-          (general ? K.gru_rb_general_n_forward : K.gru_rb_n_forward)(a, 0, Bs, u0, u1);
-        });
-      }
+      fam.forward(fam, ForwardStep<S>{W, a, Bs, H, P, step_flops, acts_prev});
       if (proj) {
         gemm_by_columns(w_hr, Bs, H, m_out, H, false, h_out, P);
         if (c.proj_clip > 0) clamp_values(h_out, Bs * P, c.proj_clip);
@@ -314,7 +475,7 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
       const int64_t next = s + 1 < T ? plan.size(s + 1) : 0;
       if (next < Bs) {
         if (buf.h_n) std::memcpy(buf.h_n + next * P, h_out + next * P, sizeof(S) * (Bs - next) * P);
-        if (lstm && buf.c_n) std::memcpy(buf.c_n + next * H, c_out + next * H, sizeof(S) * (Bs - next) * H);
+        if (cstate && buf.c_n) std::memcpy(buf.c_n + next * H, c_out + next * H, sizeof(S) * (Bs - next) * H);
       }
       h_prev = h_out;
       c_prev = c_out;
@@ -331,10 +492,8 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
   const int64_t T = plan.T, B = plan.B, H = c.H, I = c.I, GH = c.gate_width(), BH = B * H, N = plan.rows();
   const bool proj = c.P > 0;
   const int64_t P = c.state_size(), BP = B * P;
-  const bool lstm = c.cell == CellKind::kLstm, gru = c.cell == CellKind::kGru;
-  const bool lbr = gru && c.linear_before_reset;
-  const StepKernels<S>& K = step_kernels<S>();
-  const bool general = c.general();
+  const CellFamily<S> fam = family_of<S>(c);
+  const bool cstate = fam.keeps.cell_state, gate_acts = fam.keeps.gate_acts;
   const S* smask = buf.state_mask;
   const WorkspaceLayout L = layout_of(c, N, smask != nullptr);
   const S* ws = buf.workspace;
@@ -343,16 +502,12 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
   const S* aux = ws + L.aux;
   const S* hd = smask ? ws + L.hd : nullptr;
   const typename PreparedLayer<S>::Backward& Wb = W.backward();
-  // dh_prev = dGates · W_hh (per step); for GRU reset-before, split into the r,z rows and the n rows.
-  const WeightGemm<S>& w_hh_t = Wb.hh_t;
   const WeightGemm<S>& w_hr_t = Wb.hr_t;  // dh · W_hr
-  const WeightGemm<S>& w_hn_t = Wb.hn_t;  // R_n, rows [2H, 3H) of W_hh (GRU reset before)
-  // FGR: d[i, f, o]_{t−1} = Σ_j dgates_j · W_gr[rows of gate j] for j in i, f, o
-  const bool fgr = lstm && c.opt.full_gate_recurrence;
+  // FGR: each step's d[i, f, o]_{t−1} (the family writes dacts_out), ping-pong.
   const int64_t A3 = 3 * H, BA = B * A3;
-  std::vector<S> dacts_rows(fgr ? 2 * BA : 0, S(0));
-  S* dacts_in = fgr ? dacts_rows.data() : nullptr;
-  S* dacts_out = fgr ? dacts_rows.data() + BA : nullptr;
+  std::vector<S> dacts_rows(gate_acts ? 2 * BA : 0, S(0));
+  S* dacts_in = gate_acts ? dacts_rows.data() : nullptr;
+  S* dacts_out = gate_acts ? dacts_rows.data() + BA : nullptr;
   const int64_t gate_col[3] = {0, H, 3 * H};  // columns of i, f, o in [B, 4H]
 
   // dgx [N, G·H]: gradients of the x-side pre-activations; dgh: of the h-side ones (differs for
@@ -360,17 +515,17 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
   // With a projection, dhs [N, P] keeps each step's dh_t for dW_hr and dm [B, H] = dh_t · W_hr feeds the cell.
   std::vector<S> scratch(size_t(backward_scratch_elems(c, N)), S(0));
   S* dgx = scratch.data();
-  S* dgh = lbr ? dgx + N * GH : dgx;
-  S* dh = dgx + (lbr ? 2 : 1) * N * GH;
+  S* dgh = fam.keeps.separate_dgh ? dgx + N * GH : dgx;
+  S* dh = dgx + (fam.keeps.separate_dgh ? 2 : 1) * N * GH;
   S* dh_next = dh + BP;
   S* drh = dh_next + BP;
   S* dy_zeros = drh + BH;  // the kernels always read dy
-  S* dc = lstm ? dy_zeros + BH : nullptr;
-  S* dhs = proj ? dy_zeros + (lstm ? 2 : 1) * BH : nullptr;
+  S* dc = cstate ? dy_zeros + BH : nullptr;
+  S* dhs = proj ? dy_zeros + (cstate ? 2 : 1) * BH : nullptr;
   S* dm = proj ? dhs + N * P : nullptr;
   // A sequence's dh_n (dc_n) waits in its row of dh (dc) until the backward pass reaches its last step.
   if (buf.dh_n) std::memcpy(dh, buf.dh_n, sizeof(S) * BP);
-  if (lstm && buf.dc_n) std::memcpy(dc, buf.dc_n, sizeof(S) * BH);
+  if (cstate && buf.dc_n) std::memcpy(dc, buf.dc_n, sizeof(S) * BH);
 
   for (int64_t s = T - 1; s >= 0; --s) {
     const int64_t Bs = plan.size(s), off = plan.offset(s);
@@ -395,40 +550,10 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
     a.dgx = dgx + off * GH; a.dgh = dgh + off * GH;
     a.dh_prev = dh_next; a.dc = dc; a.drh = drh;
     a.opt = &c.opt; a.peep = W.peep(); a.dacts = dacts_in;
-    if (lstm) { a.c_prev = s == 0 ? cs : cs + (B + plan.offset(s - 1)) * H; a.c_cur = cs + (B + off) * H; }
-    if (gru) a.aux = const_cast<S*>(aux + off * H);
-    auto cell = [&](StepKernel<S> kernel) {
-      for_unit_ranges(H, cell_flops, [&](int64_t u0, int64_t u1) { kernel(a, 0, Bs, u0, u1); });
-    };
-    switch (c.cell) {
-      case CellKind::kRnnTanh:
-      case CellKind::kRnnRelu:
-        cell(general ? K.rnn_general_backward
-                     : c.cell == CellKind::kRnnRelu ? K.rnn_relu_backward : K.rnn_tanh_backward);
-        gemm_by_columns(w_hh_t, Bs, GH, a.dgx, GH, false, dh_next, H);
-        break;
-      case CellKind::kLstm:
-        cell(general ? K.lstm_general_backward : K.lstm_backward);  // dc: read, then written, per element
-        gemm_by_columns(w_hh_t, Bs, GH, a.dgx, GH, false, dh_next, P);
-        if (fgr) {
-          for (int j = 0; j < 3; ++j)
-            gemm_by_columns(Wb.gr_t[j], Bs, H, a.dgx + gate_col[j], GH, j > 0, dacts_out, A3);
-          std::swap(dacts_in, dacts_out);
-        }
-        break;
-      case CellKind::kGru:
-        if (lbr) {
-          cell(general ? K.gru_lbr_general_backward : K.gru_lbr_backward);  // writes dh ⊙ z into dh_next
-          gemm_by_columns(w_hh_t, Bs, GH, a.dgh, GH, true, dh_next, H);
-        } else {
-          cell(general ? K.gru_rb_general_zn_backward : K.gru_rb_zn_backward);
-          // drh[B, H] = dgates_n[B, H] · R_n[H, H]
-          gemm_by_columns(w_hn_t, Bs, H, a.dgx + 2 * H, GH, false, drh, H);
-          cell(general ? K.gru_rb_general_r_backward : K.gru_rb_r_backward);
-          gemm_by_columns(w_hh_t, Bs, 2 * H, a.dgx, GH, true, dh_next, H);
-        }
-        break;
-    }
+    if (cstate) { a.c_prev = s == 0 ? cs : cs + (B + plan.offset(s - 1)) * H; a.c_cur = cs + (B + off) * H; }
+    if (fam.keeps.aux) a.aux = const_cast<S*>(aux + off * H);
+    fam.backward(fam, BackwardStep<S>{W, a, Bs, H, P, cell_flops, dh_next, drh, dacts_out});
+    if (gate_acts) std::swap(dacts_in, dacts_out);
     if (smask) {  // through h_prev ⊙ mask
       const S* m = smask + off * P;
       for (int64_t e = 0; e < Bs * P; ++e) dh_next[e] *= m[e];
@@ -438,20 +563,15 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
     std::swap(dh, dh_next);
   }
   if (buf.dh0) std::memcpy(buf.dh0, dh, sizeof(S) * BP);
-  if (lstm && buf.dc0) std::memcpy(buf.dc0, dc, sizeof(S) * BH);
+  if (cstate && buf.dc0) std::memcpy(buf.dc0, dc, sizeof(S) * BH);
 
   // Weight and input gradients over all N packed rows at once.
   std::vector<S> gathered;
   const S* h_prev_all = smask ? hd : aligned_previous(plan, hs, P, gathered);  // [N, P] aligned with dgates
   gemm_tn_by_rows(GH, I, N, dgx, GH, buf.x, buf.grad[kWeightIh], I);
-  if (gru && !lbr) {
-    gemm_tn_by_rows(2 * H, H, N, dgh, GH, h_prev_all, buf.grad[kWeightHh], H);
-    gemm_tn_by_rows(H, H, N, dgh + 2 * H, GH, aux, buf.grad[kWeightHh] + 2 * H * H, H);
-  } else {
-    gemm_tn_by_rows(GH, P, N, dgh, GH, h_prev_all, buf.grad[kWeightHh], P);
-  }
+  fam.hh_gradient(N, GH, P, dgh, h_prev_all, aux, buf.grad[kWeightHh]);
   if (proj) gemm_tn_by_rows(P, H, N, dhs, P, ws + L.ms, buf.grad[kWeightHr], H);
-  if (fgr) {
+  if (gate_acts) {
     std::vector<S> gathered_acts;
     const S* acts_prev_all = aligned_previous(plan, ws + L.acts, A3, gathered_acts);  // [N, 3H]
     for (int j = 0; j < 3; ++j)
@@ -469,7 +589,7 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
   };
   if (buf.grad[kBiasIh]) column_sums(dgx, buf.grad[kBiasIh]);
   if (buf.grad[kBiasHh]) column_sums(dgh, buf.grad[kBiasHh]);
-  if (S* dpeep = buf.grad[kPeephole]; lstm && dpeep) {
+  if (S* dpeep = buf.grad[kPeephole]) {
     // dp_i = Σ dai ⊙ c_prev, dp_f = Σ daf ⊙ c_prev, dp_o = Σ dao ⊙ c_t over all packed rows.
     std::vector<S> gathered_c;
     const S* c_prev_all = aligned_previous(plan, cs, H, gathered_c);
