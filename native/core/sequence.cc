@@ -160,6 +160,7 @@ struct ForwardStep {
   int64_t Bs, H, P;
   double flops;              // of the recurrent GEMMs (for the threading choice)
   const S* acts_prev;        // LSTM full gate recurrence: the previous step's effective i, f, o
+  S* hh;                     // GRU linear before reset: h_prev·Rᵀ [Bs, G·H] (the kernel reads it as a.hh)
 };
 // And backward: the element-wise kernels, then dh_prev = dGates · R (into dh_next).
 template <typename S>
@@ -249,7 +250,7 @@ template <typename S>
 void gru_lbr_forward(const CellFamily<S>& f, const ForwardStep<S>& s) {
   const StepArgs<S>& a = s.a;
   for_unit_ranges(s.H, s.flops, [&](int64_t u0, int64_t u1) {
-    gate_slices_gemm(s.W.hh(), s.Bs, a.h_prev, s.H, s.H, 0, 3, u0, u1, false, const_cast<S*>(a.hh), a.GH);
+    gate_slices_gemm(s.W.hh(), s.Bs, a.h_prev, s.H, s.H, 0, 3, u0, u1, false, s.hh, a.GH);
     f.fwd[0](a, 0, s.Bs, u0, u1);
   });
 }
@@ -465,7 +466,7 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
       a.hh = hh; a.b_hh = b_hh;
       a.opt = &c.opt; a.peep = W.peep(); a.acts = acts_out;
 
-      fam.forward(fam, ForwardStep<S>{W, a, Bs, H, P, step_flops, acts_prev});
+      fam.forward(fam, ForwardStep<S>{W, a, Bs, H, P, step_flops, acts_prev, hh});
       if (proj) {
         gemm_by_columns(w_hr, Bs, H, m_out, H, false, h_out, P);
         if (c.proj_clip > 0) clamp_values(h_out, Bs * P, c.proj_clip);
