@@ -33,8 +33,22 @@ export {
   type DenseGradients,
   type DenseRun,
 } from './layers/dense.js';
-export { mseLoss, softmaxCrossEntropy, type LossResult } from './train/losses.js';
-export { Adam, SGD, clipGradNorm, type Optimizer, type AdamOptions, type SGDOptions } from './train/optimizers.js';
+export { mseLoss, softmaxCrossEntropy, getLoss, type Loss, type LossName, type LossResult } from './train/losses.js';
+export { getMetric, type Metric, type MetricName } from './train/metrics.js';
+export * from './train/optimizers.js';
+export * from './train/schedules.js';
+export { Embedding, Dropout, RepeatVector, Masking, Activation, TimeDistributed, type EmbeddingOptions, type DropoutOptions } from './layers/shaping.js';
+export { type ElementwiseActivation } from './layers/elementwise.js';
+export {
+  Sequential, type ModelLayer, type SequentialOptions, type CompileOptions, type FitOptions, type PredictOptions, type EvaluateOptions, type History,
+} from './model/sequential.js';
+export { loadModel, type SaveOptions, type LoadOptions } from './model/persistence.js';
+export {
+  EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, CSVLogger, JSONLogger,
+  type Callback, type Logs, type EarlyStoppingOptions, type ModelCheckpointOptions, type ReduceLROnPlateauOptions,
+} from './model/callbacks.js';
+export { layerConfig, layerFromConfig, type LayerConfig } from './model/config.js';
+export { sample, type SampleOptions } from './model/sampling.js';
 
 /**
  * Threads used by the native kernels (default: the machine's cores). Never waits for running work:

@@ -197,6 +197,14 @@ export interface NativeBinding {
   /** The memory a training call may use (workspace + backward scratch), in bytes. */
   setMaxTrainingBytes(bytes: number): void;
   getMaxTrainingBytes(): number;
+  /**
+   * c[m, n] = alpha·op(a)·op(b) + beta·c (row-major; a [m, k] or [k, m] with transA, b [k, n] or
+   * [n, k] with transB; alpha 1 and beta 0 by default), on the calling thread with OpenBLAS.
+   */
+  gemm(
+    config: { transA?: boolean; transB?: boolean; m: number; n: number; k: number; alpha?: number; beta?: number },
+    buffers: { a: NativeArray; b: NativeArray; c: NativeArray },
+  ): void;
   /** Makes the rows of each of `blocks` stacked [n, n] matrices in q orthonormal, in place. */
   orthonormalizeRows(q: Float64Array, n: number, blocks?: number): void;
   getNumThreads(): number;

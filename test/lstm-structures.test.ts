@@ -207,7 +207,7 @@ describe('FGR and cell blocks against an independent float64 reference', () => {
   for (const dtype of ['float64', 'float32'] as const) {
     for (const [name, options, S] of cases) {
       test(`${name} (${dtype})`, () => {
-        const B = 3, T = 6, I = options.inputSize, H = options.units;
+        const B = 3, T = 6, I = options.inputSize!, H = options.units;
         const layer = new LSTM({ ...options, returnSequences: true, returnState: true, dtype, seed: 5 });
         const r = rng(77 + S);
         const w: Record<string, Float64Array> = {};

@@ -152,8 +152,9 @@ test('unknown options are refused, naming the key and listing the valid names', 
   throws(() => new LSTM({ inputSize: 2, units: 3, resetAfter: false } as never), TypeError, /options\.resetAfter: unknown option for LSTM; valid options: .*cellBlockSize/);
   throws(() => new LSTM({ inputSize: 2, units: 3, returnSequence: true, dropOut: 0.1 } as never), TypeError, /options\.returnSequence, options\.dropOut: unknown options for LSTM/);
   throws(() => new Dense({ inputSize: 2, units: 3, returnSequences: true } as never), TypeError, /options\.returnSequences: unknown option for Dense; valid options: inputSize, units, activation, useBias, seed, dtype/);
-  throws(() => new Adam({ learningRate: 0.1 } as never), TypeError, /Adam: options\.learningRate: unknown option; valid options: lr, beta1, beta2, eps/);
-  throws(() => new SGD({ lr: 0.1, nesterov: true } as never), TypeError, /SGD: options\.nesterov: unknown option; valid options: lr, momentum/);
+  throws(() => new Adam({ learningrate: 0.1 } as never), TypeError, /Adam: options\.learningrate: unknown option; valid options: learningRate, lr, clipNorm, clipValue, weightDecay, schedule, beta1, beta2, eps, amsgrad/);
+  throws(() => new SGD({ lr: 0.1, nesterow: true } as never), TypeError, /SGD: options\.nesterow: unknown option; valid options: learningRate, lr, .*momentum, dampening, nesterov/);
+  throws(() => new Adam({ lr: 0.1, learningRate: 0.1 }), TypeError, /Adam: options\.learningRate and options\.lr/);
   throws(() => new Adam(null as never), TypeError, /Adam: options: expected an object/);
 
   const x = Tensor.from(new Float32Array(4), [1, 2, 2]);

@@ -143,6 +143,55 @@ export abstract class RecurrentBase {
     this.dropoutRandom = new Random(seed === undefined ? undefined : (seed ^ 0x5bd1e995) >>> 0);
   }
 
+  /**
+   * A stateful layer (Keras `stateful`) starts each forward from the final states of its previous
+   * forward (detached: no gradient flows back across calls) until resetStates(); an explicit
+   * initialState still wins.
+   */
+  get stateful(): boolean {
+    return false;
+  }
+  /** @internal Carry states between calls as a stateful layer does (truncated BPTT in a model). */
+  carryStates = false;
+  /** Final states of the last forward, native layout [layers·directions, batch, ·], while carried. */
+  private carried: { h: NativeArray; c: NativeArray | undefined; batch: number } | undefined;
+
+  /** Forgets the states a stateful layer carries (the next forward starts from zeros). */
+  resetStates(): void {
+    this.carried = undefined;
+  }
+
+  /** Whether the input size is known and the parameters exist (see build). */
+  get built(): boolean {
+    return this.inputSize > 0;
+  }
+
+  /**
+   * Creates the parameters for `inputSize` input features when the layer was made without
+   * options.inputSize (a Sequential calls this with the previous layer's output size); `seed`, when
+   * given, seeds the weights of a layer made without options.seed. A built layer accepts only its
+   * own inputSize.
+   */
+  abstract build(inputSize: number, seed?: number): void;
+
+  /** @internal Sets inputSize once; false when already built with it, a TypeError for another size. */
+  protected setInputSize(inputSize: number, where: string): boolean {
+    if (this.built) {
+      if (inputSize !== this.inputSize) {
+        throw new TypeError(`${where}: the layer is built for inputSize ${this.inputSize}, got an input with ${inputSize} features`);
+      }
+      return false;
+    }
+    if (!Number.isSafeInteger(inputSize) || inputSize < 1) throw new TypeError(`${where}: inputSize must be a positive integer, got ${show(inputSize)}`);
+    (this as { inputSize: number }).inputSize = inputSize;
+    return true;
+  }
+
+  /** @internal Reseeds the dropout generator (a model seeding layers that have no seed). */
+  protected reseedDropout(seed: number): void {
+    this.dropoutRandom = new Random((seed ^ 0x5bd1e995) >>> 0);
+  }
+
   /** @internal The stack this layer runs. */
   abstract stackDef(): StackDef;
   /** @internal How the two directions' outputs are merged. */
@@ -339,6 +388,9 @@ export abstract class RecurrentBase {
   private prepare(x: unknown, options: ForwardOptions | undefined, method: string) {
     const where = `${this.className}.${method}`;
     const I = this.inputSize;
+    if (!this.built) {
+      throw new Error(`${where}: the layer is not built: give options.inputSize, call build(inputSize), or use it inside a Sequential`);
+    }
     if (!Tensor.isTensor(x)) throw new TypeError(`${where}: input must be a Tensor of shape [batch, steps, inputSize=${I}], got ${x === null ? 'null' : typeof x}`);
     if (x.rank !== 3 || x.shape[2] !== I || x.shape[0] < 1 || x.shape[1] < 1) {
       throw new RangeError(`${where}: input must have shape [batch, steps, inputSize=${I}] with batch, steps >= 1, got ${formatShape(x.shape)}`);
@@ -359,6 +411,14 @@ export abstract class RecurrentBase {
     if (options?.mask !== undefined) call.mask = this.parseMask(options.mask, where, batch, steps);
     if (options?.initialState !== undefined && options.initialState !== null) {
       [call.h0, call.c0] = this.statesIn(options.initialState, `${where}: initialState`, batch, false);
+    }
+    const carry = this.stateful || this.carryStates;
+    if (carry && call.h0 === undefined && this.carried) {
+      if (this.carried.batch !== batch) {
+        throw new RangeError(`${where}: a stateful layer keeps the states of batch=${this.carried.batch} sequences, got batch=${batch}; call resetStates() first`);
+      }
+      call.h0 = this.carried.h;
+      if (this.carried.c) call.c0 = this.carried.c;
     }
     const merge = this.mergeMode();
     if (merge !== 'concat' && merge !== 'none') call.merge = merge;
@@ -402,6 +462,7 @@ export abstract class RecurrentBase {
         ? Tensor.from(r.y, [batch, steps, W])
         : Tensor.from(last!, [batch, W]);
       const result: ForwardResult = { output, states: this.returnState ? this.statesOut(r.hN, r.cN, batch) : [] };
+      if (carry) this.carried = { h: r.hN.slice(), c: r.cN?.slice(), batch };
       if (merge === 'none') result.outputs = this.splitDirections(output, P);
       if (training) {
         const nativeRun = r.run!;

@@ -1,18 +1,19 @@
-// Fully connected layer y = act(x Wᵀ + b) on [batch, features] tensors. Parameters use PyTorch
-// nn.Linear's names and layout (weight [units, inputSize], bias [units]); initialisation is Keras's
-// default (Glorot-uniform weight, zero bias). Plain TypeScript, row-major inner loops, float64 sums.
+// Fully connected layer y = act(x Wᵀ + b) over the last axis: [batch, features] or [batch, steps,
+// features] (every step in one GEMM). Parameters use PyTorch nn.Linear's names and layout (weight
+// [units, inputSize], bias [units]); initialisation is Keras's default (Glorot-uniform weight, zero
+// bias). The products run on OpenBLAS (native.gemm).
 import { bufferProblem, checkElementCount, checkTensor, describeBufferProblem, elementCount, formatShape, Tensor, type DType, type TensorData } from '../tensor.js';
 import { glorotUniform, Random } from '../init.js';
+import { native } from '../native.js';
+import { activateInPlace, activationGradInPlace, ELEMENTWISE_ACTIVATIONS, type ElementwiseActivation } from './elementwise.js';
 import { loadParameters, type LoadStateDictOptions } from '../params.js';
 import { checkOptions, dimension, flag, optionNames, seedOption, show } from '../options.js';
 
-export type DenseActivation = 'linear' | 'sigmoid' | 'tanh' | 'relu' | 'softmax';
-
-const ACTIVATIONS: readonly DenseActivation[] = ['linear', 'sigmoid', 'tanh', 'relu', 'softmax'];
+export type DenseActivation = ElementwiseActivation;
 
 export interface DenseOptions {
-  /** Features of the input (its last dimension). */
-  inputSize: number;
+  /** Features of the input (its last dimension); optional inside a Sequential (see build). */
+  inputSize?: number;
   /** Output features. */
   units: number;
   /** Applied after the affine map (default 'linear'); 'softmax' normalises each row. */
@@ -33,20 +34,24 @@ export interface DenseForwardOptions {
 /** What a training forward keeps for backward() (its own copies, so later changes to x do not matter). */
 export interface DenseRun {
   readonly layer: Dense;
+  /** Rows of the input (batch, or batch·steps). */
   readonly batch: number;
+  /** The input's shape. */
+  readonly shape: readonly number[];
+  /** @internal The activation this run applied. */ readonly activation: DenseActivation;
   /** @internal Copy of the input, [batch, inputSize]. */ readonly x: TensorData;
   /** @internal Copy of the activation's output, [batch, units]; absent for 'linear'. */ readonly y?: TensorData;
 }
 
 export interface DenseForwardResult {
-  /** [batch, units]. */
+  /** [batch, units] or [batch, steps, units]. */
   output: Tensor;
   /** Present when forward ran with training: true. */
   run?: DenseRun;
 }
 
 export interface DenseGradients {
-  /** dLoss/dInput, [batch, inputSize]. */
+  /** dLoss/dInput, the input's shape. */
   input: Tensor;
   /** dLoss/dParameter, keyed like stateDict(): weight [units, inputSize] and, with a bias, bias [units]. */
   params: Record<string, Tensor>;
@@ -60,31 +65,56 @@ const issuedRuns = new WeakMap<object, Dense>();
 
 export class Dense {
   readonly className = 'Dense';
-  readonly inputSize: number;
+  /** Input features (0 until built). */
+  readonly inputSize: number = 0;
   readonly units: number;
   readonly activation: DenseActivation;
   readonly useBias: boolean;
   readonly dtype: DType;
-  private readonly weight: Tensor;
-  private readonly bias: Tensor | undefined;
+  /** The options this layer was made with (build() adds inputSize). */
+  options: Readonly<DenseOptions>;
+  private weight!: Tensor;
+  private bias: Tensor | undefined;
+  private readonly seed: number | undefined;
 
   constructor(options: DenseOptions) {
     checkOptions(options, 'options', DENSE_OPTIONS, 'Dense');
-    this.inputSize = dimension(options.inputSize, 'options.inputSize');
     this.units = dimension(options.units, 'options.units');
     this.activation = options.activation ?? 'linear';
-    if (!ACTIVATIONS.includes(this.activation)) {
-      throw new TypeError(`options.activation: expected one of ${ACTIVATIONS.map((a) => `'${a}'`).join(', ')}, got ${show(options.activation)}`);
+    if (!ELEMENTWISE_ACTIVATIONS.includes(this.activation)) {
+      throw new TypeError(`options.activation: expected one of ${ELEMENTWISE_ACTIVATIONS.map((a) => `'${a}'`).join(', ')}, got ${show(options.activation)}`);
     }
     this.useBias = flag(options.useBias, 'options.useBias', true);
     this.dtype = options.dtype ?? 'float32';
     if (this.dtype !== 'float32' && this.dtype !== 'float64') {
       throw new TypeError(`options.dtype: expected 'float32' or 'float64', got ${show(options.dtype)}`);
     }
-    const seed = seedOption(options.seed, 'options.seed');
-    checkElementCount(this.units * this.inputSize, `options.inputSize=${this.inputSize}, options.units=${this.units}`, `parameter weight ${formatShape([this.units, this.inputSize])}`);
-    this.weight = Tensor.zeros([this.units, this.inputSize], this.dtype);
-    glorotUniform(this.weight.data, this.units, this.inputSize, new Random(seed));
+    this.seed = seedOption(options.seed, 'options.seed');
+    this.options = Object.freeze({ ...options });
+    if (options.inputSize !== undefined) this.build(dimension(options.inputSize, 'options.inputSize'));
+  }
+
+  /** Whether the parameters exist (inputSize known). */
+  get built(): boolean {
+    return this.inputSize > 0;
+  }
+
+  /**
+   * Creates the parameters for `inputSize` features (a Sequential calls it with the previous layer's
+   * output size); `seed` seeds a layer made without options.seed. A built layer accepts only its size.
+   */
+  build(inputSize: number, seed?: number): void {
+    if (this.built) {
+      if (inputSize !== this.inputSize) throw new TypeError(`Dense.build: the layer is built for inputSize ${this.inputSize}, got ${inputSize}`);
+      return;
+    }
+    dimension(inputSize, 'Dense.build: inputSize');
+    checkElementCount(this.units * inputSize, `options.inputSize=${inputSize}, options.units=${this.units}`, `parameter weight ${formatShape([this.units, inputSize])}`);
+    (this as { inputSize: number }).inputSize = inputSize;
+    const used = this.seed ?? seed;
+    this.options = Object.freeze({ ...this.options, inputSize, ...(used !== undefined ? { seed: used } : {}) });
+    this.weight = Tensor.zeros([this.units, inputSize], this.dtype);
+    glorotUniform(this.weight.data, this.units, inputSize, new Random(this.seed ?? seed));
     this.bias = this.useBias ? Tensor.zeros([this.units], this.dtype) : undefined;
   }
 
@@ -97,51 +127,65 @@ export class Dense {
 
   /** The parameters, live (not copies): weight [units, inputSize] and, with a bias, bias [units]. */
   stateDict(): Record<string, Tensor> {
+    if (!this.built) return {};
     return this.bias ? { weight: this.weight, bias: this.bias } : { weight: this.weight };
   }
 
   /** Copies parameters in, checking names, shapes and that every value is finite (all or nothing). */
   loadStateDict(dict: Record<string, Tensor>, options?: LoadStateDictOptions): void {
+    this.checkBuilt('Dense.loadStateDict');
     loadParameters(this.className, this.stateDict(), this.parameterShapes(), dict, options);
   }
 
-  /** y = act(x Wᵀ + b). x: [batch, inputSize] → output [batch, units]. */
+  private checkBuilt(where: string): void {
+    if (!this.built) throw new Error(`${where}: the layer is not built: give options.inputSize, call build(inputSize), or use it inside a Sequential`);
+  }
+
+  /** y = act(x Wᵀ + b) over the last axis. x: [batch, inputSize] or [batch, steps, inputSize] → [..., units]. */
   forward(x: Tensor, options?: DenseForwardOptions): DenseForwardResult {
+    return this.compute(x, options, true);
+  }
+
+  /** @internal forward without the activation (a model fusing softmax into its loss); backward then skips it too. */
+  forwardLogits(x: Tensor, options?: DenseForwardOptions): DenseForwardResult {
+    return this.compute(x, options, false);
+  }
+
+  private compute(x: Tensor, options: DenseForwardOptions | undefined, activate: boolean): DenseForwardResult {
     const where = `${this.className}.forward`;
+    this.checkBuilt(where);
     const I = this.inputSize, U = this.units;
+    const expected = `[batch, inputSize=${I}] or [batch, steps, inputSize=${I}]`;
     if (!Tensor.isTensor(x)) {
-      throw new TypeError(`${where}: input must be a Tensor of shape [batch, inputSize=${I}], got ${x === null ? 'null' : typeof x}`);
+      throw new TypeError(`${where}: input must be a Tensor of shape ${expected}, got ${x === null ? 'null' : typeof x}`);
     }
-    if (x.rank !== 2 || x.shape[1] !== I || x.shape[0] < 1) {
-      throw new RangeError(`${where}: input must have shape [batch, inputSize=${I}] with batch >= 1, got ${formatShape(x.shape)}`);
+    if ((x.rank !== 2 && x.rank !== 3) || x.shape[x.rank - 1] !== I || x.shape.some((d) => d < 1)) {
+      throw new RangeError(`${where}: input must have shape ${expected} with batch (and steps) >= 1, got ${formatShape(x.shape)}`);
     }
-    const batch = x.shape[0];
-    checkTensor(x, `${where}: input`, [batch, I], ['batch', 'inputSize'], this.dtype);
+    const lead = x.shape.slice(0, -1);
+    const rows = lead.reduce((a, b) => a * b, 1);
+    checkTensor(x, `${where}: input`, x.shape, x.rank === 2 ? ['batch', 'inputSize'] : ['batch', 'steps', 'inputSize'], this.dtype);
     if (options !== undefined) checkOptions(options, `${where}: options`, FORWARD_OPTIONS);
     const training = flag(options?.training, `${where}: options.training`, false);
-    const xs = x.data, w = this.weight.data, b = this.bias?.data;
     this.checkParameters(where);
-    const y = this.newArray(batch * U);
-    for (let r = 0; r < batch; r++) {
-      const xo = r * I, yo = r * U;
-      for (let u = 0; u < U; u++) {
-        const wo = u * I;
-        let s = b ? b[u] : 0;
-        for (let i = 0; i < I; i++) s += xs[xo + i] * w[wo + i];
-        y[yo + u] = s;
-      }
-    }
-    this.activate(y, batch);
-    const result: DenseForwardResult = { output: Tensor.from(y, [batch, U]) };
+    const y = this.newArray(rows * U);
+    const b = this.bias?.data;
+    if (b) for (let r = 0; r < rows; r++) y.set(b, r * U);
+    native.gemm({ transB: true, m: rows, n: U, k: I, beta: b ? 1 : 0 }, { a: x.data, b: this.weight.data, c: y });
+    const act = activate ? this.activation : 'linear';
+    activateInPlace(act, y, U);
+    const result: DenseForwardResult = { output: Tensor.from(y, [...lead, U]) };
     if (training) {
-      const run: DenseRun = Object.freeze({ layer: this, batch, x: xs.slice(), y: this.activation === 'linear' ? undefined : y.slice() });
+      const run: DenseRun = Object.freeze({
+        layer: this, batch: rows, shape: Object.freeze([...x.shape]), x: x.data.slice(), activation: act, y: act === 'linear' ? undefined : y.slice(),
+      });
       issuedRuns.set(run, this);
       result.run = run;
     }
     return result;
   }
 
-  /** Gradients for a training run. dOutput: dLoss/dOutput, [batch, units]. */
+  /** Gradients for a training run. dOutput: dLoss/dOutput, the output's shape. */
   backward(run: DenseRun, dOutput: Tensor): DenseGradients {
     const where = `${this.className}.backward`;
     if (typeof run !== 'object' || run === null || issuedRuns.get(run) !== this) {
@@ -149,92 +193,24 @@ export class Dense {
         `${where}: run must be the .run of a forward(x, { training: true }) of this layer, got ${typeof run === 'object' && run !== null ? 'an object this layer did not issue (not a training run of this layer)' : show(run)}`,
       );
     }
-    const { batch, x } = run;
+    const { batch: rows, x, shape } = run;
     const I = this.inputSize, U = this.units;
-    const d = checkTensor(dOutput, `${where}: dOutput`, [batch, U], ['batch', 'units'], this.dtype).data;
-    const dz = this.preActivationGrad(d, run.y, batch);
+    const outShape = [...shape.slice(0, -1), U];
+    const names = shape.length === 2 ? ['batch', 'units'] : ['batch', 'steps', 'units'];
+    const dz = checkTensor(dOutput, `${where}: dOutput`, outShape, names, this.dtype).data.slice();
+    activationGradInPlace(run.activation, dz, run.y, U);
     this.checkParameters(where);
-    const w = this.weight.data;
-    const dw = new Float64Array(U * I);
-    const db = new Float64Array(U);
-    const dx = new Float64Array(batch * I);
-    for (let r = 0; r < batch; r++) {
-      const xo = r * I, zo = r * U;
-      for (let u = 0; u < U; u++) {
-        const g = dz[zo + u];
-        if (g === 0) continue;
-        db[u] += g;
-        const wo = u * I;
-        for (let i = 0; i < I; i++) {
-          dw[wo + i] += g * x[xo + i];
-          dx[xo + i] += g * w[wo + i];
-        }
-      }
+    const dw = this.newArray(U * I);
+    native.gemm({ transA: true, m: U, n: I, k: rows }, { a: dz, b: x, c: dw });
+    const dx = this.newArray(rows * I);
+    native.gemm({ m: rows, n: I, k: U }, { a: dz, b: this.weight.data, c: dx });
+    const params: Record<string, Tensor> = { weight: Tensor.from(dw, [U, I]) };
+    if (this.useBias) {
+      const db = new Float64Array(U);
+      for (let r = 0; r < rows; r++) for (let u = 0; u < U; u++) db[u] += dz[r * U + u];
+      params.bias = Tensor.from(this.dtype === 'float64' ? db : Float32Array.from(db), [U]);
     }
-    const params: Record<string, Tensor> = { weight: Tensor.from(this.fromFloat64(dw), [U, I]) };
-    if (this.useBias) params.bias = Tensor.from(this.fromFloat64(db), [U]);
-    return { input: Tensor.from(this.fromFloat64(dx), [batch, I]), params };
-  }
-
-  /** Applies the activation in place to pre-activations z: [batch, units]. */
-  private activate(z: TensorData, batch: number): void {
-    const n = z.length;
-    switch (this.activation) {
-      case 'linear':
-        return;
-      case 'sigmoid':
-        for (let k = 0; k < n; k++) z[k] = 1 / (1 + Math.exp(-z[k]));
-        return;
-      case 'tanh':
-        for (let k = 0; k < n; k++) z[k] = Math.tanh(z[k]);
-        return;
-      case 'relu':
-        for (let k = 0; k < n; k++) z[k] = z[k] > 0 ? z[k] : 0;
-        return;
-      case 'softmax': {
-        const U = this.units;
-        for (let r = 0; r < batch; r++) {
-          const o = r * U;
-          let max = -Infinity;
-          for (let u = 0; u < U; u++) max = Math.max(max, z[o + u]);
-          let sum = 0;
-          for (let u = 0; u < U; u++) sum += z[o + u] = Math.exp(z[o + u] - max);
-          for (let u = 0; u < U; u++) z[o + u] /= sum;
-        }
-        return;
-      }
-    }
-  }
-
-  /** dLoss/dz from dLoss/dy = d and the activation's output y (both [batch, units]). */
-  private preActivationGrad(d: TensorData, y: TensorData | undefined, batch: number): Float64Array {
-    const dz = Float64Array.from(d);
-    if (this.activation === 'linear') return dz;
-    const a = y!;
-    const n = dz.length;
-    switch (this.activation) {
-      case 'sigmoid':
-        for (let k = 0; k < n; k++) dz[k] *= a[k] * (1 - a[k]);
-        break;
-      case 'tanh':
-        for (let k = 0; k < n; k++) dz[k] *= 1 - a[k] * a[k];
-        break;
-      case 'relu':
-        for (let k = 0; k < n; k++) if (!(a[k] > 0)) dz[k] = 0;
-        break;
-      case 'softmax': {
-        // dz_i = y_i (d_i - Σ_j d_j y_j) per row.
-        const U = this.units;
-        for (let r = 0; r < batch; r++) {
-          const o = r * U;
-          let dot = 0;
-          for (let u = 0; u < U; u++) dot += dz[o + u] * a[o + u];
-          for (let u = 0; u < U; u++) dz[o + u] = a[o + u] * (dz[o + u] - dot);
-        }
-        break;
-      }
-    }
-    return dz;
+    return { input: Tensor.from(dx, [...shape]), params };
   }
 
   /** Throws a TypeError naming the parameter whose memory is gone (a detached buffer). */
@@ -247,9 +223,5 @@ export class Dense {
 
   private newArray(n: number): TensorData {
     return this.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
-  }
-
-  private fromFloat64(a: Float64Array): TensorData {
-    return this.dtype === 'float64' ? a : Float32Array.from(a);
   }
 }

@@ -19,8 +19,11 @@ const TORCH_NAME = new Map(native.cellParameters().map((p) => [p.name, p.torch])
 const PLAIN_PARAMETERS: readonly CellParamName[] = ['peephole', 'weightHr', 'weightGr'];
 
 export interface RecurrentOptions {
-  /** Features per step of the input. */
-  inputSize: number;
+  /**
+   * Features per step of the input. Optional inside a Sequential (taken from the previous layer);
+   * a layer made without it is built by build(inputSize) or its model.
+   */
+  inputSize?: number;
   /** Hidden units (the size of h). */
   units: number;
   /** Return the whole output sequence [batch, steps, width] instead of the last output [batch, width]. */
@@ -62,6 +65,11 @@ export interface RecurrentOptions {
    * DropoutWrapper does, not only the recurrent product as Keras's GRU). Default 0.
    */
   recurrentDropout?: number;
+  /**
+   * Keras `stateful`: each forward starts from the final states of the previous one (detached) until
+   * resetStates(); the batch size must stay the same. Default false.
+   */
+  stateful?: boolean;
 }
 
 type ParamName = string;
@@ -83,7 +91,7 @@ function fraction(v: unknown, what: string): number {
 const RECURRENT_OPTIONS: OptionTable<RecurrentOptions> = {
   inputSize: true, units: true, returnSequences: true, returnState: true, goBackwards: true, useBias: true, dtype: true, seed: true,
   kernelInitializer: true, recurrentInitializer: true, biasInitializer: true, clip: true, numLayers: true, bidirectional: true,
-  dropout: true, recurrentDropout: true,
+  dropout: true, recurrentDropout: true, stateful: true,
 };
 const SIMPLE_RNN_OPTIONS = optionNames<SimpleRNNOptions>({ ...RECURRENT_OPTIONS, activation: true });
 const LSTM_OPTIONS = optionNames<LSTMOptions>({
@@ -95,7 +103,7 @@ const GRU_OPTIONS = optionNames<GRUOptions>({ ...RECURRENT_OPTIONS, resetAfter: 
 
 function baseArgs(options: RecurrentOptions): [number, DType, boolean, boolean, number | undefined] {
   if (typeof options !== 'object' || options === null) throw new TypeError('options: expected an object');
-  const inputSize = dimension(options.inputSize, 'options.inputSize');
+  const inputSize = options.inputSize === undefined ? 0 : dimension(options.inputSize, 'options.inputSize');
   const dtype = options.dtype ?? 'float32';
   if (dtype !== 'float32' && dtype !== 'float64') throw new TypeError(`options.dtype: expected 'float32' or 'float64', got ${show(options.dtype)}`);
   return [
@@ -141,8 +149,14 @@ export abstract class Recurrent extends RecurrentBase {
   protected abstract readonly stateCount: 1 | 2;
   protected readonly linearBeforeReset: boolean = false;
 
-  /** The options this layer was made with (Bidirectional clones them for its backward layer). */
-  readonly options: Readonly<RecurrentOptions>;
+  /** The options this layer was made with (Bidirectional clones them for its backward layer); build() adds inputSize. */
+  options: Readonly<RecurrentOptions>;
+  readonly #stateful: boolean;
+  override get stateful(): boolean {
+    return this.#stateful;
+  }
+  /** The seed the parameters are made with when build() runs (a layer made without inputSize). */
+  private pendingSeed: number | undefined;
 
   constructor(options: RecurrentOptions) {
     // Unknown keys are checked by each subclass (it knows its option names) before calling super.
@@ -160,6 +174,7 @@ export abstract class Recurrent extends RecurrentBase {
     }
     this.dropout = fraction(options.dropout, 'options.dropout');
     this.recurrentDropout = fraction(options.recurrentDropout, 'options.recurrentDropout');
+    this.#stateful = flag(options.stateful, 'options.stateful', false);
     this.initializers = {
       kernel: checkInitializer(options.kernelInitializer ?? 'glorotUniform', 'options.kernelInitializer', this.dtype),
       recurrent: checkInitializer(options.recurrentInitializer ?? 'orthogonal', 'options.recurrentInitializer', this.dtype),
@@ -181,6 +196,10 @@ export abstract class Recurrent extends RecurrentBase {
 
   /** Creates the parameters with Keras's default initialisers; subclasses call it at the end of their constructor. */
   protected initParameters(seed: number | undefined): void {
+    if (!this.built) {
+      this.pendingSeed = seed;  // build() makes them once the input size is known
+      return;
+    }
     // Every parameter must fit a typed array: checked before anything is allocated.
     const sizes = `options.inputSize=${this.inputSize}, options.units=${this.units}${this.projSize > 0 ? `, options.projSize=${this.projSize}` : ''}`;
     for (const [name, shape] of Object.entries(this.parameterShapes())) {
@@ -225,6 +244,18 @@ export abstract class Recurrent extends RecurrentBase {
       }
     }
     trackParameters(this.params.values(), this.version);
+  }
+
+  build(inputSize: number, seed?: number): void {
+    if (!this.setInputSize(inputSize, `${this.className}.build`)) return;
+    let s = this.pendingSeed;
+    if (s === undefined && seed !== undefined) {
+      s = seed;
+      this.reseedDropout(seed);
+    }
+    // The configuration records the seed used, so fromConfig rebuilds the same weights.
+    this.options = Object.freeze({ ...this.options, inputSize, ...(s !== undefined ? { seed: s } : {}) });
+    this.initParameters(s);
   }
 
   /** Rows of each gate block in the stored parameters (G blocks of `units`; cell blocks store fewer). */

@@ -46,6 +46,8 @@ export class Bidirectional extends RecurrentBase {
   readonly forwardLayer: Recurrent;
   readonly backwardLayer: Recurrent;
   readonly merge: MergeMode;
+  /** The DropoutWrapper this layer was made from, if any (its dropout applies to both directions). */
+  readonly dropoutSource: DropoutWrapper | undefined;
   private readonly dropout: DropoutConfig | undefined;
   private def: StackDef | undefined;
 
@@ -84,8 +86,20 @@ export class Bidirectional extends RecurrentBase {
       throw new TypeError('Bidirectional: options.backwardLayer must have the returnSequences and returnState of the forward layer');
     }
     this.backwardLayer = back;
+    this.dropoutSource = wrapped;
     this.dropout = wrapped ? wrapped.dropoutConfig() : inner.dropoutConfig();
     if (wrapped?.seed !== undefined) this.dropoutRandom = wrapped.newDropoutRandom();
+  }
+
+  build(inputSize: number, seed?: number): void {
+    if (!this.setInputSize(inputSize, 'Bidirectional.build')) return;
+    this.forwardLayer.build(inputSize, seed);
+    this.backwardLayer.build(inputSize, seed === undefined ? undefined : (seed + 1) % Number.MAX_SAFE_INTEGER);
+    if (seed !== undefined && this.forwardLayer.options.seed === undefined) this.reseedDropout(seed);
+  }
+
+  override get stateful(): boolean {
+    return this.forwardLayer.stateful;
   }
 
   /** @internal */
@@ -207,6 +221,16 @@ export class DropoutWrapper extends RecurrentBase {
   /** @internal A generator for the masks, seeded like this wrapper's own. */
   newDropoutRandom() {
     return this.dropoutRandom;
+  }
+
+  build(inputSize: number, seed?: number): void {
+    if (!this.setInputSize(inputSize, 'DropoutWrapper.build')) return;
+    this.layer.build(inputSize, seed);
+    if (seed !== undefined && this.seed === undefined) this.reseedDropout(seed);
+  }
+
+  override get stateful(): boolean {
+    return this.layer.stateful;
   }
 
   /** @internal */

@@ -5,6 +5,7 @@
 //   workspaceSize(config) -> number
 //   forward(config, buffers) / forwardAsync(config, buffers) -> undefined / Promise<undefined>
 //   backward(config, buffers) / backwardAsync(config, buffers)
+//   gemm({ transA?, transB?, m, n, k, alpha?, beta? }, { a, b, c }) -> undefined: c = alpha·op(a)·op(b) + beta·c
 //   setNumThreads(n) -> 'applied' | 'deferred', getNumThreads(), setMaxTrainingBytes(bytes), getMaxTrainingBytes()
 //
 // config:  { cell: 'rnn_tanh'|'rnn_relu'|'lstm'|'gru', linearBeforeReset?, reverse?,
@@ -324,6 +325,38 @@ Napi::Value OrthonormalizeRows(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// C[m, n] = alpha · op(A) · op(B) + beta · C, row-major, on the calling thread (OpenBLAS threads):
+// the dense layers of a model (one GEMM over every step). A is [m, k] ([k, m] with transA), B is
+// [k, n] ([n, k] with transB); every buffer must hold exactly its elements, all of one dtype.
+Napi::Value Gemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject()) throw Napi::TypeError::New(env, "gemm: expected (config, buffers)");
+  Napi::Object cfg = info[0].As<Napi::Object>();
+  const bool ta = read_flag(cfg, "transA", "config"), tb = read_flag(cfg, "transB", "config");
+  const int64_t M = read_dim(cfg, "m"), N = read_dim(cfg, "n"), K = read_dim(cfg, "k");
+  const double alpha = read_number(cfg, "config", "alpha", 1, -1e30, 1e30);
+  const double beta = read_number(cfg, "config", "beta", 0, -1e30, 1e30);
+  if (double(M) * double(K) >= kInt32Limit || double(K) * double(N) >= kInt32Limit || double(M) * double(N) >= kInt32Limit)
+    throw Napi::RangeError::New(env, "gemm: every matrix must stay below 2^31 elements");
+  std::vector<BufferBinding> bindings;
+  BufferReader reader(info[1], &bindings);
+  const void *a = nullptr, *b = nullptr;
+  void* c = nullptr;
+  reader.bind(&a, "a", M * K, ta ? shape_str({{"k", K}, {"m", M}}) : shape_str({{"m", M}, {"k", K}}), true, false);
+  reader.bind(&b, "b", K * N, tb ? shape_str({{"n", N}, {"k", K}}) : shape_str({{"k", K}, {"n", N}}), true, false);
+  reader.bind(&c, "c", M * N, shape_str({{"m", M}, {"n", N}}), true, true);
+  reader.check();
+  if (c == a || c == b) throw Napi::TypeError::New(env, "gemm: c must not be the same array as a or b");
+  const int64_t lda = ta ? M : K, ldb = tb ? K : N;
+  if (reader.dtype() == DType::kFloat64)
+    gemm(ta, tb, M, N, K, alpha, static_cast<const double*>(a), lda, static_cast<const double*>(b), ldb, beta,
+         static_cast<double*>(c), N);
+  else
+    gemm(ta, tb, M, N, K, float(alpha), static_cast<const float*>(a), lda, static_cast<const float*>(b), ldb, float(beta),
+         static_cast<float*>(c), N);
+  return env.Undefined();
+}
+
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "n: expected a positive integer");
@@ -351,6 +384,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("forwardAsync", Napi::Function::New(env, ForwardAsync, "forwardAsync"));
   exports.Set("backward", Napi::Function::New(env, Backward, "backward"));
   exports.Set("backwardAsync", Napi::Function::New(env, BackwardAsync, "backwardAsync"));
+  exports.Set("gemm", Napi::Function::New(env, Gemm, "gemm"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("orthonormalizeRows", Napi::Function::New(env, OrthonormalizeRows, "orthonormalizeRows"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
