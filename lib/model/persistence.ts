@@ -2,10 +2,11 @@
 // compiled, versioned), model.safetensors (the weights, PyTorch nn.Sequential names: '0.weight',
 // '1.weight_ih_l0' …) and optionally optimizer.safetensors (its moments and step count).
 //
-// Every file is written atomically (temp file, fsync, rename), weights before model.json, and each
-// safetensors file carries the save's id and configuration in its metadata: a save killed at any
-// point leaves either the previous model or (killed between the last two renames) the new weights
-// with their own configuration, never a mix. Loading checks names, shapes, dtypes and sizes of every
+// Every file is written atomically (temp file, fsync, rename) in the order model.safetensors,
+// optimizer.safetensors, model.json, and each safetensors file carries the save's id (the weights
+// also their configuration) in its metadata: a save killed at any point leaves either the previous
+// model, or the new weights with their own configuration (with a warning and a fresh optimizer state
+// when the kill came before the optimizer file), never a mix. Loading checks names, shapes, dtypes and sizes of every
 // tensor before it changes anything.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -59,6 +60,9 @@ export async function saveModel(model: Sequential, dir: string, options: SaveOpt
     files: { weights: 'model.safetensors', ...(includeOptimizer ? { optimizer: 'optimizer.safetensors' } : {}) },
   };
   const params = model.namedParameters();
+  const weightTensors: Record<string, SafeTensor> = {};
+  for (const [name, t] of Object.entries(params)) weightTensors[name] = { dtype: t.dtype === 'float64' ? 'F64' : 'F32', shape: [...t.shape], data: t.data };
+  await writeFileAtomic(path.join(dir, 'model.safetensors'), encodeSafetensors(weightTensors, { 'rnnkit.saveId': saveId, 'rnnkit.model': JSON.stringify(json) }));
   if (includeOptimizer) {
     const opt = model.optimizer!;
     const state = opt.getState(params);
@@ -69,9 +73,6 @@ export async function saveModel(model: Sequential, dir: string, options: SaveOpt
     const meta = { iterations: state.iterations, learningRate: state.learningRate, extra: state.extra ?? {} };
     await writeFileAtomic(path.join(dir, 'optimizer.safetensors'), encodeSafetensors(tensors, { 'rnnkit.saveId': saveId, 'rnnkit.optimizer': JSON.stringify(meta) }));
   }
-  const tensors: Record<string, SafeTensor> = {};
-  for (const [name, t] of Object.entries(params)) tensors[name] = { dtype: t.dtype === 'float64' ? 'F64' : 'F32', shape: [...t.shape], data: t.data };
-  await writeFileAtomic(path.join(dir, 'model.safetensors'), encodeSafetensors(tensors, { 'rnnkit.saveId': saveId, 'rnnkit.model': JSON.stringify(json) }));
   await writeFileAtomic(path.join(dir, 'model.json'), `${JSON.stringify(json, null, 2)}\n`);
 }
 
@@ -154,7 +155,9 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
       const optFile = path.join(dir, path.basename(json.files.optimizer));
       const decoded = decodeSafetensors(await readFile(optFile), optFile);
       if (decoded.metadata['rnnkit.saveId'] !== json.saveId) {
-        throw new Error(`${optFile}: belongs to another save than ${jsonFile} (an interrupted save?); load with { compile: false } to use the weights alone`);
+        // A save killed after its weights were in place but before its optimizer state.
+        process.emitWarning(`${optFile} belongs to an earlier save than ${weightsFile} (an interrupted save): the model is loaded with a fresh optimizer state`, { code: 'RNNKIT_STALE_OPTIMIZER_STATE' });
+        return model;
       }
       let meta: { iterations: number; learningRate: number; extra?: Record<string, number> };
       try {

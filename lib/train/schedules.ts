@@ -168,10 +168,3 @@ export function scheduleFromConfig(c: { className: string; config: Record<string
   return factory(c.config as never);
 }
 
-/** True when v looks like a LearningRateSchedule (className, at() and getConfig()). */
-export function isSchedule(v: unknown): v is LearningRateSchedule {
-  return (
-    typeof v === 'object' && v !== null && typeof (v as LearningRateSchedule).at === 'function' &&
-    typeof (v as LearningRateSchedule).getConfig === 'function' && typeof (v as LearningRateSchedule).className === 'string'
-  );
-}
