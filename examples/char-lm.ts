@@ -7,7 +7,7 @@
  * generated samples, and saves the model.
  *
  *   npm run demo        (node --import tsx examples/char-lm.ts [options])
- *     --epochs 3 --seq-len 64 --batch 64 --units 192 --embed 32 --lr 0.006 --train-chars 500000
+ *     --epochs 3 --seq-len 64 --batch 64 --units 192 --embed 32 --lr 0.006 --train-chars 400000
  *     --seed 1 --out examples/out/char-lm
  *
  * Exit code 0 when the validation bits per character beat the unigram baseline by at least 1 bit.
@@ -40,7 +40,7 @@ export interface CharLMConfig {
 }
 
 export const DEFAULTS: CharLMConfig = {
-  epochs: 3, seqLen: 64, batch: 64, units: 192, embed: 32, lr: 0.006, trainChars: 500_000, seed: 1,
+  epochs: 3, seqLen: 64, batch: 64, units: 192, embed: 32, lr: 0.006, trainChars: 400_000, seed: 1,
   out: path.join(here, 'out', 'char-lm'), verbose: 1, sampleLength: 240,
 };
 

@@ -389,7 +389,7 @@ export abstract class RecurrentBase {
     const where = `${this.className}.${method}`;
     const I = this.inputSize;
     if (!this.built) {
-      throw new Error(`${where}: the layer is not built: give options.inputSize, call build(inputSize), or use it inside a Sequential`);
+      throw new TypeError(`${where}: the layer is not built: give options.inputSize, call build(inputSize), or use it inside a Sequential`);
     }
     if (!Tensor.isTensor(x)) throw new TypeError(`${where}: input must be a Tensor of shape [batch, steps, inputSize=${I}], got ${x === null ? 'null' : typeof x}`);
     if (x.rank !== 3 || x.shape[2] !== I || x.shape[0] < 1 || x.shape[1] < 1) {

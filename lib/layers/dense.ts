@@ -138,7 +138,7 @@ export class Dense {
   }
 
   private checkBuilt(where: string): void {
-    if (!this.built) throw new Error(`${where}: the layer is not built: give options.inputSize, call build(inputSize), or use it inside a Sequential`);
+    if (!this.built) throw new TypeError(`${where}: the layer is not built: give options.inputSize, call build(inputSize), or use it inside a Sequential`);
   }
 
   /** y = act(x Wᵀ + b) over the last axis. x: [batch, inputSize] or [batch, steps, inputSize] → [..., units]. */
