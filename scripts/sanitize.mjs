@@ -44,6 +44,8 @@ const KINDS = {
       'test/concurrency.test.ts',
       'test/stacks.test.ts',
       'test/stack-native.test.ts',
+      'test/gemm.test.ts',
+      'test/model.test.ts',
     ],
   },
   tsan: {
