@@ -18,6 +18,8 @@ type Answer = { ok: boolean; error?: string; [k: string]: unknown };
 export interface TorchInfo {
   torch: string;
   python: string;
+  /** torch.get_num_threads() when the child started (when the script reports it). */
+  threads?: number;
 }
 
 export class TorchPeer {
@@ -26,14 +28,14 @@ export class TorchPeer {
   private readonly tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnkit-bench-'));
   private nextId = 0;
 
-  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+  private constructor(private readonly child: ChildProcessWithoutNullStreams, script: string) {
     readline.createInterface({ input: child.stdout }).on('line', (line) => {
       const w = this.waiting.shift();
       if (!w) return;
       try {
         w.resolve(JSON.parse(line) as Answer);
       } catch {
-        w.reject(new Error(`torch_bench.py printed a line that is not JSON: ${line.slice(0, 200)}`));
+        w.reject(new Error(`${path.basename(script)} printed a line that is not JSON: ${line.slice(0, 200)}`));
       }
     });
     child.stderr.on('data', (d: Buffer) => process.stderr.write(`[torch] ${d.toString()}`));
@@ -46,13 +48,16 @@ export class TorchPeer {
     child.on('exit', (code, signal) => fail(new Error(`python exited (${signal ?? `code ${code}`})`)));
   }
 
-  /** Starts the child and asks for torch's version; rejects with the reason when torch is unusable. */
-  static async start(python: string): Promise<{ peer: TorchPeer; info: TorchInfo }> {
-    const child = spawn(python, [SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const peer = new TorchPeer(child);
+  /**
+   * Starts the child (`script`: bench/torch_bench.py, or another server speaking the same
+   * line protocol) and asks for torch's version; rejects with the reason when torch is unusable.
+   */
+  static async start(python: string, script = SCRIPT): Promise<{ peer: TorchPeer; info: TorchInfo }> {
+    const child = spawn(python, [script], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const peer = new TorchPeer(child, script);
     try {
       const a = await peer.request({ op: 'hello' }, 120_000);
-      return { peer, info: { torch: String(a.torch), python: String(a.python) } };
+      return { peer, info: { torch: String(a.torch), python: String(a.python), ...(typeof a.threads === 'number' ? { threads: a.threads } : {}) } };
     } catch (err) {
       await peer.close();
       throw err;

@@ -5,15 +5,14 @@
 //   node --import tsx bench/train-row.ts [--rounds 3] [--iters 5] [--tfjs-iters 2] [--batch 64] [--steps 64] [--skip tfjs-cpu,torch]
 //   (npm run bench:train -- [options])
 // Results go to stdout; one progress line per measurement goes to stderr.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Adam, Dense, Embedding, getNumThreads, LSTM, Sequential, setNumThreads, Tensor } from '../lib/index.js';
 import { activateTfBackend, wasmBackendInfo } from './peers.js';
+import { TorchPeer } from './torch-peer.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -229,73 +228,9 @@ async function tfjsRunner(s: Settings, backend: 'cpu' | 'wasm', xIds: Float32Arr
 }
 
 // ---------------------------------------------------------------------------------------------
-// PyTorch (bench/train_row.py in one long-lived child, one JSON request per line, like torch-peer.ts)
+// PyTorch: bench/train_row.py in one long-lived child (torch-peer.ts's TorchPeer, one JSON request per line)
 
-type Answer = { ok: boolean; error?: string; [k: string]: unknown };
-
-class TorchTrainPeer {
-  private readonly waiting: { resolve: (a: Answer) => void; reject: (e: Error) => void }[] = [];
-  private exited: Error | undefined;
-  private readonly child: ChildProcessWithoutNullStreams;
-
-  constructor(python: string) {
-    this.child = spawn(python, [path.join(HERE, 'train_row.py')], { stdio: ['pipe', 'pipe', 'pipe'] });
-    readline.createInterface({ input: this.child.stdout }).on('line', (line) => {
-      const w = this.waiting.shift();
-      if (!w) return;
-      try {
-        w.resolve(JSON.parse(line) as Answer);
-      } catch {
-        w.reject(new Error(`train_row.py printed a line that is not JSON: ${line.slice(0, 200)}`));
-      }
-    });
-    this.child.stderr.on('data', (d: Buffer) => process.stderr.write(`[torch] ${d.toString()}`));
-    const fail = (err: Error) => {
-      this.exited ??= err;
-      for (const w of this.waiting.splice(0)) w.reject(err);
-    };
-    this.child.on('error', fail);
-    this.child.stdin.on('error', () => {});
-    this.child.on('exit', (code, signal) => fail(new Error(`python exited (${signal ?? `code ${code}`})`)));
-  }
-
-  request(req: Record<string, unknown>, timeoutMs = 0): Promise<Answer> {
-    if (this.exited) return Promise.reject(this.exited);
-    return new Promise<Answer>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      if (timeoutMs > 0) timer = setTimeout(() => reject(new Error(`no answer from python within ${timeoutMs / 1000} s`)), timeoutMs);
-      this.waiting.push({
-        resolve: (a) => {
-          clearTimeout(timer);
-          if (a.ok) resolve(a);
-          else reject(new Error(a.error ?? 'python reported an error'));
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-      this.child.stdin.write(`${JSON.stringify(req)}\n`);
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.exited) return;
-    this.child.stdin.end(`${JSON.stringify({ op: 'quit' })}\n`);
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.child.kill();
-        resolve();
-      }, 5000);
-      this.child.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-}
-
-function torchRunners(s: Settings, peer: TorchTrainPeer, config: string): Runner[] {
+function torchRunners(s: Settings, peer: TorchPeer, config: string): Runner[] {
   return TORCH_THREADS.map((threads) => {
     const r: Runner = {
       key: `torch-${threads}`,
@@ -328,7 +263,7 @@ async function main(): Promise<void> {
   const versions: string[] = [`node ${process.version}`];
   const notes: string[] = [];
   const runners: Runner[] = [];
-  let peer: TorchTrainPeer | undefined;
+  let peer: TorchPeer | undefined;
 
   const attempt = async (what: string, make: () => Promise<Runner[]>) => {
     try {
@@ -353,9 +288,10 @@ async function main(): Promise<void> {
     await attempt('PyTorch', async () => {
       const python = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
       progress(`starting ${python} bench/train_row.py`);
-      peer = new TorchTrainPeer(python);
-      const hello = await peer.request({ op: 'hello' }, 120_000);
-      versions.push(`torch ${String(hello.torch)} (python ${String(hello.python)}; torch.get_num_threads() at start ${String(hello.threads)})`);
+      const started = await TorchPeer.start(python, path.join(HERE, 'train_row.py'));
+      peer = started.peer;
+      const hello = started.info;
+      versions.push(`torch ${hello.torch} (python ${hello.python}; torch.get_num_threads() at start ${String(hello.threads)})`);
       const setup = await peer.request({ op: 'setup', B: s.batch, T: s.steps, V: VOCAB, E: EMBED, H: UNITS, x: Array.from(xIds), y: Array.from(yIds) }, 120_000);
       console.log(`torch config: ${String(setup.config)}`);
       return torchRunners(s, peer, String(setup.config));

@@ -18,6 +18,8 @@ import platform
 import sys
 import time
 
+from peer_server import serve
+
 try:
     import torch
     from torch import nn
@@ -94,21 +96,5 @@ def measure(req):
 HANDLERS = {"hello": hello, "setup": setup, "measure": measure}
 
 
-def main():
-    for line in sys.stdin:
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            req = json.loads(line)
-            if req.get("op") == "quit":
-                break
-            answer = HANDLERS[req["op"]](req)
-            answer["ok"] = True
-        except Exception as exc:
-            answer = {"ok": False, "error": "%s: %s" % (type(exc).__name__, exc)}
-        print(json.dumps(answer), flush=True)
-
-
 if __name__ == "__main__":
-    main()
+    serve(HANDLERS)
