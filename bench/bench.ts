@@ -14,7 +14,7 @@ import { getNumThreads, LSTM, Random, setNumThreads, Tensor } from '../lib/index
 import { CASES, describeCase, gemmFlops, type BenchCase } from './cases.js';
 import {
   activateTfBackend, isStack, loadOnnxHelper, ortImpl, rnnkitComposedImpl, rnnkitDropoutImpl, rnnkitImpl, rnnkitLengthsImpl, tfjsImpl,
-  wasmBackendInfo, type Impl,
+  wasmBackendInfo, positiveInt, type Impl,
 } from './peers.js';
 import { makeProblem } from './problem.js';
 import { TorchPeer } from './torch-peer.js';
@@ -64,13 +64,6 @@ interface Settings {
   maxBlockCalls: number;
   /** Pause before each block, so that threads still spinning after the previous implementation's block go idle. */
   settleMs: number;
-}
-
-function positiveInt(v: string | undefined, name: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`${name}: expected a positive integer, got '${v}'`);
-  return n;
 }
 
 function parseSettings(argv: string[]): Settings {

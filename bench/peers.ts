@@ -41,6 +41,14 @@ export interface Impl {
 }
 
 /** Times `fn` once per call; awaits only when fn returns a promise, so sync calls pay no tick. */
+/** A positive integer command-line value (`name` in the message), or `dflt` when absent. */
+export function positiveInt(v: string | undefined, name: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`${name}: expected a positive integer, got '${v}'`);
+  return n;
+}
+
 export async function timeCalls(calls: number, fn: () => unknown): Promise<number[]> {
   const ms: number[] = [];
   for (let k = 0; k < calls; k++) {

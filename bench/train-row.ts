@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Adam, Dense, Embedding, getNumThreads, LSTM, Sequential, setNumThreads, Tensor } from '../lib/index.js';
-import { activateTfBackend, wasmBackendInfo } from './peers.js';
+import { activateTfBackend, wasmBackendInfo, positiveInt } from './peers.js';
 import { TorchPeer } from './torch-peer.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -40,13 +40,6 @@ interface Settings {
   batch: number;
   steps: number;
   skip: Set<ImplName>;
-}
-
-function positiveInt(v: string | undefined, name: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`${name}: expected a positive integer, got '${v}'`);
-  return n;
 }
 
 function parseSettings(argv: string[]): Settings {

@@ -89,3 +89,10 @@ export function seedOption(v: unknown, what: string): number | undefined {
   }
   return v;
 }
+
+/** A dtype option: 'float32' when undefined, else 'float32' or 'float64' (a TypeError otherwise). */
+export function dtypeOption(v: unknown, what: string): 'float32' | 'float64' {
+  if (v === undefined) return 'float32';
+  if (v !== 'float32' && v !== 'float64') throw new TypeError(`${what}: expected 'float32' or 'float64', got ${show(v)}`);
+  return v;
+}

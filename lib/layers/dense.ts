@@ -5,9 +5,9 @@
 import { bufferProblem, checkElementCount, checkTensor, describeBufferProblem, elementCount, formatShape, Tensor, type DType, type TensorData } from '../tensor.js';
 import { glorotUniform, Random } from '../init.js';
 import { native } from '../native.js';
-import { activateInPlace, activationGradInPlace, ELEMENTWISE_ACTIVATIONS, type ElementwiseActivation } from './elementwise.js';
+import { activateInPlace, activationGradInPlace, checkActivation, type ElementwiseActivation } from './elementwise.js';
 import { loadParameters, type LoadStateDictOptions } from '../params.js';
-import { checkOptions, dimension, flag, optionNames, seedOption, show } from '../options.js';
+import { checkOptions, dimension, dtypeOption, flag, optionNames, seedOption, show } from '../options.js';
 
 export type DenseActivation = ElementwiseActivation;
 
@@ -80,15 +80,9 @@ export class Dense {
   constructor(options: DenseOptions) {
     checkOptions(options, 'options', DENSE_OPTIONS, 'Dense');
     this.units = dimension(options.units, 'options.units');
-    this.activation = options.activation ?? 'linear';
-    if (!ELEMENTWISE_ACTIVATIONS.includes(this.activation)) {
-      throw new TypeError(`options.activation: expected one of ${ELEMENTWISE_ACTIVATIONS.map((a) => `'${a}'`).join(', ')}, got ${show(options.activation)}`);
-    }
+    this.activation = options.activation === undefined ? 'linear' : checkActivation(options.activation, 'options.activation');
     this.useBias = flag(options.useBias, 'options.useBias', true);
-    this.dtype = options.dtype ?? 'float32';
-    if (this.dtype !== 'float32' && this.dtype !== 'float64') {
-      throw new TypeError(`options.dtype: expected 'float32' or 'float64', got ${show(options.dtype)}`);
-    }
+    this.dtype = dtypeOption(options.dtype, 'options.dtype');
     this.seed = seedOption(options.seed, 'options.seed');
     this.options = Object.freeze({ ...options });
     if (options.inputSize !== undefined) this.build(dimension(options.inputSize, 'options.inputSize'));

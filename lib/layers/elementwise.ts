@@ -2,9 +2,18 @@
 // forward in place, backward from the activation's output (σ' = y(1 − y), tanh' = 1 − y², softmax's
 // Jacobian-vector product y ⊙ (d − Σ d·y)).
 import type { TensorData } from '../tensor.js';
+import { show } from '../options.js';
 
 export type ElementwiseActivation = 'linear' | 'sigmoid' | 'tanh' | 'relu' | 'softmax';
 export const ELEMENTWISE_ACTIVATIONS: readonly ElementwiseActivation[] = ['linear', 'sigmoid', 'tanh', 'relu', 'softmax'];
+
+/** `v` when it names an activation, else a TypeError naming `what` and listing them. */
+export function checkActivation(v: unknown, what: string): ElementwiseActivation {
+  if (!ELEMENTWISE_ACTIVATIONS.includes(v as ElementwiseActivation)) {
+    throw new TypeError(`${what}: expected one of ${ELEMENTWISE_ACTIVATIONS.map((a) => `'${a}'`).join(', ')}, got ${show(v)}`);
+  }
+  return v as ElementwiseActivation;
+}
 
 /** Applies `act` in place to z (rows of `width` values). */
 export function activateInPlace(act: ElementwiseActivation, z: TensorData, width: number): void {

@@ -8,7 +8,7 @@ import {
 } from '../tensor.js';
 import { checkInitializer, initialize, Random, type Initializer } from '../init.js';
 import { loadParameters, trackParameters, WeightVersion, type LoadStateDictOptions } from '../params.js';
-import { checkOptions, dimension, flag, numberIn, optionNames, seedOption, show, type OptionTable } from '../options.js';
+import { checkOptions, dimension, dtypeOption, flag, numberIn, optionNames, seedOption, show, type OptionTable } from '../options.js';
 import { RecurrentBase, type DropoutConfig, type StackDef, type StateStyle } from './base.js';
 
 export type { ForwardOptions, ForwardResult, BackwardOptions, Gradients, TrainingRun } from './base.js';
@@ -104,8 +104,7 @@ const GRU_OPTIONS = optionNames<GRUOptions>({ ...RECURRENT_OPTIONS, resetAfter: 
 function baseArgs(options: RecurrentOptions): [number, DType, boolean, boolean, number | undefined] {
   if (typeof options !== 'object' || options === null) throw new TypeError('options: expected an object');
   const inputSize = options.inputSize === undefined ? 0 : dimension(options.inputSize, 'options.inputSize');
-  const dtype = options.dtype ?? 'float32';
-  if (dtype !== 'float32' && dtype !== 'float64') throw new TypeError(`options.dtype: expected 'float32' or 'float64', got ${show(options.dtype)}`);
+  const dtype = dtypeOption(options.dtype, 'options.dtype');
   return [
     inputSize, dtype, flag(options.returnSequences, 'options.returnSequences', false), flag(options.returnState, 'options.returnState', false),
     seedOption(options.seed, 'options.seed'),

@@ -5,15 +5,9 @@
 import { checkElementCount, checkTensor, formatShape, Tensor, type DType, type TensorData } from '../tensor.js';
 import { Random } from '../init.js';
 import { loadParameters, type LoadStateDictOptions } from '../params.js';
-import { checkOptions, dimension, flag, numberIn, optionNames, seedOption, show } from '../options.js';
-import { activateInPlace, activationGradInPlace, ELEMENTWISE_ACTIVATIONS, type ElementwiseActivation } from './elementwise.js';
+import { checkOptions, dimension, dtypeOption, flag, numberIn, optionNames, seedOption, show } from '../options.js';
+import { activateInPlace, activationGradInPlace, checkActivation, type ElementwiseActivation } from './elementwise.js';
 import { Dense, type DenseRun } from './dense.js';
-
-function checkDType(v: unknown, what: string): DType {
-  const d = v ?? 'float32';
-  if (d !== 'float32' && d !== 'float64') throw new TypeError(`${what}: expected 'float32' or 'float64', got ${show(v)}`);
-  return d;
-}
 
 function notTensor(where: string, expected: string, x: unknown): TypeError {
   return new TypeError(`${where}: input must be a Tensor of shape ${expected}, got ${x === null ? 'null' : typeof x}`);
@@ -82,7 +76,7 @@ export class Embedding {
     this.inputDim = dimension(options.inputDim, 'options.inputDim');
     this.outputDim = dimension(options.outputDim, 'options.outputDim');
     this.maskZero = flag(options.maskZero, 'options.maskZero', false);
-    this.dtype = checkDType(options.dtype, 'options.dtype');
+    this.dtype = dtypeOption(options.dtype, 'options.dtype');
     this.options = Object.freeze({ ...options });
     checkElementCount(this.inputDim * this.outputDim, 'options.inputDim·options.outputDim', `parameter weight ${formatShape([this.inputDim, this.outputDim])}`);
     this.weight = Tensor.zeros([this.inputDim, this.outputDim], this.dtype);
@@ -325,10 +319,7 @@ export class Activation {
   readonly options: Readonly<{ activation: ElementwiseActivation }>;
   constructor(options: { activation: ElementwiseActivation }) {
     checkOptions(options, 'options', ACTIVATION_OPTIONS, 'Activation');
-    if (!ELEMENTWISE_ACTIVATIONS.includes(options.activation)) {
-      throw new TypeError(`options.activation: expected one of ${ELEMENTWISE_ACTIVATIONS.map((a) => `'${a}'`).join(', ')}, got ${show(options.activation)}`);
-    }
-    this.activation = options.activation;
+    this.activation = checkActivation(options.activation, 'options.activation');
     this.options = Object.freeze({ ...options });
   }
   forward(x: Tensor, options?: { training?: boolean }): { output: Tensor; run?: { y: TensorData; shape: readonly number[] } } {

@@ -3,7 +3,7 @@
 // transposes); masks and lengths flow from Embedding(maskZero)/Masking or fit's `lengths` into the
 // recurrent layers and the loss. fit/evaluate/predict run the recurrent layers on the thread pool
 // (forwardAsync/backwardAsync) and yield to the event loop between batches.
-import { Tensor, formatShape, type DType, type TensorData } from '../tensor.js';
+import { Tensor, formatShape, type DType } from '../tensor.js';
 import { checkOptions, dimension, flag, optionNames, seedOption, show } from '../options.js';
 import { Random } from '../init.js';
 import { RecurrentBase } from '../layers/base.js';
@@ -180,6 +180,27 @@ function layerParameters(layer: ModelLayer): Record<string, Tensor> {
 }
 
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** The weighted mean loss and the metrics over the batches of an epoch or an evaluation. */
+class Tally {
+  private lossSum = 0;
+  private weightSum = 0;
+  constructor(private readonly metrics: Metric[]) {
+    for (const m of metrics) m.reset();
+  }
+  add(r: { rows: { pred: Tensor; target: Int32Array | Tensor; weights?: Float64Array }; value: number }): void {
+    const { pred, target, weights } = r.rows;
+    const w = weights ? weights.reduce((a, v) => a + v, 0) : pred.shape[0];
+    this.lossSum += r.value * w;
+    this.weightSum += w;
+    for (const m of this.metrics) m.update(pred, target, weights);
+  }
+  logs(): Logs {
+    const logs: Logs = { loss: this.lossSum / Math.max(this.weightSum, 1e-300) };
+    for (const m of this.metrics) logs[m.name] = m.result();
+    return logs;
+  }
+}
 
 export class Sequential {
   readonly className = 'Sequential';
@@ -521,6 +542,27 @@ export class Sequential {
     return { pred: flat, target, ...(weights ? { weights } : {}) };
   }
 
+  /** One batch through every layer and the loss: its rows, value and gradient (and the caches when training). */
+  private async batchLoss(x: Tensor, y: Tensor, lengths: Int32Array | undefined, training: boolean, rng: Random | undefined, where: string) {
+    const { loss, fused } = this.compiled!;
+    const { flow, caches } = await this.forwardAll(this.firstFlow(x, lengths), training, fused, rng);
+    const rows = this.lossRows(flow.x, y, flow, loss, where);
+    const { loss: value, grad } = loss.compute(rows.pred, rows.target, rows.weights);
+    return { rows, value, caches, dOutput: Tensor.from(grad.data, flow.x.shape) };
+  }
+
+  /** Checks that the model is compiled and that x and y pair up. */
+  private checkData(x: unknown, y: unknown, where: string): NonNullable<Sequential['compiled']> {
+    const compiled = this.compiled;
+    if (!compiled) throw new TypeError(`${where}: call compile({ optimizer, loss }) first`);
+    this.checkInput(x, where);
+    const n = (x as Tensor).shape[0];
+    if (!Tensor.isTensor(y) || y.shape[0] !== n) {
+      throw new RangeError(`${where}: y must be a Tensor with one entry per sample (samples=${n}), got ${Tensor.isTensor(y) ? formatShape(y.shape) : show(y)}`);
+    }
+    return compiled;
+  }
+
   private firstFlow(x: Tensor, lengths: Int32Array | undefined): Flow {
     return lengths ? { x, lengths } : { x };
   }
@@ -531,11 +573,7 @@ export class Sequential {
   async fit(x: Tensor, y: Tensor, options: FitOptions = {}): Promise<History> {
     const where = 'Sequential.fit';
     checkOptions(options, `${where}: options`, FIT_OPTIONS);
-    if (!this.compiled) throw new TypeError(`${where}: call compile({ optimizer, loss }) first`);
-    this.checkInput(x, where);
-    if (!Tensor.isTensor(y) || y.shape[0] !== x.shape[0]) {
-      throw new RangeError(`${where}: y must be a Tensor with one entry per sample (samples=${x.shape[0]}), got ${Tensor.isTensor(y) ? formatShape(y.shape) : show(y)}`);
-    }
+    const compiled = this.checkData(x, y, where);
     const epochs = options.epochs === undefined ? 1 : dimension(options.epochs, `${where}: options.epochs`);
     const initialEpoch = options.initialEpoch === undefined ? 0 : options.initialEpoch;
     if (!Number.isSafeInteger(initialEpoch) || initialEpoch < 0 || initialEpoch >= epochs) throw new RangeError(`${where}: options.initialEpoch: expected an integer in [0, epochs=${epochs}), got ${show(options.initialEpoch)}`);
@@ -582,8 +620,8 @@ export class Sequential {
     lengths = train.lengths;
     const n = train.x.shape[0];
     const batches = Math.ceil(n / batchSize);
-    const { optimizer, loss } = this.compiled;
-    const metrics = this.compiled.metrics.map((m) => getMetric(m, loss));
+    const { optimizer, loss } = compiled;
+    const metrics = compiled.metrics.map((m) => getMetric(m, loss));
     const history: History = { epoch: [], history: {}, aborted: false };
     const progress = new Progress(verbose, epochs, batches);
     this.stopTraining = false;
@@ -601,8 +639,8 @@ export class Sequential {
       if (stateful) this.resetStates();
       for (const cb of callbacks) await cb.onEpochBegin?.(epoch, {});
       progress.startEpoch(epoch);
-      for (const m of metrics) m.reset();
-      let lossSum = 0, weightSum = 0, seen = 0;
+      const tally = new Tally(metrics);
+      let seen = 0;
       for (let b = 0; b < batches; b++) {
         const idx = order.subarray(b * batchSize, Math.min(n, (b + 1) * batchSize));
         const xb = gather(train.x, idx), yb = gather(train.y, idx);
@@ -620,15 +658,9 @@ export class Sequential {
         try {
           for (const [t0, t1] of windows) {
             const xw = t1 < 0 ? xb : window(xb, t0, t1), yw = t1 < 0 ? yb : window(yb, t0, t1);
-            const { flow, caches } = await this.forwardAll(this.firstFlow(xw, lb), true, this.compiled.fused, rng);
-            const rows = this.lossRows(flow.x, yw, flow, loss, where);
-            const { loss: value, grad } = loss.compute(rows.pred, rows.target, rows.weights);
-            const w = rows.weights ? rows.weights.reduce((a, v) => a + v, 0) : rows.pred.shape[0];
-            lossSum += value * w;
-            weightSum += w;
-            for (const m of metrics) m.update(rows.pred, rows.target, rows.weights);
-            const grads = await this.backwardAll(caches, Tensor.from(grad.data, flow.x.shape));
-            optimizer.step(this.namedParameters(), grads);
+            const r = await this.batchLoss(xw, yw, lb, true, rng, where);
+            tally.add(r);
+            optimizer.step(this.namedParameters(), await this.backwardAll(r.caches, r.dOutput));
           }
         } finally {
           if (tbptt > 0) for (const l of this.layers) if (l instanceof RecurrentBase) {
@@ -637,8 +669,7 @@ export class Sequential {
           }
         }
         seen += idx.length;
-        const logs: Logs = { loss: lossSum / Math.max(weightSum, 1e-300) };
-        for (const m of metrics) logs[m.name] = m.result();
+        const logs = tally.logs();
         progress.batch(b + 1, seen, logs);
         for (const cb of callbacks) await cb.onBatchEnd?.(b, logs);
         if (signal?.aborted) {
@@ -647,8 +678,7 @@ export class Sequential {
         }
         await yieldToLoop();
       }
-      const logs: Logs = { loss: lossSum / Math.max(weightSum, 1e-300) };
-      for (const m of metrics) logs[m.name] = m.result();
+      const logs = tally.logs();
       if (validation && !history.aborted) {
         const v = await this.evaluate(validation.x, validation.y, { batchSize, ...(validation.lengths ? { lengths: validation.lengths } : {}), verbose: 0 });
         for (const [k, val] of Object.entries(v)) logs[`val_${k}`] = val;
@@ -671,47 +701,30 @@ export class Sequential {
   async computeGradients(x: Tensor, y: Tensor, options: { lengths?: ArrayLike<number>; seed?: number } = {}): Promise<{ loss: number; grads: Record<string, Tensor> }> {
     const where = 'Sequential.computeGradients';
     checkOptions(options, `${where}: options`, optionNames<{ lengths?: ArrayLike<number>; seed?: number }>({ lengths: true, seed: true }));
-    if (!this.compiled) throw new TypeError(`${where}: call compile({ optimizer, loss }) first`);
-    this.checkInput(x, where);
-    if (!Tensor.isTensor(y) || y.shape[0] !== x.shape[0]) throw new RangeError(`${where}: y must be a Tensor with one entry per sample (samples=${x.shape[0]})`);
+    this.checkData(x, y, where);
     const lengths = options.lengths === undefined ? undefined : checkLengths(options.lengths, `${where}: options.lengths`, x.shape[0], x.shape[1]);
     const rng = new Random(seedOption(options.seed, `${where}: options.seed`));
-    const { flow, caches } = await this.forwardAll(this.firstFlow(x, lengths), true, this.compiled.fused, rng);
-    const rows = this.lossRows(flow.x, y, flow, this.compiled.loss, where);
-    const { loss, grad } = this.compiled.loss.compute(rows.pred, rows.target, rows.weights);
-    const grads = await this.backwardAll(caches, Tensor.from(grad.data, flow.x.shape));
-    return { loss, grads };
+    const r = await this.batchLoss(x, y, lengths, true, rng, where);
+    return { loss: r.value, grads: await this.backwardAll(r.caches, r.dOutput) };
   }
 
   /** The loss and metrics over (x, y), in batches (dropout off). */
   async evaluate(x: Tensor, y: Tensor, options: EvaluateOptions = {}): Promise<Logs> {
     const where = 'Sequential.evaluate';
     checkOptions(options, `${where}: options`, EVALUATE_OPTIONS);
-    if (!this.compiled) throw new TypeError(`${where}: call compile({ optimizer, loss }) first`);
-    this.checkInput(x, where);
-    if (!Tensor.isTensor(y) || y.shape[0] !== x.shape[0]) throw new RangeError(`${where}: y must be a Tensor with one entry per sample (samples=${x.shape[0]})`);
+    const compiled = this.checkData(x, y, where);
     const batchSize = options.batchSize === undefined ? 32 : dimension(options.batchSize, `${where}: options.batchSize`);
     const n = x.shape[0];
     const lengths = options.lengths === undefined ? undefined : checkLengths(options.lengths, `${where}: options.lengths`, n, x.shape[1]);
-    const { loss } = this.compiled;
-    const metrics = this.compiled.metrics.map((m) => getMetric(m, loss));
-    let lossSum = 0, weightSum = 0;
+    const tally = new Tally(compiled.metrics.map((m) => getMetric(m, compiled.loss)));
     for (let s = 0; s < n; s += batchSize) {
       const idx = Array.from({ length: Math.min(batchSize, n - s) }, (_, i) => s + i);
       const xb = gather(x, idx), yb = gather(y, idx);
       const lb = lengths ? lengths.slice(s, s + idx.length) : undefined;
-      const { flow } = await this.forwardAll(this.firstFlow(xb, lb), false, this.compiled.fused, undefined);
-      const rows = this.lossRows(flow.x, yb, flow, loss, where);
-      const { loss: value } = loss.compute(rows.pred, rows.target, rows.weights);
-      const w = rows.weights ? rows.weights.reduce((a, v) => a + v, 0) : rows.pred.shape[0];
-      lossSum += value * w;
-      weightSum += w;
-      for (const m of metrics) m.update(rows.pred, rows.target, rows.weights);
+      tally.add(await this.batchLoss(xb, yb, lb, false, undefined, where));
       await yieldToLoop();
     }
-    const logs: Logs = { loss: lossSum / Math.max(weightSum, 1e-300) };
-    for (const m of metrics) logs[m.name] = m.result();
-    return logs;
+    return tally.logs();
   }
 
   /** The model's output for every sample, computed in batches on the thread pool. */
@@ -820,4 +833,3 @@ export class Sequential {
   }
 }
 
-export type { TensorData };
