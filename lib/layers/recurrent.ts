@@ -2,7 +2,8 @@
 // bidirectional stack (PyTorch's numLayers/bidirectional and parameter names). Batch-first at the
 // API (like tfjs/Keras), time-major inside; one native call per forward or backward (base.ts).
 import { native, NATIVE_NUMBER_LIMIT, type CellParamName, type NativeArray, type NativeCell, type NativeCellOptions, type NativeCellSpec, type NativeCellWeights } from '../native.js';
-import { resolveActivation, type ActivationSpec } from '../activations.js';
+import { resolveActivation, type ActivationSpec, type NativeActivation } from '../activations.js';
+import type { RecurrentFeatures } from '../io/layouts.js';
 import {
   bufferProblem, checkElementCount, describeBufferProblem, elementCount, formatShape, newTypedArray, shapeSize, Tensor, type DType, type TensorData,
 } from '../tensor.js';
@@ -390,6 +391,22 @@ export abstract class Recurrent extends RecurrentBase {
       const key = `${TORCH_NAME.get(name)}${sfx}`, v = g[name];
       if (v) out[key] = Tensor.from(v, this.params.get(key)!.shape);
     }
+  }
+
+  /** What this layer is in the terms of the weight formats (lib/io/layouts.ts checks them at export). */
+  features(): RecurrentFeatures {
+    const o = this.cellOptions;
+    return {
+      family: this.cell === 'lstm' ? 'lstm' : this.cell === 'gru' ? 'gru' : 'rnn',
+      units: this.units, inputSize: this.inputSize, outputSize: this.outputSize, numLayers: this.numLayers, bidirectional: this.bidirectional,
+      goBackwards: this.goBackwards, useBias: this.useBias, clip: this.clip, linearBeforeReset: this.linearBeforeReset,
+      gateActivation: o.gateActivation as NativeActivation | undefined,
+      candidateActivation: (o.candidateActivation ?? (this.cell === 'rnn_relu' ? { name: 'Relu', alpha: 0, beta: 0 } : this.cell === 'rnn_tanh' ? { name: 'Tanh', alpha: 0, beta: 0 } : undefined)) as NativeActivation | undefined,
+      outputActivation: o.outputActivation as NativeActivation | undefined,
+      peepholes: !!o.peephole, noInputGate: !!o.noInputGate, noForgetGate: !!o.noForgetGate, noOutputGate: !!o.noOutputGate,
+      coupledInputForget: !!o.coupledInputForget, fullGateRecurrence: !!o.fullGateRecurrence, cellClip: o.cellClip ?? 0,
+      projSize: this.projSize, projClip: this.projClip, cellBlockSize: (this as { cellBlockSize?: number }).cellBlockSize ?? 1,
+    };
   }
 
   /** @internal */
