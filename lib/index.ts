@@ -82,3 +82,5 @@ export function setMaxTrainingBytes(bytes: number): void {
 export function getMaxTrainingBytes(): number {
   return native.getMaxTrainingBytes();
 }
+export { modelFromKeras, modelToKeras, KerasFormatError, type KerasWeight, type KerasFlavour } from './io/keras.js';
+export { loadTfjsModel, saveTfjsModel, tfjsArtifactsToModel, modelToTfjsArtifacts, TfjsFormatError, type TfjsArtifacts, type TfjsWeightSpec } from './io/tfjs.js';
