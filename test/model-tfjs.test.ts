@@ -1,7 +1,7 @@
 /**
  * Whole-model check: rnnkit's Sequential.predict against a tfjs `tf.sequential` (pure-JS cpu backend,
  * float32) holding the same weights. Random seeded weights are written into the rnnkit model
- * (namedParameters(), PyTorch layout) and converted to Keras layout for tfjs's layer.setWeights:
+ * (namedParameters(), PyTorch layout) and converted to Keras layout by lib/io/layouts.ts for tfjs's layer.setWeights:
  *   Embedding: embeddings [inputDim, outputDim] as is;
  *   LSTM/GRU: kernel = weight_ihᵀ [I, G·H], recurrent_kernel = weight_hhᵀ [H, G·H],
  *             bias = bias_ih + bias_hh, gate blocks reordered (LSTM i,f,g,o = i,f,c,o; GRU r,z,n -> z,r,h);
@@ -20,7 +20,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 
 import { Sequential, Embedding, LSTM, GRU, Bidirectional, Dense, TimeDistributed, Tensor } from '../lib/index.js';
-import { ensureCpuBackend, torchGateOrder, torchMatrixToKeras, permuteGateVector, download } from './helpers/tfjs-oracle.js';
+import { ensureCpuBackend, download } from './helpers/tfjs-oracle.js';
+import { gateCount, torchToKeras, transpose } from '../lib/io/layouts.js';
 import { compare, multiIndex, rng, uniform32, type Random } from './helpers/compare.js';
 
 const TOL = 1e-5;
@@ -39,12 +40,6 @@ function f32(t: Tensor): Float32Array {
   return Float32Array.from(t.data as ArrayLike<number>);
 }
 
-function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) out[j * rows + i] = w[i * cols + j];
-  return out;
-}
-
 /** rnnkit recurrent parameters under `prefix` (e.g. '1.', suffix '' or '_reverse') -> tfjs [kernel, recurrent_kernel, bias]. */
 function recurrentWeights(p: Record<string, Tensor>, prefix: string, suffix: string, cell: 'lstm' | 'gru'): tf.Tensor[] {
   const wih = p[`${prefix}weight_ih_l0${suffix}`];
@@ -52,16 +47,12 @@ function recurrentWeights(p: Record<string, Tensor>, prefix: string, suffix: str
   const bih = f32(p[`${prefix}bias_ih_l0${suffix}`]);
   const bhh = f32(p[`${prefix}bias_hh_l0${suffix}`]);
   assert.ok(wih && whh, `missing recurrent parameters ${prefix}*${suffix}`);
-  const order = torchGateOrder(cell);
   const GH = wih.shape[0];
-  const H = GH / order.length;
+  const H = GH / gateCount(cell);
   const I = wih.shape[1];
-  const biasSum = bih.map((v, k) => v + bhh[k]);
-  return [
-    tf.tensor2d(torchMatrixToKeras(f32(wih), I, H, order), [I, GH]),
-    tf.tensor2d(torchMatrixToKeras(f32(whh), H, H, order), [H, GH]),
-    tf.tensor1d(permuteGateVector(biasSum, H, order, false)),
-  ];
+  // layouts.ts: transposes, Keras gate order, bias_ih + bias_hh folded into one bias.
+  const k = torchToKeras(cell, H, { weightIh: f32(wih), weightHh: f32(whh), biasIh: bih, biasHh: bhh });
+  return [tf.tensor2d(k.kernel, [I, GH]), tf.tensor2d(k.recurrentKernel, [H, GH]), tf.tensor1d(k.bias!)];
 }
 
 function denseWeights(p: Record<string, Tensor>, prefix: string): tf.Tensor[] {

@@ -18,7 +18,7 @@
  * `weight_hh_l{k}` [G·H, H], `bias_ih_l{k}`, `bias_hh_l{k}` [G·H], `_reverse` appended for the backward
  * direction; gate order LSTM i,f,g,o and GRU r,z,n); the conversion to Keras's kernel / recurrent_kernel /
  * single bias (= bias_ih + bias_hh, also for the reset-before GRU, the only one tfjs has) is
- * ./tfjs-oracle.ts's. Sequences are batch-first [B, T, *] as in tfjs.
+ * lib/io/layouts.ts's (through ./tfjs-oracle.ts's kerasWeightsOf/torchGradsOf). Sequences are batch-first [B, T, *] as in tfjs.
  *
  * Initial states are always passed (zeros when not given) as variables, so their gradients are
  * always returned.
@@ -30,11 +30,9 @@ import {
   download,
   ensureCpuBackend,
   gateCount,
-  kerasMatrixToTorch,
+  kerasWeightsOf,
   layerVariable,
-  permuteGateVector,
-  torchGateOrder,
-  torchMatrixToKeras,
+  torchGradsOf,
   type OracleCell,
 } from './tfjs-oracle.js';
 
@@ -160,8 +158,7 @@ export async function tfjsStack(inp: TfjsStackInput): Promise<TfjsStackResult> {
   const { cell, B, T, I, H, numLayers: L, bidirectional } = inp;
   const D = bidirectional ? 2 : 1;
   const S = stateCountOf(cell);
-  const order = torchGateOrder(cell);
-  const GH = order.length * H;
+  const GH = gateCount(cell) * H;
   const merge = inp.mergeMode ?? 'concat';
   const nOut = bidirectional && merge === 'none' ? 2 : 1;
 
@@ -170,7 +167,7 @@ export async function tfjsStack(inp: TfjsStackInput): Promise<TfjsStackResult> {
   const layers: tf.layers.Layer[] = [];
   try {
     /** Where each tfjs variable's gradient goes: PyTorch name(s) and layout. */
-    const params: { v: tf.Variable; sfx: string; kind: 'kernel' | 'recurrent_kernel' | 'bias'; cols: number }[] = [];
+    const params: { v: tf.Variable; sfx: string; kind: 'kernel' | 'recurrent_kernel' | 'bias' }[] = [];
     for (let l = 0; l < L; l++) {
       const top = l === L - 1;
       const inSize = l === 0 ? I : D * H;
@@ -191,12 +188,11 @@ export async function tfjsStack(inp: TfjsStackInput): Promise<TfjsStackResult> {
       for (let d = 0; d < D; d++) {
         const sfx = paramSuffix(l, d);
         const w = (k: string): Float32Array => inp.weights[k + sfx];
-        const bias = new Float32Array(GH);
-        for (let k = 0; k < GH; k++) bias[k] = w('bias_ih')[k] + w('bias_hh')[k];
+        const k = kerasWeightsOf(cell, H, { weightIh: w('weight_ih'), weightHh: w('weight_hh'), biasIh: w('bias_ih'), biasHh: w('bias_hh') });
         values.push(
-          own(tf.tensor2d(torchMatrixToKeras(w('weight_ih'), inSize, H, order), [inSize, GH])),
-          own(tf.tensor2d(torchMatrixToKeras(w('weight_hh'), H, H, order), [H, GH])),
-          own(tf.tensor1d(permuteGateVector(bias, H, order, false))),
+          own(tf.tensor2d(k.kernel, [inSize, GH])),
+          own(tf.tensor2d(k.recurrentKernel, [H, GH])),
+          own(tf.tensor1d(k.bias)),
         );
       }
       layer.setWeights(values); // a Bidirectional gives the first half to its forward layer
@@ -211,9 +207,9 @@ export async function tfjsStack(inp: TfjsStackInput): Promise<TfjsStackResult> {
         }
         const sfx = paramSuffix(l, d);
         params.push(
-          { v: layerVariable(mine, 'kernel'), sfx, kind: 'kernel', cols: inSize },
-          { v: layerVariable(mine, 'recurrent_kernel'), sfx, kind: 'recurrent_kernel', cols: H },
-          { v: layerVariable(mine, 'bias'), sfx, kind: 'bias', cols: 0 },
+          { v: layerVariable(mine, 'kernel'), sfx, kind: 'kernel' },
+          { v: layerVariable(mine, 'recurrent_kernel'), sfx, kind: 'recurrent_kernel' },
+          { v: layerVariable(mine, 'bias'), sfx, kind: 'bias' },
         );
       }
     }
@@ -264,17 +260,21 @@ export async function tfjsStack(inp: TfjsStackInput): Promise<TfjsStackResult> {
     if (!forward) throw new Error('tfjsStack: the forward pass did not run');
     const fwd = forward;
 
+    // Each layer-direction's three gradients back to PyTorch layout at once (layouts.ts kerasToTorch;
+    // the single tfjs bias is bias_ih + bias_hh, so both get its gradient).
     const paramGrads: Record<string, Float32Array> = {};
+    const bySuffix = new Map<string, Partial<Record<'kernel' | 'recurrent_kernel' | 'bias', Float32Array>>>();
     for (const p of params) {
-      const g = await grad(p.v);
-      if (p.kind === 'kernel') paramGrads[`weight_ih${p.sfx}`] = kerasMatrixToTorch(g, p.cols, H, order);
-      else if (p.kind === 'recurrent_kernel') paramGrads[`weight_hh${p.sfx}`] = kerasMatrixToTorch(g, p.cols, H, order);
-      else {
-        // The single tfjs bias is bias_ih + bias_hh: both get its gradient.
-        const b = permuteGateVector(g, H, order, true);
-        paramGrads[`bias_ih${p.sfx}`] = b;
-        paramGrads[`bias_hh${p.sfx}`] = Float32Array.from(b);
-      }
+      const entry = bySuffix.get(p.sfx) ?? {};
+      entry[p.kind] = await grad(p.v);
+      bySuffix.set(p.sfx, entry);
+    }
+    for (const [sfx, g] of bySuffix) {
+      const t = torchGradsOf(cell, H, { kernel: g.kernel!, recurrentKernel: g.recurrent_kernel!, bias: g.bias! });
+      paramGrads[`weight_ih${sfx}`] = t.weightIh;
+      paramGrads[`weight_hh${sfx}`] = t.weightHh;
+      paramGrads[`bias_ih${sfx}`] = t.biasIh;
+      paramGrads[`bias_hh${sfx}`] = t.biasHh;
     }
     return {
       outputs: await Promise.all(fwd.outputs.map(download)),

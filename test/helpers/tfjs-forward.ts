@@ -6,12 +6,14 @@
  *
  * Complements ./tfjs-oracle.ts (which pins sigmoid gates and also computes gradients). Weights come in
  * PyTorch layout (weight_ih_l0 [G*H, I], weight_hh_l0 [G*H, H], biases [G*H]; LSTM i,f,g,o; GRU r,z,n)
- * and are converted to Keras layout (kernel [I, G*H], recurrent_kernel [H, G*H], one bias; GRU gate
+ * and are converted by lib/io/layouts.ts to Keras layout (kernel [I, G*H], recurrent_kernel [H, G*H], one bias; GRU gate
  * order z,r,h). The two PyTorch biases only appear as a sum in these cells (the tfjs GRU is reset-before:
  * n = tanh(W_n x + b_n + R_n (r ⊙ h))), so the tfjs bias is bias_ih + bias_hh.
  * Sequences are batch-first [B, T, *] as in tfjs; with goBackwards the outputs come in reversed order.
  */
 import * as tf from '@tensorflow/tfjs';
+
+import { gateCount, torchToKeras } from '../../lib/io/layouts.js';
 
 export type TfjsForwardCell = 'lstm' | 'gru';
 
@@ -41,26 +43,6 @@ export interface TfjsForwardResult {
   cN?: Float32Array;
 }
 
-/** Keras gate block k holds PyTorch gate block ORDER[cell][k]. */
-const ORDER: Record<TfjsForwardCell, readonly number[]> = { lstm: [0, 1, 2, 3], gru: [1, 0, 2] };
-
-function kerasMatrix(w: Float32Array, cols: number, H: number, order: readonly number[]): Float32Array {
-  const GH = order.length * H;
-  const out = new Float32Array(cols * GH);
-  order.forEach((torchGate, kerasGate) => {
-    for (let j = 0; j < H; j++) for (let c = 0; c < cols; c++) out[c * GH + kerasGate * H + j] = w[(torchGate * H + j) * cols + c];
-  });
-  return out;
-}
-
-function kerasVector(v: ArrayLike<number>, H: number, order: readonly number[]): Float32Array {
-  const out = new Float32Array(order.length * H);
-  order.forEach((torchGate, kerasGate) => {
-    for (let j = 0; j < H; j++) out[kerasGate * H + j] = v[torchGate * H + j];
-  });
-  return out;
-}
-
 let ready: Promise<void> | undefined;
 function cpuBackend(): Promise<void> {
   ready ??= tf.setBackend('cpu').then((ok) => {
@@ -72,15 +54,14 @@ function cpuBackend(): Promise<void> {
 export async function tfjsForward(inp: TfjsForwardInput): Promise<TfjsForwardResult> {
   await cpuBackend();
   const { cell, B, T, I, H } = inp;
-  const order = ORDER[cell];
-  const GH = order.length * H;
+  const GH = gateCount(cell) * H;
   const { weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0 } = inp.weights;
   if (weight_ih_l0.length !== GH * I || weight_hh_l0.length !== GH * H || bias_ih_l0.length !== GH || bias_hh_l0.length !== GH) {
     throw new RangeError('tfjsForward: weight shapes do not match the cell');
   }
   if (inp.x.length !== B * T * I) throw new RangeError('tfjsForward: x shape');
-  const bias = new Float32Array(GH);
-  for (let k = 0; k < GH; k++) bias[k] = bias_ih_l0[k] + bias_hh_l0[k];
+  // layouts.ts: transposes, Keras gate order, bias_ih + bias_hh folded into the one tfjs bias.
+  const keras = torchToKeras(cell, H, { weightIh: weight_ih_l0, weightHh: weight_hh_l0, biasIh: bias_ih_l0, biasHh: bias_hh_l0 });
 
   const owned: tf.Tensor[] = [];
   const own = <X extends tf.Tensor>(t: X): X => (owned.push(t), t);
@@ -92,9 +73,9 @@ export async function tfjsForward(inp: TfjsForwardInput): Promise<TfjsForwardRes
       returnState: true,
       goBackwards: inp.goBackwards ?? false,
       weights: [
-        own(tf.tensor2d(kerasMatrix(weight_ih_l0, I, H, order), [I, GH])),
-        own(tf.tensor2d(kerasMatrix(weight_hh_l0, H, H, order), [H, GH])),
-        own(tf.tensor1d(kerasVector(bias, H, order))),
+        own(tf.tensor2d(keras.kernel, [I, GH])),
+        own(tf.tensor2d(keras.recurrentKernel, [H, GH])),
+        own(tf.tensor1d(keras.bias!)),
       ],
       ...(inp.recurrentActivation ? { recurrentActivation: inp.recurrentActivation } : {}),
     };

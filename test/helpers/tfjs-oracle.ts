@@ -25,6 +25,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import { gateCount as layoutGateCount, kerasToTorch, torchToKeras, type CellFamily } from '../../lib/io/layouts.js';
+
 export type OracleCell = 'rnn_tanh' | 'rnn_relu' | 'lstm' | 'gru';
 
 export interface OracleInput {
@@ -78,71 +80,38 @@ export interface OracleResult {
 
 /** Number of gate blocks G in the stacked weight matrices. */
 export function gateCount(cell: OracleCell): number {
-  switch (cell) {
-    case 'rnn_tanh':
-    case 'rnn_relu':
-      return 1;
-    case 'gru':
-      return 3;
-    case 'lstm':
-      return 4;
-  }
+  return layoutGateCount(familyOf(cell));
+}
+
+/** The layouts.ts cell family of an oracle cell. */
+export function familyOf(cell: OracleCell): CellFamily {
+  return cell === 'lstm' ? 'lstm' : cell === 'gru' ? 'gru' : 'rnn';
 }
 
 /**
- * `torchGateOf[k]` is the PyTorch gate block stored in Keras gate block k.
- * LSTM: Keras i,f,c,o == PyTorch i,f,g,o. GRU: Keras z,r,h <- PyTorch r,z,n.
+ * PyTorch-layout weights of one layer-direction → tfjs's [kernel, recurrent_kernel, bias] values
+ * (lib/io/layouts.ts torchToKeras: transposes, gate order, bias_ih + bias_hh folded into one bias).
  */
-export function torchGateOrder(cell: OracleCell): readonly number[] {
-  switch (cell) {
-    case 'rnn_tanh':
-    case 'rnn_relu':
-      return [0];
-    case 'gru':
-      return [1, 0, 2];
-    case 'lstm':
-      return [0, 1, 2, 3];
-  }
+export function kerasWeightsOf(
+  cell: OracleCell,
+  H: number,
+  w: { weightIh: Float32Array; weightHh: Float32Array; biasIh: Float32Array; biasHh: Float32Array },
+): { kernel: Float32Array; recurrentKernel: Float32Array; bias: Float32Array } {
+  const k = torchToKeras(familyOf(cell), H, w);
+  return { kernel: k.kernel, recurrentKernel: k.recurrentKernel, bias: k.bias! };
 }
 
-/** PyTorch [G*H, cols] (row-major) -> Keras [cols, G*H] with gate blocks reordered. */
-export function torchMatrixToKeras(w: Float32Array, cols: number, H: number, order: readonly number[]): Float32Array {
-  const GH = order.length * H;
-  const out = new Float32Array(cols * GH);
-  order.forEach((torchGate, kerasGate) => {
-    for (let j = 0; j < H; j++) {
-      const torchRow = torchGate * H + j;
-      const kerasCol = kerasGate * H + j;
-      for (let c = 0; c < cols; c++) out[c * GH + kerasCol] = w[torchRow * cols + c];
-    }
-  });
-  return out;
-}
-
-/** Inverse of {@link torchMatrixToKeras}: Keras [cols, G*H] -> PyTorch [G*H, cols]. */
-export function kerasMatrixToTorch(k: Float32Array, cols: number, H: number, order: readonly number[]): Float32Array {
-  const GH = order.length * H;
-  const out = new Float32Array(GH * cols);
-  order.forEach((torchGate, kerasGate) => {
-    for (let j = 0; j < H; j++) {
-      const torchRow = torchGate * H + j;
-      const kerasCol = kerasGate * H + j;
-      for (let c = 0; c < cols; c++) out[torchRow * cols + c] = k[c * GH + kerasCol];
-    }
-  });
-  return out;
-}
-
-/** Reorders the gate blocks of a PyTorch-order vector into Keras order (or, with `inverse`, back). */
-export function permuteGateVector(v: ArrayLike<number>, H: number, order: readonly number[], inverse: boolean): Float32Array {
-  const out = new Float32Array(order.length * H);
-  order.forEach((torchGate, kerasGate) => {
-    for (let j = 0; j < H; j++) {
-      if (inverse) out[torchGate * H + j] = v[kerasGate * H + j];
-      else out[kerasGate * H + j] = v[torchGate * H + j];
-    }
-  });
-  return out;
+/**
+ * Gradients of tfjs's kernel, recurrent_kernel and (folded) bias → PyTorch layout (layouts.ts
+ * kerasToTorch). The one tfjs bias is bias_ih + bias_hh, so both PyTorch biases get its gradient.
+ */
+export function torchGradsOf(
+  cell: OracleCell,
+  H: number,
+  g: { kernel: Float32Array; recurrentKernel: Float32Array; bias: Float32Array },
+): { weightIh: Float32Array; weightHh: Float32Array; biasIh: Float32Array; biasHh: Float32Array } {
+  const t = kerasToTorch(familyOf(cell), H, g);
+  return { weightIh: t.weightIh, weightHh: t.weightHh, biasIh: t.biasIh!, biasHh: Float32Array.from(t.biasIh!) };
 }
 
 function checkLength(name: string, a: Float32Array | undefined, expected: number): void {
@@ -257,12 +226,10 @@ export async function tfjsOracle(input: OracleInput): Promise<OracleResult> {
 
   const { cell, T, B, I, H } = input;
   const isLstm = cell === 'lstm';
-  const order = torchGateOrder(cell);
-  const GH = order.length * H;
+  const GH = gateCount(cell) * H;
   const { weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0 } = input.weights;
 
-  const biasSum = new Float32Array(GH);
-  for (let k = 0; k < GH; k++) biasSum[k] = bias_ih_l0[k] + bias_hh_l0[k];
+  const keras = kerasWeightsOf(cell, H, { weightIh: weight_ih_l0, weightHh: weight_hh_l0, biasIh: bias_ih_l0, biasHh: bias_hh_l0 });
 
   // Every tensor allocated outside tf.tidy is registered here and disposed in `finally`.
   const owned: tf.Tensor[] = [];
@@ -273,9 +240,9 @@ export async function tfjsOracle(input: OracleInput): Promise<OracleResult> {
   let layer: tf.layers.RNN | undefined;
   try {
     const initialWeights = [
-      own(tf.tensor2d(torchMatrixToKeras(weight_ih_l0, I, H, order), [I, GH])),
-      own(tf.tensor2d(torchMatrixToKeras(weight_hh_l0, H, H, order), [H, GH])),
-      own(tf.tensor1d(permuteGateVector(biasSum, H, order, false))),
+      own(tf.tensor2d(keras.kernel, [I, GH])),
+      own(tf.tensor2d(keras.recurrentKernel, [H, GH])),
+      own(tf.tensor1d(keras.bias)),
     ];
     const rnn = makeLayer(cell, H, initialWeights);
     layer = rnn;
@@ -333,7 +300,7 @@ export async function tfjsOracle(input: OracleInput): Promise<OracleResult> {
     };
     if (!forward) throw new Error('tfjsOracle: the forward pass did not run');
 
-    const dBias = permuteGateVector(await grad(bias), H, order, true);
+    const torchGrads = torchGradsOf(cell, H, { kernel: await grad(kernel), recurrentKernel: await grad(recurrentKernel), bias: await grad(bias) });
     return {
       y: await download(forward.y),
       hN: await download(forward.hN),
@@ -342,10 +309,10 @@ export async function tfjsOracle(input: OracleInput): Promise<OracleResult> {
         x: await grad(xVar),
         ...(h0Var && { h0: await grad(h0Var) }),
         ...(c0Var && { c0: await grad(c0Var) }),
-        weight_ih_l0: kerasMatrixToTorch(await grad(kernel), I, H, order),
-        weight_hh_l0: kerasMatrixToTorch(await grad(recurrentKernel), H, H, order),
-        bias_ih_l0: dBias,
-        bias_hh_l0: Float32Array.from(dBias),
+        weight_ih_l0: torchGrads.weightIh,
+        weight_hh_l0: torchGrads.weightHh,
+        bias_ih_l0: torchGrads.biasIh,
+        bias_hh_l0: torchGrads.biasHh,
       },
     };
   } finally {
