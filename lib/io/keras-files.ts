@@ -41,8 +41,8 @@ type H5File = InstanceType<H5['File']>;
 type H5Group = InstanceType<H5['Group']>;
 type H5Dataset = InstanceType<H5['Dataset']>;
 
-/** The largest uncompressed zip entry read (bytes): 4 GiB is beyond any model these layers make here. */
-export const MAX_ENTRY_BYTES = 4 * 1024 ** 3;
+/** The largest uncompressed zip entry (or compressed HDF5 dataset) read, in bytes: 2 GiB. */
+export const MAX_ENTRY_BYTES = 2 * 1024 ** 3;
 /** The largest JSON entry or attribute read (bytes). */
 const MAX_JSON_BYTES = 256 * 1024 ** 2;
 /** deflate's largest expansion (258 bytes from ~2 bits: 1032:1), with slack for the stream's end. */
@@ -163,6 +163,10 @@ async function withH5<T>(file: string, diskPath: string, bytes: Uint8Array, body
 
 /** A string attribute (or undefined), read whether stored as a variable- or fixed-length string or bytes. */
 function stringAttr(file: string, obj: H5Group, name: string, where: string): string | undefined {
+  return at(file, `${where}${name}`, () => stringAttrUnchecked(file, obj, name, where));
+}
+
+function stringAttrUnchecked(file: string, obj: H5Group, name: string, where: string): string | undefined {
   const a = obj.attrs[name];
   if (!a) return undefined;
   const n = (a.metadata?.size ?? 0) * Math.max(1, (a.shape ?? []).reduce((x, y) => x * y, 1));
@@ -176,6 +180,10 @@ function stringAttr(file: string, obj: H5Group, name: string, where: string): st
 
 /** A list-of-strings attribute (Keras's load_attributes_from_hdf5_group: `name` or `name0`, `name1`, …). */
 function stringListAttr(file: string, obj: H5Group, name: string, where: string): string[] | undefined {
+  return at(file, `${where}${name}`, () => stringListAttrUnchecked(file, obj, name, where));
+}
+
+function stringListAttrUnchecked(file: string, obj: H5Group, name: string, where: string): string[] | undefined {
   const one = (key: string): string[] => {
     const a = obj.attrs[key];
     const v = a.value;
@@ -192,13 +200,27 @@ function stringListAttr(file: string, obj: H5Group, name: string, where: string)
   return out;
 }
 
-function groupAt(lib: H5, f: H5File, path: string): H5Group | undefined {
-  const g = f.get(path);
+/** Runs an h5wasm call on `path`, turning its errors into KerasFormatErrors naming the file and path. */
+function at<T>(file: string, path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof KerasFormatError) throw e;
+    throw err(file, `HDF5 object ${path}: ${(e as Error)?.message ?? String(e)}`);
+  }
+}
+
+function groupAt(file: string, lib: H5, f: H5File, path: string): H5Group | undefined {
+  const g = at(file, path, () => f.get(path));
   return g instanceof lib.Group ? g : undefined;
 }
 
 /** A float dataset's shape and values (float64 narrowed to float32), its declared size checked first. */
 function readDataset(file: string, lib: H5, f: H5File, path: string, fileBytes: number): KerasWeight {
+  return at(file, path, () => readDatasetUnchecked(file, lib, f, path, fileBytes));
+}
+
+function readDatasetUnchecked(file: string, lib: H5, f: H5File, path: string, fileBytes: number): KerasWeight {
   const d = f.get(path);
   if (!d) throw err(file, `weight dataset ${path} is missing`);
   if (!(d instanceof lib.Dataset)) throw err(file, `weight ${path} is not a dataset (a ${(d as { type?: string }).type ?? typeof d})`);
@@ -271,13 +293,13 @@ function allVarGroups(cls: string): string[] {
 
 /** The dataset paths of one `vars` group, "0", "1", … in order (they must be exactly those names). */
 function varsDatasets(file: string, lib: H5, f: H5File, groupPath: string): string[] {
-  const g = groupAt(lib, f, groupPath);
-  if (!g) throw err(file, `${WEIGHTS}: weights group ${groupPath} is missing`);
-  const keys = g.keys();
+  const g = groupAt(file, lib, f, groupPath);
+  if (!g) throw err(file, `weights group ${groupPath} is missing`);
+  const keys = at(file, groupPath, () => g.keys());
   const idx = keys.map((k) => (/^(0|[1-9]\d{0,5})$/.test(k) ? Number(k) : NaN));
-  if (idx.some((i) => Number.isNaN(i))) throw err(file, `${WEIGHTS}: weights group ${groupPath} holds ${show(keys)}; expected datasets named 0, 1, …`);
+  if (idx.some((i) => Number.isNaN(i))) throw err(file, `weights group ${groupPath} holds ${JSON.stringify(keys.slice(0, 8))}; expected datasets named 0, 1, …`);
   const sorted = [...idx].sort((a, b) => a - b);
-  if (sorted.some((i, k) => i !== k)) throw err(file, `${WEIGHTS}: weights group ${groupPath} holds ${show(keys)}; expected datasets 0 … ${keys.length - 1}`);
+  if (sorted.some((i, k) => i !== k)) throw err(file, `weights group ${groupPath} holds ${JSON.stringify(keys.slice(0, 8))}; expected datasets 0 … ${keys.length - 1}`);
   return sorted.map((i) => `${groupPath}/${i}`);
 }
 
@@ -323,7 +345,8 @@ async function readKeras3<T>(file: string, bytes: Uint8Array, body: (a: { config
   try {
     await fs.promises.writeFile(tmp, w);
     return await withH5(`${file}: ${WEIGHTS}`, tmp, w, (f, lib) => {
-      const root = groupAt(lib, f, 'layers') || !groupAt(lib, f, '_layer_checkpoint_dependencies') ? 'layers' : '_layer_checkpoint_dependencies';
+      const wf = `${file}: ${WEIGHTS}`;
+      const root = groupAt(wf, lib, f, 'layers') || !groupAt(wf, lib, f, '_layer_checkpoint_dependencies') ? 'layers' : '_layer_checkpoint_dependencies';
       return body({ config, version, layers, paths: containerPaths(layers.map((l) => l.className), root), f, lib, h5Bytes: w.length });
     });
   } finally {
@@ -341,7 +364,7 @@ async function readLegacyH5<T>(file: string, bytes: Uint8Array, body: (a: { conf
     const config = parseJson(file, 'attribute model_config', text);
     const version = stringAttr(file, f, 'keras_version', '') ?? null;
     const layers = configLayers(`${file}: model_config`, config);
-    if (!groupAt(lib, f, 'model_weights')) throw err(file, 'no model_weights group (the weights of the layers)');
+    if (!groupAt(file, lib, f, 'model_weights')) throw err(file, 'no model_weights group (the weights of the layers)');
     return body({ config, version, layers, f, lib });
   });
 }
@@ -349,7 +372,7 @@ async function readLegacyH5<T>(file: string, bytes: Uint8Array, body: (a: { conf
 /** Weight datasets of one legacy-h5 layer, in weight_names order. */
 function legacyWeightPaths(file: string, lib: H5, f: H5File, layerName: string): string[] {
   const gp = `model_weights/${layerName}`;
-  const g = groupAt(lib, f, gp);
+  const g = groupAt(file, lib, f, gp);
   if (!g) throw err(file, `weights group ${gp} is missing`);
   const names = stringListAttr(file, g, 'weight_names', `${gp}/`);
   if (names === undefined) throw err(file, `weights group ${gp} has no weight_names attribute`);
@@ -390,7 +413,7 @@ export async function loadKerasFile(path: string): Promise<Sequential> {
       }, { flavour: flavourOf(version), where: path });
     }),
     (bytes) => readLegacyH5(path, bytes, ({ config, version, layers, f, lib }) => {
-      const listed = stringListAttr(path, groupAt(lib, f, 'model_weights')!, 'layer_names', 'model_weights/');
+      const listed = stringListAttr(path, groupAt(path, lib, f, 'model_weights')!, 'layer_names', 'model_weights/');
       return modelFromKeras(config, (name) => {
         if (listed && !listed.includes(name)) throw err(path, `layer ${name} is not in model_weights/layer_names ${show(listed)}`);
         if (!layers.some((l) => l.name === name)) throw err(path, `layer ${name} is not in model_config`);
@@ -413,8 +436,8 @@ export async function describeKerasFile(path: string): Promise<KerasFileDescript
       return {
         format: 'keras3' as const, kerasVersion: version,
         layers: layers.map((l, i) => {
-          const known = ['SimpleRNN', 'LSTM', 'GRU', 'Bidirectional', 'TimeDistributed'].includes(l.className) || !groupAt(lib, f, paths[i]);
-          const dsPaths = known ? varGroups(l.className).flatMap((g) => varsDatasets(file, lib, f, `${paths[i]}/${g}`)) : walkDatasets(lib, f, paths[i]);
+          const known = ['SimpleRNN', 'LSTM', 'GRU', 'Bidirectional', 'TimeDistributed'].includes(l.className) || !groupAt(file, lib, f, paths[i]);
+          const dsPaths = known ? varGroups(l.className).flatMap((g) => varsDatasets(file, lib, f, `${paths[i]}/${g}`)) : walkDatasets(file, lib, f, paths[i]);
           return { name: l.name, className: l.className, weights: dsPaths.map((p) => ({ path: p, shape: datasetShape(file, lib, f, p) })) };
         }),
       };
@@ -429,25 +452,25 @@ export async function describeKerasFile(path: string): Promise<KerasFileDescript
 }
 
 function datasetShape(file: string, lib: H5, f: H5File, path: string): number[] {
-  const d = f.get(path);
+  const d = at(file, path, () => f.get(path));
   if (!(d instanceof lib.Dataset)) throw err(file, `weight dataset ${path} is missing`);
   return [...((d as H5Dataset).shape ?? [])];
 }
 
 /** Every dataset under a group, `vars/0..n` groups first then sub-groups in name order. */
-function walkDatasets(lib: H5, f: H5File, path: string, depth = 0): string[] {
-  const g = groupAt(lib, f, path);
+function walkDatasets(file: string, lib: H5, f: H5File, path: string, depth = 0): string[] {
+  const g = groupAt(file, lib, f, path);
   if (!g || depth > 16) return [];
-  const keys = g.keys();
+  const keys = at(file, path, () => g.keys());
   const out: string[] = [];
   if (keys.includes('vars')) {
-    const v = groupAt(lib, f, `${path}/vars`);
-    if (v) out.push(...v.keys().filter((k) => /^\d+$/.test(k)).sort((a, b) => Number(a) - Number(b)).map((k) => `${path}/vars/${k}`));
+    const v = groupAt(file, lib, f, `${path}/vars`);
+    if (v) out.push(...at(file, `${path}/vars`, () => v.keys()).filter((k) => /^\d+$/.test(k)).sort((a, b) => Number(a) - Number(b)).map((k) => `${path}/vars/${k}`));
   }
   for (const k of keys.filter((k) => k !== 'vars').sort()) {
     const p = `${path}/${k}`;
-    if (f.get(p) instanceof lib.Dataset) out.push(p);
-    else out.push(...walkDatasets(lib, f, p, depth + 1));
+    if (at(file, p, () => f.get(p)) instanceof lib.Dataset) out.push(p);
+    else out.push(...walkDatasets(file, lib, f, p, depth + 1));
   }
   return out;
 }
