@@ -85,3 +85,4 @@ export function getMaxTrainingBytes(): number {
 export { modelFromKeras, modelToKeras, KerasFormatError, type KerasWeight, type KerasFlavour } from './io/keras.js';
 export { loadTfjsModel, saveTfjsModel, tfjsArtifactsToModel, modelToTfjsArtifacts, TfjsFormatError, type TfjsArtifacts, type TfjsWeightSpec } from './io/tfjs.js';
 export * from './io/keras-files.js';
+export * from './io/onnx.js';

@@ -16,6 +16,7 @@
 import onnxProto from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
+import { onnxToTorch as layoutOnnxToTorch, torchToOnnx as layoutTorchToOnnx, type CellFamily, type TorchCellWeights } from '../../lib/io/layouts.js';
 
 const proto = onnxProto.onnx;
 
@@ -333,30 +334,15 @@ export interface TorchRnnWeights {
   bias_hh?: Float32Array;
 }
 
-/** ONNX gate block k is PyTorch gate block TORCH_GATE_OF_ONNX[op][k]. */
-const TORCH_GATE_OF_ONNX: Record<OnnxCell, readonly number[]> = {
-  RNN: [0],
-  LSTM: [0, 3, 1, 2], // ONNX i,o,f,c  <-  PyTorch i,f,g,o
-  GRU: [1, 0, 2], // ONNX z,r,h  <-  PyTorch r,z,n
-};
-
-/** out block k = src block perm[k]; a block is `blockSize` consecutive elements. */
-function permuteBlocks(src: Float32Array, perm: readonly number[], blockSize: number): Float32Array {
-  const out = new Float32Array(src.length);
-  perm.forEach((from, to) => out.set(src.subarray(from * blockSize, (from + 1) * blockSize), to * blockSize));
-  return out;
-}
-
-function inversePermutation(perm: readonly number[]): number[] {
-  const inv = new Array<number>(perm.length);
-  perm.forEach((from, to) => (inv[from] = to));
-  return inv;
-}
+/** The layouts.ts family of an ONNX operator. */
+const FAMILY: Record<OnnxCell, CellFamily> = { RNN: 'rnn', LSTM: 'lstm', GRU: 'gru' };
 
 /**
  * PyTorch layout -> ONNX layout for one direction: W [G*H, I], R [G*H, H], B [2*G*H] (Wb then Rb;
  * zeros for a missing PyTorch bias). For bidirectional, concatenate the per-direction results.
- * Note that a PyTorch GRU computes ONNX GRU with linear_before_reset = 1.
+ * Note that a PyTorch GRU computes ONNX GRU with linear_before_reset = 1. The conversion itself is
+ * lib/io/layouts.ts's torchToOnnx (the one table of gate orders); this wrapper keeps the tests'
+ * snake_case names and always returns B.
  */
 export function torchToOnnx(
   op: OnnxCell,
@@ -368,18 +354,17 @@ export function torchToOnnx(
   if (w.weight_ih.length % rows !== 0 || w.weight_ih.length === 0) {
     throw new RangeError(`weight_ih has ${w.weight_ih.length} elements, not a positive multiple of G*H = ${rows}`);
   }
-  const I = w.weight_ih.length / rows;
   checkLength('weight_hh', w.weight_hh.length, [rows, H]);
   if (w.bias_ih !== undefined) checkLength('bias_ih', w.bias_ih.length, [rows]);
   if (w.bias_hh !== undefined) checkLength('bias_hh', w.bias_hh.length, [rows]);
-  const perm = TORCH_GATE_OF_ONNX[op];
-  const B = new Float32Array(2 * rows);
-  if (w.bias_ih !== undefined) B.set(permuteBlocks(w.bias_ih, perm, H), 0);
-  if (w.bias_hh !== undefined) B.set(permuteBlocks(w.bias_hh, perm, H), rows);
-  return { W: permuteBlocks(w.weight_ih, perm, H * I), R: permuteBlocks(w.weight_hh, perm, H * H), B };
+  const torch: TorchCellWeights<Float32Array> = { weightIh: w.weight_ih, weightHh: w.weight_hh };
+  if (w.bias_ih !== undefined) torch.biasIh = w.bias_ih;
+  if (w.bias_hh !== undefined) torch.biasHh = w.bias_hh;
+  const out = layoutTorchToOnnx(FAMILY[op], H, torch);
+  return { W: out.W, R: out.R, B: out.B ?? new Float32Array(2 * rows) };
 }
 
-/** Inverse of {@link torchToOnnx} for one direction (B [2*G*H] is split into bias_ih, bias_hh). */
+/** Inverse of {@link torchToOnnx} for one direction (B [2*G*H] is split into bias_ih, bias_hh), through lib/io/layouts.ts. */
 export function onnxToTorch(
   op: OnnxCell,
   H: number,
@@ -390,15 +375,9 @@ export function onnxToTorch(
   if (w.W.length % rows !== 0 || w.W.length === 0) {
     throw new RangeError(`W has ${w.W.length} elements, not a positive multiple of G*H = ${rows}`);
   }
-  const I = w.W.length / rows;
   checkLength('R', w.R.length, [rows, H]);
   const bias = w.B ?? new Float32Array(2 * rows);
   checkLength('B', bias.length, [2 * rows]);
-  const perm = inversePermutation(TORCH_GATE_OF_ONNX[op]);
-  return {
-    weight_ih: permuteBlocks(w.W, perm, H * I),
-    weight_hh: permuteBlocks(w.R, perm, H * H),
-    bias_ih: permuteBlocks(bias.subarray(0, rows), perm, H),
-    bias_hh: permuteBlocks(bias.subarray(rows), perm, H),
-  };
+  const t = layoutOnnxToTorch(FAMILY[op], H, { W: w.W, R: w.R, B: bias });
+  return { weight_ih: t.weightIh, weight_hh: t.weightHh, bias_ih: t.biasIh!, bias_hh: t.biasHh! };
 }
