@@ -19,7 +19,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
-import { Bidirectional, GRU, LSTM, SimpleRNN, Sequential, Dense, Tensor, loadTfjsModel, saveTfjsModel, tfjsArtifactsToModel, modelToTfjsArtifacts, modelToKeras } from '../lib/index.js';
+import {
+  Bidirectional, GRU, LSTM, SimpleRNN, Sequential, Dense, Embedding, TimeDistributed, Dropout, Tensor, loadTfjsModel, saveTfjsModel, tfjsArtifactsToModel,
+  modelToTfjsArtifacts, modelToKeras, modelFromKeras, type KerasWeight, type LSTMOptions,
+} from '../lib/index.js';
 import { UnsupportedFeatureError } from '../lib/io/layouts.js';
 import { ensureCpuBackend } from './helpers/tfjs-oracle.js';
 import { compare, multiIndex, rng, uniform32, type Random } from './helpers/compare.js';
@@ -383,6 +386,70 @@ if (childDir >= 0) {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+
+  test('Keras 2 / Keras 3 descriptions: modelToKeras → modelFromKeras reproduces the model, with each flavour\'s defaults', async () => {
+    const r = rng(31);
+    const make = (gate: LSTMOptions['recurrentActivation']): Sequential => new Sequential([
+      new Embedding({ inputDim: 7, outputDim: 3, maskZero: true }),
+      new Bidirectional(new GRU({ units: 3, returnSequences: true }), { mergeMode: 'ave' }),
+      new LSTM({ units: 4, numLayers: 2, returnSequences: true, recurrentActivation: gate, dropout: 0.25 }),
+      new TimeDistributed(new Dense({ units: 2, activation: 'softmax' })),
+    ], { inputShape: [T], seed: 8 });
+    const x = Float32Array.from({ length: B * T }, (_, k) => (k % T < T - (k / T | 0) ? 1 + (k * 5) % 6 : 0));
+    for (const [flavour, gate] of [['keras2', 'hardSigmoid'], ['keras3', { name: 'hardSigmoid', alpha: 1 / 6, beta: 0.5 }]] as const) {
+      const m = make(gate);
+      m.build();
+      for (const t of Object.values(m.namedParameters())) (t.data as Float32Array).set(uniform32(r, t.data.length, -0.9, 0.9));
+      m.markWeightsChanged();
+      const { modelConfig, layers } = modelToKeras(m, flavour);
+      const byName = new Map(layers.map((l) => [l.name, l.weights]));
+      const cfgLayers = (modelConfig.config as { layers: { class_name: string; config: Record<string, unknown> }[] }).layers;
+      assert.equal(cfgLayers[0].class_name, 'InputLayer', `${flavour}: an InputLayer first`);
+      // The stack became two LSTM layers with a Dropout between them; GRU keeps reset_after.
+      assert.deepEqual(cfgLayers.map((l) => l.class_name), ['InputLayer', 'Embedding', 'Bidirectional', 'LSTM', 'Dropout', 'LSTM', 'TimeDistributed']);
+      assert.equal((cfgLayers[2].config.layer as { config: { reset_after: boolean } }).config.reset_after, true);
+      assert.equal(cfgLayers[3].config.recurrent_activation, 'hard_sigmoid', `${flavour}: the flavour's hard_sigmoid`);
+      if (flavour === 'keras3') {
+        assert.deepEqual(layers.find((l) => l.className === 'LSTM')!.weights.map((w) => w.name), ['lstm/lstm_cell/kernel', 'lstm/lstm_cell/recurrent_kernel', 'lstm/lstm_cell/bias']);
+        assert.deepEqual(layers.find((l) => l.className === 'Bidirectional')!.weights.map((w) => w.shape), [[3, 9], [3, 9], [2, 9], [3, 9], [3, 9], [2, 9]]);
+      }
+      const seen: number[] = [];
+      const back = modelFromKeras(JSON.parse(JSON.stringify(modelConfig)), (name, index) => (seen.push(index), byName.get(name)!), { flavour, where: flavour });
+      assert.deepEqual(seen, [0, 1, 2, 4, 5], `${flavour}: weightsOf is called with the Keras layer index (InputLayer not counted)`);
+      const want = await m.predict(Tensor.from(x, [B, T]));
+      const got = await back.predict(Tensor.from(x, [B, T]));
+      assert.deepEqual(Array.from(got.data as ArrayLike<number>), Array.from(want.data as ArrayLike<number>), `${flavour}: round trip`);
+      const lstm = back.layers[2] as LSTM;
+      const g = lstm.features().gateActivation!;
+      assert.equal(g.name, 'HardSigmoid');
+      assert.ok(Math.abs(g.alpha - (flavour === 'keras3' ? 1 / 6 : 0.2)) < 1e-12, `${flavour}: hard_sigmoid slope ${g.alpha}`);
+      assert.equal((back.layers[3] as Dropout).rate, 0.25, `${flavour}: the stack's dropout became a Dropout layer between its layers`);
+    }
+    // The same 'hard_sigmoid' name means different functions: Keras 3's relu6(x + 3)/6 is not tfjs's.
+    const rnn = { class_name: 'Sequential', config: { name: 's', layers: [{ class_name: 'LSTM', config: { units: 2, batch_input_shape: [null, 3, 2], recurrent_activation: 'hard_sigmoid' } }] } };
+    const zero = (): KerasWeight[] => [{ name: 'k', shape: [2, 8], data: new Float32Array(16) }, { name: 'r', shape: [2, 8], data: new Float32Array(16) }, { name: 'b', shape: [8], data: new Float32Array(8) }];
+    const slope = (f: 'tfjs' | 'keras2' | 'keras3') => (modelFromKeras(rnn, zero, { flavour: f, where: f }).layers[0] as LSTM).features().gateActivation!.alpha;
+    assert.equal(slope('tfjs'), 0.2);
+    assert.equal(slope('keras2'), 0.2);
+    assert.equal(slope('keras3'), 1 / 6);
+    // Absent recurrent_activation: tfjs hardSigmoid, Keras sigmoid; absent reset_after: tfjs false, Keras true.
+    const bare = { class_name: 'Sequential', config: { name: 's', layers: [{ class_name: 'GRU', config: { units: 2, batch_input_shape: [null, 3, 2], stateful: true } }] } };
+    const gw = (reset: boolean) => (): KerasWeight[] => [{ name: 'k', shape: [2, 6], data: new Float32Array(12) }, { name: 'r', shape: [2, 6], data: new Float32Array(12) }, { name: 'b', shape: reset ? [2, 6] : [6], data: new Float32Array(reset ? 12 : 6) }];
+    const t = modelFromKeras(bare, gw(false), { flavour: 'tfjs', where: 'tfjs' }).layers[0] as GRU;
+    const k = modelFromKeras(bare, gw(true), { flavour: 'keras3', where: 'keras3' }).layers[0] as GRU;
+    assert.equal(t.features().gateActivation!.name, 'HardSigmoid');
+    assert.equal(t.features().linearBeforeReset, false);
+    assert.equal(k.features().gateActivation!.name, 'Sigmoid');
+    assert.equal(k.features().linearBeforeReset, true);
+    assert.equal(t.stateful, true, 'stateful maps');
+    // tfjs's hard_sigmoid cannot be written as Keras 3's, and the reverse.
+    const hs = new Sequential([new LSTM({ units: 2, recurrentActivation: 'hardSigmoid' })], { inputShape: [3, 2] });
+    hs.build();
+    assert.throws(() => modelToKeras(hs, 'keras3'), (e: unknown) => e instanceof UnsupportedFeatureError && /hardSigmoid with alpha 0.2/.test(e.message));
+    const hs3 = new Sequential([new LSTM({ units: 2, recurrentActivation: { name: 'hardSigmoid', alpha: 1 / 6, beta: 0.5 } })], { inputShape: [3, 2] });
+    hs3.build();
+    assert.throws(() => modelToKeras(hs3, 'tfjs'), (e: unknown) => e instanceof UnsupportedFeatureError);
   });
 
   test('malformed tfjs files give clear errors (each in a child process)', async (t) => {

@@ -486,9 +486,13 @@ function recurrentConfig(r: Recurrent, flavour: KerasFlavour, name: string, retu
   return wrapEntry(flavour, cls, cfg);
 }
 
+/**
+ * Keras 3's hard_sigmoid (slope 1/6) in the terms of layouts.ts's Keras table (which knows the 0.2 of
+ * tfjs/Keras 2); a slope-0.2 hardSigmoid is then refused by kerasCellActivation, by name.
+ */
 function normaliseHardSigmoid(f: RecurrentFeatures): RecurrentFeatures {
   const fix = (a: NativeActivation | undefined): NativeActivation | undefined =>
-    a && a.name === 'HardSigmoid' && Math.abs(a.alpha - 1 / 6) < 1e-12 && a.beta === 0.5 ? { ...a, alpha: 0.2 } : a && a.name === 'HardSigmoid' ? { ...a, alpha: NaN } : a;
+    a && a.name === 'HardSigmoid' && Math.abs(a.alpha - 1 / 6) < 1e-12 && a.beta === 0.5 ? { ...a, alpha: 0.2 } : a;
   return { ...f, gateActivation: fix(f.gateActivation), candidateActivation: fix(f.candidateActivation), outputActivation: fix(f.outputActivation) };
 }
 
