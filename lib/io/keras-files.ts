@@ -318,7 +318,7 @@ function configLayers(file: string, config: unknown): ConfigLayer[] {
     if (typeof cls !== 'string') throw err(file, `model config layer ${i}: 'class_name' must be a string, got ${show(cls)}`);
     if (cls === 'InputLayer') return;
     const c = isObj(l) && isObj(l.config) ? l.config : {};
-    out.push({ name: typeof c.name === 'string' ? c.name : `layer_${i}`, className: cls });
+    out.push({ name: typeof c.name === 'string' ? c.name : `config.layers[${i}]`, className: cls });
   });
   return out;
 }
