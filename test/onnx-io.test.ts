@@ -353,9 +353,9 @@ function registerTests(): void {
       outputs: Record<string, { shape: number[]; data: number[] }>;
     }
     const fx = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'torch_onnx.json'), 'utf8')) as { cases: Fixture[] };
-    assert.equal(fx.cases.length, 4);
+    assert.equal(fx.cases.length, 5);
     const layersOf: Record<string, string[]> = {
-      lstm: ['Bidirectional', 'Bidirectional'], gru: ['GRU'], rnn: ['SimpleRNN'], embed: ['Embedding', 'LSTM', 'Dense'],
+      lstm: ['Bidirectional', 'Bidirectional'], gru: ['GRU'], rnn: ['SimpleRNN'], embed: ['Embedding', 'LSTM', 'Dense'], last: ['GRU', 'Dense'],
     };
     /** [a, b, F] → [b, a, F] */
     const swap = (src: ArrayLike<number>, a: number, b: number, f: number): Float32Array => {

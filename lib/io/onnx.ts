@@ -640,6 +640,8 @@ interface RnnSpec {
   weights: TorchCellWeights<Float32Array>[];
   useBias: boolean;
   peepholes: boolean;
+  /** The operator reads sequence_lens. */
+  lens: boolean;
   returnSequences: boolean;
   merge: MergeMode;
 }
@@ -901,6 +903,16 @@ function runNode(imp: Importer, n: onnx.INodeProto, k: number): void {
         return set({ kind: 'seq', axes: [...idx.axes, { name: 'F', size: E }], chain: [{ t: 'emb', weight: first.data as Float32Array, V, E }] });
       }
       if ((first.kind === 'shape' || (first.kind === 'const' && !first.float)) && idx.kind === 'const') return set({ kind: 'shape' });
+      if (first.kind === 'seq' && first.pending && idx.kind === 'const' && !idx.float) {
+        // y[:, -1, :] of a forward operator's output: its last step, i.e. rnnkit's returnSequences false
+        const axes = imp.resolve(first.axes);
+        const ax = normAxis(intAttr('axis', 0), axes.length, at, imp);
+        const p = first.pending;
+        if (idx.dims.length !== 0 || idx.data[0] !== -1 || axes[ax].name !== 'T' || p.from !== 'Y' || p.spec.dirs !== 1 || p.spec.reverse || p.reversed || p.spec.lens) {
+          imp.fail(`${at}: only the last step (index −1 on the time axis) of a forward operator's output without sequence_lens is understood`);
+        }
+        return set({ ...first, axes: axes.filter((_, j) => j !== ax), pending: { ...p, from: 'Y_h' } });
+      }
       return imp.fail(`${at}: unsupported Gather (only an embedding lookup in a constant table, or shape arithmetic)`);
     }
     case 'Unsqueeze': {
@@ -1108,7 +1120,7 @@ function runRecurrent(imp: Importer, n: onnx.INodeProto, at: string, op: 'RNN' |
     inputForget: family === 'lstm' && a.has('input_forget') && int(a.get('input_forget')!.i, 'input_forget') !== 0,
     linearBeforeReset: family === 'gru' && a.has('linear_before_reset') && int(a.get('linear_before_reset')!.i, 'linear_before_reset') !== 0,
     activations: Array.from({ length: D }, (_, d) => specs.slice(d * per, (d + 1) * per)),
-    weights, useBias: B !== undefined, peepholes: P !== undefined, returnSequences: true, merge: 'concat',
+    weights, useBias: B !== undefined, peepholes: P !== undefined, lens: !!ins[4], returnSequences: true, merge: 'concat',
   };
   const chain = x.chain;
   const y: SeqValue = { kind: 'seq', axes: [axes[0], { name: 'D', size: D }, axes[1], { name: 'H', size: H }], chain, pending: { spec, from: 'Y', reversed: false } };
@@ -1242,7 +1254,13 @@ export function importOnnx(bytes: Uint8Array, options: { where?: string } = {}):
   if (!(names === 'NF' || (names === 'NTF' && !timeMajor) || (names === 'TNF' && timeMajor))) {
     throw new OnnxFormatError(`${where}: the output ${show(outName)} has axes [${names.split('').join(', ')}], which do not match the input's ${timeMajor ? 'time-major' : 'batch-first'} layout`);
   }
-  const layers = final.chain.map(buildLayer);
+  const layers = final.chain.map((spec, k) => {
+    try {
+      return buildLayer(spec);
+    } catch (e) {
+      throw new OnnxFormatError(`${where}: layer ${k} (${spec.t === 'rnn' ? spec.node : spec.t}): ${(e as Error).message}`);
+    }
+  });
   const model = new Sequential(layers, { name: g.name || 'onnx' });
   const firstSpec = final.chain[0];
   if (imp.inputKind === 'ids') model.build([null]);
