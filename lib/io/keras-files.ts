@@ -24,7 +24,7 @@
 // (`save_attributes_to_hdf5_group`); both spellings are read.
 //
 // Untrusted input: the zip's entry sizes are checked against the archive before anything is inflated
-// (a declared size beyond MAX_ENTRY_BYTES, or beyond what the entry's compressed bytes can hold, is
+// (a declared size beyond KERAS_MAX_ENTRY_BYTES, or beyond what the entry's compressed bytes can hold, is
 // refused), every dataset's declared size is checked against the file's size before it is read, and
 // every HDF5 file opened is closed. Errors are KerasFormatError naming the file and the entry.
 import fs from 'node:fs';
@@ -42,7 +42,7 @@ type H5Group = InstanceType<H5['Group']>;
 type H5Dataset = InstanceType<H5['Dataset']>;
 
 /** The largest uncompressed zip entry (or compressed HDF5 dataset) read, in bytes: 2 GiB. */
-export const MAX_ENTRY_BYTES = 2 * 1024 ** 3;
+export const KERAS_MAX_ENTRY_BYTES = 2 * 1024 ** 3;
 /** The largest JSON entry or attribute read (bytes). */
 const MAX_JSON_BYTES = 256 * 1024 ** 2;
 /** deflate's largest expansion (258 bytes from ~2 bits: 1032:1), with slack for the stream's end. */
@@ -100,7 +100,7 @@ async function readBytes(path: string, what: string): Promise<Uint8Array> {
 /**
  * The entries `wanted` of a zip archive, each size checked before it is inflated: a stored entry's
  * sizes must agree, a deflated one may not declare more than its compressed bytes can hold, and no
- * entry may exceed MAX_ENTRY_BYTES (nor MAX_JSON_BYTES for a .json entry).
+ * entry may exceed KERAS_MAX_ENTRY_BYTES (nor MAX_JSON_BYTES for a .json entry).
  */
 function unzipChecked(file: string, bytes: Uint8Array, wanted: readonly string[]): Unzipped {
   let out: Unzipped;
@@ -109,7 +109,7 @@ function unzipChecked(file: string, bytes: Uint8Array, wanted: readonly string[]
     out = unzipSync(bytes, {
       filter: (f) => {
         if (!wanted.includes(f.name)) return false;
-        const limit = f.name.endsWith('.json') ? MAX_JSON_BYTES : MAX_ENTRY_BYTES;
+        const limit = f.name.endsWith('.json') ? MAX_JSON_BYTES : KERAS_MAX_ENTRY_BYTES;
         if (f.size > bytes.length) throw err(file, `zip entry ${f.name}: ${f.size} compressed bytes declared, more than the archive's ${bytes.length}`);
         if (f.originalSize > limit) throw err(file, `zip entry ${f.name}: declares ${f.originalSize} uncompressed bytes, beyond the limit of ${limit}`);
         if (f.compression === 0 && f.originalSize !== f.size) throw err(file, `zip entry ${f.name}: stored (uncompressed) but declares ${f.size} bytes in the archive and ${f.originalSize} uncompressed`);
@@ -234,7 +234,7 @@ function readDatasetUnchecked(file: string, lib: H5, f: H5File, path: string, fi
   const count = shape.reduce((a, b) => a * b, 1);
   const bytes = count * m.size;
   const filtered = ds.filters.length > 0;
-  const cap = filtered ? Math.min(MAX_ENTRY_BYTES, fileBytes * DEFLATE_MAX_RATIO) : fileBytes;
+  const cap = filtered ? Math.min(KERAS_MAX_ENTRY_BYTES, fileBytes * DEFLATE_MAX_RATIO) : fileBytes;
   if (!Number.isSafeInteger(count) || bytes > cap) {
     throw err(file, `weight dataset ${path}: declares shape [${shape.join(', ')}] (${bytes} bytes), more than the file (${fileBytes} bytes${filtered ? ', compressed' : ''}) can hold`);
   }
@@ -398,7 +398,7 @@ async function readAny<T>(path: string, what: string, k3: (bytes: Uint8Array) =>
  * hard_sigmoid are picked by the file's keras_version.
  *
  * Errors (KerasFormatError naming the file and the entry/dataset): not a zip or HDF5 file, a
- * truncated or corrupt archive, an entry declaring a size beyond MAX_ENTRY_BYTES or beyond what the
+ * truncated or corrupt archive, an entry declaring a size beyond KERAS_MAX_ENTRY_BYTES or beyond what the
  * archive can hold, no config.json / model_config, config not JSON, a missing weights group or
  * dataset, a dataset of the wrong shape or type, an unknown layer class or unsupported option.
  */
