@@ -443,6 +443,10 @@ if (childDir >= 0) {
     assert.equal(k.features().gateActivation!.name, 'Sigmoid');
     assert.equal(k.features().linearBeforeReset, true);
     assert.equal(t.stateful, true, 'stateful maps');
+    // A config declaring a huge Embedding is refused against its weights' real size, before anything is allocated.
+    const huge = { class_name: 'Sequential', config: { name: 's', layers: [{ class_name: 'Embedding', config: { name: 'embedding', input_dim: 1e12, output_dim: 4, batch_input_shape: [null, 3] } }] } };
+    assert.throws(() => modelFromKeras(huge, () => [{ name: 'e', shape: [5, 4], data: new Float32Array(20) }], { flavour: 'keras3', where: 'huge.keras' }),
+      /huge\.keras: layer embedding: weight e \(embeddings\): expected shape \[1000000000000, …\], got \[5, 4\]/);
     // tfjs's hard_sigmoid cannot be written as Keras 3's, and the reverse.
     const hs = new Sequential([new LSTM({ units: 2, recurrentActivation: 'hardSigmoid' })], { inputShape: [3, 2] });
     hs.build();
@@ -475,7 +479,9 @@ if (childDir >= 0) {
         ['a declared size of terabytes', variant('huge', (j) => { j.weightsManifest[0].weights[0].shape = [1000000, 1000000]; }), /declares 4000000\d+ bytes/],
         ['unknown layer class', variant('class', (j) => { j.modelTopology.config.layers[1].class_name = 'Conv1D'; }), /unknown layer class "?'?Conv1D/],
         ['unknown dtype', variant('dtype', (j) => { j.weightsManifest[0].weights[0].dtype = 'complex64'; }), /dtype .*complex64.* not supported/],
-        ['shape mismatch', variant('shape', (j) => { j.weightsManifest[0].weights[0].shape = [3, 12]; j.weightsManifest[0].weights[1].shape = [2, 12]; }), /kernel.*expected shape \[2, 12\], got \[3, 12\]/],
+        ['shape mismatch (kernel rows vs the input)', variant('shape', (j) => { j.weightsManifest[0].weights[0].shape = [3, 8]; }), /has 2 features, but layer lstm\w*'s kernel has 3 rows/],
+        ['shape mismatch (recurrent_kernel)', variant('shape2', (j) => { j.weightsManifest[0].weights[1].shape = [4, 9]; }), /recurrent_kernel \(recurrent_kernel\): expected shape \[3, …\], got \[4, 9\]/],
+        ['a config declaring a huge layer', variant('units', (j) => { j.modelTopology.config.layers[0].config.units = 100000000; }), /recurrent_kernel.*expected shape \[100000000, …\], got \[3, 12\]/],
         ['bad JSON', variant('json', (_j, d) => { writeFileSync(path.join(d, 'model.json'), '{"modelTopology": {'); return 'raw'; }), /model\.json: not valid JSON/],
         ['not a layers-model', variant('graph', (j) => { j.format = 'graph-model'; }), /graph-model.*not a tfjs LayersModel/],
         ['a shard path leaving the directory', variant('escape', (j) => { j.weightsManifest[0].paths = ['../good/weights.bin']; }), /must be relative to the model's directory/],

@@ -225,6 +225,58 @@ function loadDense(ctx: Ctx, layer: string, d: Dense, w: KerasWeight[]): void {
   d.loadStateDict(dict);
 }
 
+const WEIGHTED = new Set(['SimpleRNN', 'LSTM', 'GRU', 'Bidirectional', 'Dense', 'TimeDistributed', 'Embedding']);
+
+/** The sizes a config declares (units, input_dim, output_dim) against the weights' shapes and real lengths. */
+function precheck(ctx: Ctx, layer: string, cls: string, cfg: Obj, w: KerasWeight[]): void {
+  const need = (k: number, what: string): KerasWeight => {
+    const x = w[k];
+    if (!isObj(x) || !Array.isArray(x.shape) || !x.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || !(x.data instanceof Float32Array)) {
+      return fail(ctx, layer, `weight ${k} (${what}): expected {name, shape, data: Float32Array}, got ${isObj(x) ? `{ name: ${show(x.name)}, shape: ${show(x.shape)} }` : show(x)}`);
+    }
+    const n = x.shape.reduce((a, b) => a * b, 1);
+    if (x.data.length !== n) fail(ctx, layer, `weight ${x.name} (${what}): shape [${x.shape.join(', ')}] needs ${n} values, has ${x.data.length}`);
+    return x;
+  };
+  const dim = (x: KerasWeight, axis: number, want: number, what: string): void => {
+    if (x.shape.length !== 2 || x.shape[axis] !== want) fail(ctx, layer, `weight ${x.name} (${what}): expected shape [${axis === 0 ? `${want}, …` : `…, ${want}`}], got [${x.shape.join(', ')}]`);
+  };
+  const recurrent = (c: string, rc: Obj, k: number): void => {
+    const H = posInt(ctx, layer, rc, 'units');
+    const G = gateCount(family(c));
+    need(k, 'kernel');
+    const r = need(k + 1, 'recurrent_kernel');
+    dim(r, 0, H, 'recurrent_kernel');
+    dim(r, 1, G * H, 'recurrent_kernel');
+  };
+  const inner = (): { cls: string; cfg: Obj } => entry(ctx, cfg.layer, `${layer}.layer`);
+  switch (cls) {
+    case 'SimpleRNN': case 'LSTM': case 'GRU':
+      return recurrent(cls, cfg, 0);
+    case 'Bidirectional': {
+      const f = inner();
+      if (!['SimpleRNN', 'LSTM', 'GRU'].includes(f.cls)) return;
+      recurrent(f.cls, f.cfg, 0);
+      const n = bool(ctx, layer, f.cfg, 'use_bias', true) ? 3 : 2;
+      const b = isObj(cfg.backward_layer) ? entry(ctx, cfg.backward_layer, `${layer}.backward_layer`) : f;
+      return recurrent(b.cls, b.cfg, n);
+    }
+    case 'Dense':
+      return dim(need(0, 'kernel'), 1, posInt(ctx, layer, cfg, 'units'), 'kernel');
+    case 'TimeDistributed': {
+      const d = inner();
+      if (d.cls === 'Dense') dim(need(0, 'kernel'), 1, posInt(ctx, layer, d.cfg, 'units'), 'kernel');
+      return;
+    }
+    case 'Embedding': {
+      const e = need(0, 'embeddings');
+      dim(e, 0, posInt(ctx, layer, cfg, 'input_dim'), 'embeddings');
+      dim(e, 1, posInt(ctx, layer, cfg, 'output_dim'), 'embeddings');
+      return;
+    }
+  }
+}
+
 function planLayer(ctx: Ctx, cls: string, cfg: Obj, layer: string): Plan {
   switch (cls) {
     case 'SimpleRNN': case 'LSTM': case 'GRU': {
@@ -349,6 +401,10 @@ export function modelFromKeras(modelConfig: unknown, weightsOf: (layerName: stri
   const name = typeof config.name === 'string' ? config.name : 'sequential';
   let inputShape = sampleShape(config.build_input_shape);
   const plans: { name: string; index: number; plan: Plan }[] = [];
+  // The weights of each layer, fetched once and checked against the sizes the config declares
+  // before any layer (and its parameters) is made: a config cannot make rnnkit allocate more than
+  // the weights hold.
+  const weights = new Map<number, KerasWeight[]>();
   let index = 0;
   config.layers.forEach((raw, i) => {
     const e = entry(ctx, raw, `config.layers[${i}]`);
@@ -364,19 +420,25 @@ export function modelFromKeras(modelConfig: unknown, weightsOf: (layerName: stri
       else if (Array.isArray(e.cfg.input_shape)) inputShape = [null, ...(e.cfg.input_shape as unknown[])].slice(1).map((d) => (Number.isSafeInteger(d) && (d as number) >= 1 ? (d as number) : null));
       if (e.cls === 'Embedding' && !inputShape) inputShape = [Number.isSafeInteger(e.cfg.input_length) ? (e.cfg.input_length as number) : null];
     }
-    plans.push({ name: e.name, index: index++, plan: planLayer(ctx, e.cls, e.cfg, e.name) });
+    const at = index++;
+    let w: KerasWeight[] | undefined;
+    const fetch = (): void => {
+      w = weightsOf(e.name, at);
+      if (!Array.isArray(w)) fail(ctx, e.name, `weightsOf returned ${show(w)}, not an array of weights`);
+      precheck(ctx, e.name, e.cls, e.cfg, w);
+      weights.set(at, w);
+    };
+    // Layers allocate their parameters at build, except an Embedding (at construction): its weights
+    // are checked first; the others' config is checked first (a bad config is named before weights).
+    if (e.cls === 'Embedding') fetch();
+    const plan = planLayer(ctx, e.cls, e.cfg, e.name);
+    if (WEIGHTED.has(e.cls) && e.cls !== 'Embedding') fetch();
+    if (plan.weightCount > 0 && w!.length !== plan.weightCount) {
+      fail(ctx, e.name, `expected ${plan.weightCount} weights (Keras get_weights() order), got ${w!.length}${w!.length ? ` [${w!.map((x) => x.name).join(', ')}]` : ''}`);
+    }
+    plans.push({ name: e.name, index: at, plan });
   });
   if (plans.length === 0) throw new KerasFormatError(`${ctx.where}: the model has no layers`);
-  // The weights of each layer, fetched once: the first weighted layer's kernel gives a missing input width.
-  const weights = new Map<number, KerasWeight[]>();
-  for (const p of plans) {
-    if (p.plan.weightCount === 0) continue;
-    const w = weightsOf(p.name, p.index);
-    if (!Array.isArray(w) || w.length !== p.plan.weightCount) {
-      fail(ctx, p.name, `expected ${p.plan.weightCount} weights (Keras get_weights() order), got ${Array.isArray(w) ? `${w.length}${w.length ? ` [${w.map((x) => x.name).join(', ')}]` : ''}` : show(w)}`);
-    }
-    weights.set(p.index, w);
-  }
   if (!inputShape) {
     const first = plans[0];
     const w = weights.get(first.index);
@@ -385,6 +447,18 @@ export function modelFromKeras(modelConfig: unknown, weightsOf: (layerName: stri
     }
     const rank3 = first.plan.layers[0] instanceof RecurrentBase || first.plan.layers[0] instanceof TimeDistributed;
     inputShape = rank3 ? [null, w[0].shape[0]] : [w[0].shape[0]];
+  }
+  // The declared input width must be the first weighted layer's kernel rows (before building allocates).
+  const firstWeighted = plans.find((p) => p.plan.weightCount > 0);
+  const before = firstWeighted ? plans.slice(0, plans.indexOf(firstWeighted)) : [];
+  const widthKept = before.every((p) => p.plan.layers.every((l) => l instanceof Masking || l instanceof Dropout || l instanceof Activation || l instanceof RepeatVector));
+  const firstLayer = firstWeighted?.plan.layers[0];
+  if (firstWeighted && widthKept && !(firstLayer instanceof Embedding)) {
+    const rows = weights.get(firstWeighted.index)![0].shape[0];
+    const width = inputShape[inputShape.length - 1];
+    if (width !== rows) {
+      throw new KerasFormatError(`${ctx.where}: the input shape [${inputShape.map((d) => d ?? 'null').join(', ')}] has ${width} features, but layer ${firstWeighted.name}'s kernel has ${rows} rows`);
+    }
   }
   const layers = plans.flatMap((p) => p.plan.layers);
   let model: Sequential;
