@@ -195,3 +195,21 @@ test('a softmax last layer with a loss expecting logits warns (no silent double 
   await assert.rejects(m.fit(x, Tensor.from([1, 2], [2]), { epoch: 3 } as never), /options\.epoch: unknown option/);
   await assert.rejects(m.predict(Tensor.zeros([2, 3, 4])), /x must have shape \[samples, steps\]/);
 });
+
+test('predict with lengths after an Embedding: each sequence as if it were alone (and with maskZero, the shorter of the two)', async () => {
+  for (const maskZero of [false, true]) {
+    const model = new Sequential([new Embedding({ inputDim: 7, outputDim: 3, maskZero }), new LSTM({ units: 4 })], { seed: 9 });
+    const rng = new Random(5);
+    const x = ids(rng, 2, 5, 7);
+    const lengths = [4, 2];
+    const got = await model.predict(x, { lengths });
+    for (let b = 0; b < 2; b++) {
+      const alone = Tensor.from(Float32Array.from(x.data.slice(b * 5, b * 5 + lengths[b])), [1, lengths[b]]);
+      const want = await model.predict(alone);
+      const g = Array.from(got.data.slice(b * 4, (b + 1) * 4)), w = Array.from(want.data);
+      assert.ok(g.every((v, k) => Math.abs(v - w[k]) <= 1e-6), `maskZero ${maskZero}, sequence ${b}: ${g} vs ${w}`);
+    }
+    const full = await model.predict(x);
+    assert.ok(Array.from(full.data.slice(4, 8)).some((v, k) => Math.abs(v - got.data[4 + k]) > 1e-4), 'lengths change the short sequence');
+  }
+});

@@ -429,8 +429,12 @@ export class Sequential {
         const r = layer.forward(x, { training });
         if (training) caches.push({ kind: 'embedding', run: r.run! });
         const steps = r.output.shape[1];
-        flow = { x: r.output };
+        flow = { x: r.output, ...(flow.lengths ? { lengths: flow.lengths } : {}) };
         if (r.mask) {
+          // maskZero's mask, cut at the given lengths too.
+          const given = flow.lengths;
+          if (given) for (let b = 0; b < x.shape[0]; b++) r.mask.fill(0, b * steps + given[b], (b + 1) * steps);
+          delete flow.lengths;
           const lengths = maskToLengths(r.mask, x.shape[0], steps);
           if (lengths) flow.lengths = lengths;
           else flow.mask = r.mask;
