@@ -162,15 +162,22 @@ async function withH5<T>(file: string, diskPath: string, bytes: Uint8Array, body
 }
 
 /** A string attribute (or undefined), read whether stored as a variable- or fixed-length string or bytes. */
-function stringAttr(file: string, obj: H5Group, name: string, where: string): string | undefined {
-  return at(file, `${where}${name}`, () => stringAttrUnchecked(file, obj, name, where));
+function stringAttr(file: string, obj: H5Group, name: string, where: string, fileBytes: number): string | undefined {
+  return at(file, `${where}${name}`, () => stringAttrUnchecked(file, obj, name, where, fileBytes));
 }
 
-function stringAttrUnchecked(file: string, obj: H5Group, name: string, where: string): string | undefined {
+/** Refuses an attribute whose declared (fixed-size) data is larger than the file or MAX_JSON_BYTES, before reading it. */
+function checkAttrSize(file: string, a: { metadata?: { size?: number; vlen?: boolean }; shape: number[] | null }, label: string, fileBytes: number): void {
+  const count = (a.shape ?? []).reduce((x, y) => x * y, 1);
+  const n = (a.metadata?.size ?? 0) * count;
+  const cap = Math.min(MAX_JSON_BYTES, fileBytes);
+  if (!Number.isSafeInteger(n) || n > cap || count > fileBytes) throw err(file, `attribute ${label}: declares ${n} bytes (${count} elements), more than the file (${fileBytes} bytes) can hold or the limit of ${MAX_JSON_BYTES}`);
+}
+
+function stringAttrUnchecked(file: string, obj: H5Group, name: string, where: string, fileBytes: number): string | undefined {
   const a = obj.attrs[name];
   if (!a) return undefined;
-  const n = (a.metadata?.size ?? 0) * Math.max(1, (a.shape ?? []).reduce((x, y) => x * y, 1));
-  if (n > MAX_JSON_BYTES) throw err(file, `attribute ${where}${name}: ${n} bytes, beyond the limit of ${MAX_JSON_BYTES}`);
+  checkAttrSize(file, a, `${where}${name}`, fileBytes);
   const v = a.value;
   if (typeof v === 'string') return v;
   if (v instanceof Uint8Array) return strFromU8(v);
@@ -179,13 +186,14 @@ function stringAttrUnchecked(file: string, obj: H5Group, name: string, where: st
 }
 
 /** A list-of-strings attribute (Keras's load_attributes_from_hdf5_group: `name` or `name0`, `name1`, …). */
-function stringListAttr(file: string, obj: H5Group, name: string, where: string): string[] | undefined {
-  return at(file, `${where}${name}`, () => stringListAttrUnchecked(file, obj, name, where));
+function stringListAttr(file: string, obj: H5Group, name: string, where: string, fileBytes: number): string[] | undefined {
+  return at(file, `${where}${name}`, () => stringListAttrUnchecked(file, obj, name, where, fileBytes));
 }
 
-function stringListAttrUnchecked(file: string, obj: H5Group, name: string, where: string): string[] | undefined {
+function stringListAttrUnchecked(file: string, obj: H5Group, name: string, where: string, fileBytes: number): string[] | undefined {
   const one = (key: string): string[] => {
     const a = obj.attrs[key];
+    checkAttrSize(file, a, `${where}${key}`, fileBytes);
     const v = a.value;
     if (typeof v === 'string') return [v];
     if (ArrayBuffer.isView(v) && (v as { length: number }).length === 0) return []; // [] is saved as an empty float array
@@ -357,12 +365,12 @@ async function readKeras3<T>(file: string, bytes: Uint8Array, body: (a: { config
 /** Reads a legacy .h5 file: model_config, Keras version, and the open file. */
 async function readLegacyH5<T>(file: string, bytes: Uint8Array, body: (a: { config: unknown; version: string | null; layers: ConfigLayer[]; f: H5File; lib: H5 }) => T): Promise<T> {
   return withH5(file, nodePath.resolve(file), bytes, (f, lib) => {
-    const text = stringAttr(file, f, 'model_config', '');
+    const text = stringAttr(file, f, 'model_config', '', bytes.length);
     if (text === undefined) {
       throw err(file, `no model_config attribute: a weights-only file (save_weights) or not a Keras model; rnnkit needs the model's config (save with model.save("model.keras") or model.save("model.h5"))`);
     }
     const config = parseJson(file, 'attribute model_config', text);
-    const version = stringAttr(file, f, 'keras_version', '') ?? null;
+    const version = stringAttr(file, f, 'keras_version', '', bytes.length) ?? null;
     const layers = configLayers(`${file}: model_config`, config);
     if (!groupAt(file, lib, f, 'model_weights')) throw err(file, 'no model_weights group (the weights of the layers)');
     return body({ config, version, layers, f, lib });
@@ -370,11 +378,11 @@ async function readLegacyH5<T>(file: string, bytes: Uint8Array, body: (a: { conf
 }
 
 /** Weight datasets of one legacy-h5 layer, in weight_names order. */
-function legacyWeightPaths(file: string, lib: H5, f: H5File, layerName: string): string[] {
+function legacyWeightPaths(file: string, lib: H5, f: H5File, layerName: string, fileBytes: number): string[] {
   const gp = `model_weights/${layerName}`;
   const g = groupAt(file, lib, f, gp);
   if (!g) throw err(file, `weights group ${gp} is missing`);
-  const names = stringListAttr(file, g, 'weight_names', `${gp}/`);
+  const names = stringListAttr(file, g, 'weight_names', `${gp}/`, fileBytes);
   if (names === undefined) throw err(file, `weights group ${gp} has no weight_names attribute`);
   return names.map((n) => `${gp}/${n}`);
 }
@@ -413,11 +421,11 @@ export async function loadKerasFile(path: string): Promise<Sequential> {
       }, { flavour: flavourOf(version), where: path });
     }),
     (bytes) => readLegacyH5(path, bytes, ({ config, version, layers, f, lib }) => {
-      const listed = stringListAttr(path, groupAt(path, lib, f, 'model_weights')!, 'layer_names', 'model_weights/');
+      const listed = stringListAttr(path, groupAt(path, lib, f, 'model_weights')!, 'layer_names', 'model_weights/', bytes.length);
       return modelFromKeras(config, (name) => {
         if (listed && !listed.includes(name)) throw err(path, `layer ${name} is not in model_weights/layer_names ${show(listed)}`);
         if (!layers.some((l) => l.name === name)) throw err(path, `layer ${name} is not in model_config`);
-        return legacyWeightPaths(path, lib, f, name).map((p) => readDataset(path, lib, f, p, bytes.length));
+        return legacyWeightPaths(path, lib, f, name, bytes.length).map((p) => readDataset(path, lib, f, p, bytes.length));
       }, { flavour: flavourOf(version), where: path });
     }));
 }
@@ -446,7 +454,7 @@ export async function describeKerasFile(path: string): Promise<KerasFileDescript
       format: 'keras-h5' as const, kerasVersion: version,
       layers: layers.map((l) => ({
         name: l.name, className: l.className,
-        weights: legacyWeightPaths(path, lib, f, l.name).map((p) => ({ path: p, shape: datasetShape(path, lib, f, p) })),
+        weights: legacyWeightPaths(path, lib, f, l.name, bytes.length).map((p) => ({ path: p, shape: datasetShape(path, lib, f, p) })),
       })),
     })));
 }
