@@ -649,7 +649,7 @@ export function modelToKeras(model: Sequential, flavour: KerasFlavour): { modelC
       const cfg: Obj = { name, trainable: true, layer: fwCfg, merge_mode: layer.merge };
       if (differs || flavour === 'keras3') cfg.backward_layer = bwCfg;
       const cls = fw.className;
-      const sub = (dir: string) => (flavour === 'tfjs' ? `${name}/${dir}_${innerName}` : `${name}/${dir}_${innerName}`);
+      const sub = (dir: string) => `${name}/${dir}_${innerName}`;
       const keys = ['kernel', 'recurrent_kernel', 'bias'];
       add(wrapEntry(flavour, 'Bidirectional', cfg), name, [
         ...recurrentWeights(fw, 0, false, weightNames(flavour, sub('forward'), cls, keys)),
