@@ -87,11 +87,7 @@ function isHdf5(b: Uint8Array): boolean {
 
 async function readBytes(path: string, what: string): Promise<Uint8Array> {
   if (typeof path !== 'string' || path.length === 0) throw new TypeError(`${what}: path must be a non-empty string, got ${show(path)}`);
-  try {
-    return new Uint8Array(await fs.promises.readFile(path));
-  } catch (e) {
-    throw err(path, `cannot read the file (${(e as Error).message})`);
-  }
+  return new Uint8Array(await fs.promises.readFile(path)); // a missing file is node's ENOENT error, naming the path
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -405,7 +401,8 @@ async function readAny<T>(path: string, what: string, k3: (bytes: Uint8Array) =>
  * RepeatVector, Activation (see modelFromKeras in keras.ts). Keras 2's and Keras 3's defaults and
  * hard_sigmoid are picked by the file's keras_version.
  *
- * Errors (KerasFormatError naming the file and the entry/dataset): not a zip or HDF5 file, a
+ * Errors: node's fs errors (ENOENT, …) for a file that cannot be read; TypeError for a bad path;
+ * KerasFormatError naming the file and the entry/dataset for the rest: not a zip or HDF5 file, a
  * truncated or corrupt archive, an entry declaring a size beyond KERAS_MAX_ENTRY_BYTES or beyond what the
  * archive can hold, no config.json / model_config, config not JSON, a missing weights group or
  * dataset, a dataset of the wrong shape or type, an unknown layer class or unsupported option.
