@@ -93,7 +93,7 @@ const FIT_OPTIONS = optionNames<FitOptions>({
 const PREDICT_OPTIONS = optionNames<PredictOptions>({ batchSize: true, lengths: true });
 const EVALUATE_OPTIONS = optionNames<EvaluateOptions>({ batchSize: true, lengths: true, verbose: true });
 
-/** What flows between layers: the batch-major tensor and its time mask, as lengths or a 0/1 mask. */
+/** What flows between layers: the batch-major tensor and its time mask: lengths, a 0/1 Keras mask, or both (a mask of that form). */
 interface Flow {
   x: Tensor;
   lengths?: Int32Array;
@@ -413,8 +413,11 @@ export class Sequential {
       const { x } = flow;
       if (layer instanceof RecurrentBase) {
         const opts: Parameters<RecurrentBase['forward']>[1] = { training };
-        if (flow.lengths) opts.lengths = flow.lengths;
-        else if (flow.mask) opts.mask = flow.mask;
+        // A Keras mask (maskZero, Masking) repeats the last valid output over the masked steps of a
+        // returned sequence, so a sequence output takes the mask; the last output takes the lengths
+        // the mask came to when it has that form (the padding is then never computed).
+        if (flow.mask && (layer.returnSequences || !flow.lengths)) opts.mask = flow.mask;
+        else if (flow.lengths) opts.lengths = flow.lengths;
         if (training && seed !== undefined) opts.dropoutSeed = seed;
         const r = await layer.forwardAsync(x, opts);
         if (training) caches.push({ kind: 'recurrent', run: r.run! });
@@ -437,7 +440,7 @@ export class Sequential {
           delete flow.lengths;
           const lengths = maskToLengths(r.mask, x.shape[0], steps);
           if (lengths) flow.lengths = lengths;
-          else flow.mask = r.mask;
+          flow.mask = r.mask;
         }
       } else if (layer instanceof Dropout) {
         const r = layer.forward(x, training ? { training, ...(seed !== undefined ? { seed } : {}) } : undefined);
@@ -455,7 +458,7 @@ export class Sequential {
         const r = layer.forward(x);
         if (training) caches.push({ kind: 'masking', mask: r.mask });
         const lengths = maskToLengths(r.mask, x.shape[0], x.shape[1]);
-        flow = lengths ? { x: r.output, lengths } : { x: r.output, mask: r.mask };
+        flow = lengths ? { x: r.output, lengths, mask: r.mask } : { x: r.output, mask: r.mask };
       } else if (layer instanceof RepeatVector) {
         if (training) caches.push({ kind: 'repeat' });
         flow = { x: layer.forward(x).output };
