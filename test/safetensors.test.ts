@@ -360,8 +360,9 @@ describe('safetensors: decode refuses malformed files', () => {
   });
 
   test('known but unsupported dtypes, and I64 values that are not safe integers', () => {
-    refuses(craft({ h: { dtype: 'F16', shape: [2], data_offsets: [0, 4] } }, 4), 'h', /unsupported dtype F16 \(rnnkit reads F32, F64, I32, I64, U8\)/);
-    refuses(craft({ h: { dtype: 'BF16', shape: [1], data_offsets: [0, 2] } }, 2), 'h', /unsupported dtype BF16/);
+    refuses(craft({ h: { dtype: 'I16', shape: [2], data_offsets: [0, 4] } }, 4), 'h', /unsupported dtype I16 \(rnnkit reads F32, F64, F16, BF16, I32, I64, U8\)/);
+    refuses(craft({ h: { dtype: 'F8_E4M3', shape: [1], data_offsets: [0, 1] } }, 1), 'h', /unsupported dtype F8_E4M3/);
+    refuses(craft({ h: { dtype: 'F16', shape: [3], data_offsets: [0, 4] } }, 4), 'h', /F16|bytes/);
     refuses(craft({ h: { dtype: 'BOOL', shape: [1], data_offsets: [0, 1] } }, 1), 'h', /unsupported dtype BOOL/);
     const big = new Uint8Array(16);
     new DataView(big.buffer).setBigInt64(8, 2n ** 53n, true);
@@ -624,4 +625,23 @@ describe('writeSafetensorsFile', () => {
     assert.deepStrictEqual(got.metadata, { a: 'b' });
     assert.deepStrictEqual(others(dir, 'w.safetensors'), []);
   });
+});
+
+test('F16 and BF16 tensors written by PyTorch are widened exactly to float32 (zeros, subnormals, extremes, infinities, NaN)', async () => {
+  const dir = new URL('./fixtures/', import.meta.url);
+  const { tensors } = await readSafetensorsFile(new URL('safetensors_halfs.safetensors', dir).pathname);
+  const want = JSON.parse(await readFile(new URL('safetensors_halfs.json', dir), 'utf8')) as Record<string, (number | string)[]>;
+  for (const name of ['f16', 'bf16']) {
+    const t = tensors[name];
+    assert.equal(t.dtype, name === 'f16' ? 'F16' : 'BF16');
+    assert.ok(t.data instanceof Float32Array, `${name}: widened to a Float32Array`);
+    assert.deepEqual(t.shape, [want[name].length]);
+    want[name].forEach((w, i) => {
+      const g = t.data[i];
+      const label = `${name}[${i}]: got ${Object.is(g, -0) ? '-0' : g}, PyTorch ${w}`;
+      if (w === 'nan') assert.ok(Number.isNaN(g), label);
+      else if (w === '-0') assert.ok(Object.is(g, -0), label);
+      else assert.equal(g, w === 'inf' ? Infinity : w === '-inf' ? -Infinity : w, label);
+    });
+  }
 });

@@ -16,8 +16,9 @@ import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from './files.js';
 
 /**
- * A safetensors dtype name (the spec's spelling). rnnkit reads F32, F64, I32, I64 (as numbers, when
- * every value is a safe integer) and U8, and writes F32, F64, I32 and U8. The other names are
+ * A safetensors dtype name (the spec's spelling). rnnkit reads F32, F64, F16 and BF16 (both widened
+ * exactly to float32), I32, I64 (as numbers, when every value is a safe integer) and U8, and writes
+ * F32, F64, I32 and U8. The other names are
  * recognised (so that the sizes in a file can be checked) but refused as unsupported when read.
  */
 export type SafeDType =
@@ -30,7 +31,7 @@ export type SafeDType =
  * One tensor: its dtype, its row-major shape ([] for a scalar) and its elements.
  *
  * The data's type follows the dtype: F32 → Float32Array, F64 → Float64Array, I32 → Int32Array,
- * U8 → Uint8Array. A decoded I64 tensor keeps dtype 'I64' and holds its (safe-integer) values in a
+ * U8 → Uint8Array, F16 and BF16 → Float32Array (the tensor keeps its dtype name). A decoded I64 tensor keeps dtype 'I64' and holds its (safe-integer) values in a
  * Float64Array; it cannot be written back as I64.
  */
 export interface SafeTensor {
@@ -82,7 +83,7 @@ const WRITE_ARRAY = {
   U8: Uint8Array,
 } as const;
 
-const READABLE = ['F32', 'F64', 'I32', 'I64', 'U8'];
+const READABLE = ['F32', 'F64', 'F16', 'BF16', 'I32', 'I64', 'U8'];
 
 /** Whether this host stores numbers little-endian (then typed arrays are copied byte for byte). */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -318,6 +319,14 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): { tensors: R
   return { tensors, metadata };
 }
 
+/** An IEEE 754 binary16 bit pattern as a number (exact). */
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1, exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac === 0 ? sign * Infinity : NaN;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
 function readData(e: Entry, src: DataView, fail: (tensor: string, message: string) => never): SafeTensor['data'] {
   const raw = new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
   switch (e.dtype) {
@@ -334,6 +343,19 @@ function readData(e: Entry, src: DataView, fail: (tensor: string, message: strin
           out[i] = e.dtype === 'F32' ? src.getFloat32(4 * i, true) : e.dtype === 'F64' ? src.getFloat64(8 * i, true) : src.getInt32(4 * i, true);
         }
       }
+      return out;
+    }
+    case 'F16': {
+      // IEEE half precision, widened exactly to float32 (subnormals, infinities and NaN included).
+      const out = new Float32Array(src.byteLength / 2);
+      for (let i = 0; i < out.length; i++) out[i] = halfToFloat(src.getUint16(2 * i, true));
+      return out;
+    }
+    case 'BF16': {
+      // bfloat16 is the top half of a float32: widening is a 16-bit shift.
+      const out = new Float32Array(src.byteLength / 2);
+      const bits = new Uint32Array(out.buffer);
+      for (let i = 0; i < out.length; i++) bits[i] = src.getUint16(2 * i, true) << 16;
       return out;
     }
     case 'I64': {
