@@ -86,3 +86,12 @@ export { modelFromKeras, modelToKeras, KerasFormatError, type KerasWeight, type 
 export { loadTfjsModel, saveTfjsModel, tfjsArtifactsToModel, modelToTfjsArtifacts, TfjsFormatError, type TfjsArtifacts, type TfjsWeightSpec } from './io/tfjs.js';
 export * from './io/keras-files.js';
 export * from './io/onnx.js';
+export * from './io/torch.js';
+export {
+  readModel, writeModel, detectFormat, outputFormat, parseTorchLayers, ModelFormatError, MODEL_FORMATS, WRITABLE_FORMATS, FORMAT_DESCRIPTIONS,
+  type ModelFormat, type ReadModelOptions,
+} from './io/formats.js';
+export {
+  UnsupportedFeatureError, unsupportedFeatures, FORMAT_LIMITS, GATE_ORDERS, torchToKeras, kerasToTorch, torchToOnnx, onnxToTorch,
+  type RecurrentFeatures, type CellFamily, type WeightFormat, type TorchCellWeights, type KerasCellWeights, type OnnxCellWeights,
+} from './io/layouts.js';
