@@ -127,7 +127,7 @@ test('inspect: format, layers, output shapes, parameter counts and options of ea
 });
 
 test('inspect and convert the committed fixtures of every format', async (t) => {
-  const files = fs.readdirSync(FIXTURES).filter((f) => /\.(onnx|keras|h5)$/.test(f) || /^torch_interop_rnnkit.*\.safetensors$/.test(f));
+  const files = fs.readdirSync(FIXTURES).filter((f) => /\.(onnx|keras|h5)$/.test(f) || /^torch_interop_rnnkit_(sequential|model).*\.safetensors$/.test(f));
   assert.ok(files.some((f) => f.endsWith('.onnx')) && files.some((f) => f.endsWith('.keras')) && files.some((f) => f.endsWith('.h5')), `fixtures of every format: ${files.join(', ')}`);
   for (const f of files) {
     await t.test(f, async () => {
@@ -159,6 +159,17 @@ test('a PyTorch state_dict rnnkit did not write: --torch-layers names its layers
     expectCode(without, 1, 'inspect without --torch-layers');
     assert.match(without.stderr, /torch-layers|layers/);
   }
+  const good = rnnkit('inspect', p, '--torch-layers', 'emb.:Embedding,lstm.:LSTM,fc.:Linear', '--json');
+  expectCode(good, 0, 'inspect with --torch-layers');
+  assert.deepEqual((JSON.parse(good.stdout) as { layers: { className: string }[] }).layers.map((l) => l.className), ['Embedding', 'LSTM', 'Dense']);
+  const out = path.join(tmp, 'torch-model.keras');
+  expectCode(rnnkit('convert', p, out, '--torch-layers', 'emb.:Embedding,lstm.:LSTM,fc.:Linear'), 0, 'convert with --torch-layers');
+  // A single module needs no description: its keys and shapes say what it is.
+  const single = rnnkit('inspect', path.join(FIXTURES, 'torch_interop_lstm_bi.safetensors'), '--json');
+  expectCode(single, 0, 'inspect a bare nn.LSTM state dict');
+  const rep = JSON.parse(single.stdout) as { layers: { className: string; config: { numLayers?: number; bidirectional?: boolean } }[] };
+  assert.equal(rep.layers[0].className, 'LSTM');
+  assert.equal(rep.layers[0].config.bidirectional, true);
   const bad = rnnkit('inspect', p, '--torch-layers', 'emb.:Conv2d');
   expectCode(bad, 1, 'inspect with an unknown kind');
   assert.match(bad.stderr, /Conv2d/);

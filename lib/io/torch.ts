@@ -265,15 +265,60 @@ export function sequentialFromTorch(stateDict: Record<string, Tensor | SafeTenso
   return model;
 }
 
+const PARAM_NAME = /^(.*?)((?:weight|bias)_(?:ih|hh)(?:_l\d+(?:_reverse)?)?|weight_hr_l\d+(?:_reverse)?|weight|bias)$/;
+
+/**
+ * The layers of a state dict whose modules can be told from the keys and shapes alone: a single
+ * module (nn.LSTM, nn.GRU and nn.RNN by their gate rows — an nn.RNN is taken as tanh —, a cell,
+ * nn.Linear with a bias, nn.Embedding as a lone `weight`), or nn.Sequential-style numbered prefixes
+ * ('0.', '1.', …) of such modules. undefined when the keys do not say (then name the layers).
+ */
+export function inferTorchLayers(stateDict: Record<string, Tensor | SafeTensor>): FromTorchOptions[] | undefined {
+  const groups = new Map<string, Map<string, number[]>>();
+  for (const [k, v] of Object.entries(stateDict)) {
+    const m = PARAM_NAME.exec(k);
+    if (!m || !v || !Array.isArray((v as { shape?: unknown }).shape)) return undefined;
+    if (!groups.has(m[1])) groups.set(m[1], new Map());
+    groups.get(m[1])!.set(m[2], [...(v as { shape: number[] }).shape]);
+  }
+  let prefixes = [...groups.keys()];
+  if (prefixes.length > 1) {
+    if (!prefixes.every((p) => /^\d+\.$/.test(p))) return undefined;
+    prefixes = prefixes.sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
+  }
+  const out: FromTorchOptions[] = [];
+  for (const prefix of prefixes) {
+    const g = groups.get(prefix)!;
+    const cell = g.has('weight_ih');
+    const ih = g.get(cell ? 'weight_ih' : 'weight_ih_l0'), hh = g.get(cell ? 'weight_hh' : 'weight_hh_l0');
+    if (ih && hh && ih.length === 2 && hh.length === 2) {
+      const hr = g.get('weight_hr_l0');
+      const H = hr ? hr[1] : hh[1];
+      const G = ih[0] / H;
+      const family = hr || G === 4 ? 'LSTM' : G === 3 ? 'GRU' : G === 1 ? 'RNN' : undefined;
+      if (!family) return undefined;
+      out.push({ kind: (cell ? `${family}Cell` : family) as TorchKind, prefix });
+    } else if (g.has('weight') && g.get('weight')!.length === 2) {
+      out.push({ kind: g.has('bias') ? 'Linear' : 'Embedding', prefix });
+    } else {
+      return undefined;
+    }
+  }
+  return out.length > 0 ? out : undefined;
+}
+
 /**
  * Rebuilds the Sequential saveTorchSafetensors wrote (from the configuration in the file's
- * metadata) with the file's weights. A file without that metadata needs sequentialFromTorch and
- * the list of its layers (the error says so).
+ * metadata) with the file's weights. A file without that metadata is read when its keys tell the
+ * modules (inferTorchLayers: one module, or numbered ones); otherwise it needs sequentialFromTorch
+ * and the list of its layers (the error says so).
  */
 export async function sequentialFromTorchFile(path: string): Promise<Sequential> {
   const { tensors, metadata } = await readSafetensorsFile(path);
   const config = metadata[TORCH_MODEL_METADATA];
   if (config === undefined) {
+    const inferred = inferTorchLayers(tensors);
+    if (inferred) return sequentialFromTorch(tensors, inferred);
     throw new TypeError(
       `${path}: a PyTorch state dict without rnnkit's model description: name its layers (sequentialFromTorch(dict, [{ kind, prefix }, …]); ` +
         `on the command line --torch-layers "emb.:Embedding,lstm.:LSTM,fc.:Linear"). Keys: ${Object.keys(tensors).slice(0, 8).join(', ')}${Object.keys(tensors).length > 8 ? ', …' : ''}`,
