@@ -121,7 +121,7 @@ Exit codes: 0 done, 1 the input cannot be read or the output written, 2 usage er
     });
   program
     .command('convert')
-    .description('convert a model to another format (the output format from --to or the extension: .onnx, .keras, .safetensors; a path without extension is an rnnkit directory)')
+    .description('convert a model to another format (the output format from --to or the extension: .onnx, .keras, .h5, .safetensors; a path without extension is an rnnkit directory)')
     .argument('<in>', 'input model file or directory')
     .argument('<out>', 'output file or directory')
     .addOption(new Option('--to <format>', 'the output format').choices(WRITABLE_FORMATS as string[]))

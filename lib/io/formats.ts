@@ -5,7 +5,7 @@
 //   rnnkit     directory: model.json (rnnkit-model) + model.safetensors  yes   yes
 //   tfjs       directory: model.json (layers-model) + weight shards      yes   yes
 //   keras      Keras 3 .keras (zip: config.json + model.weights.h5)      yes   yes
-//   keras-h5   legacy Keras .h5 (model_config + model_weights)           yes   no (write .keras)
+//   keras-h5   legacy Keras .h5 (model_config + model_weights)           yes   yes
 //   onnx       .onnx (opset 15)                                          yes   yes
 //   torch      PyTorch state_dict as .safetensors                        yes   yes
 import fs from 'node:fs';
@@ -15,6 +15,7 @@ import { Sequential } from '../model/sequential.js';
 import { loadModel } from '../model/persistence.js';
 import { loadTfjsModel, saveTfjsModel } from './tfjs.js';
 import { loadKerasFile, saveKerasFile } from './keras-files.js';
+import { saveKerasH5File } from './keras-h5.js';
 import { loadOnnx, saveOnnx } from './onnx.js';
 import { loadTorchSafetensors, sequentialFromTorch, sequentialFromTorchFile, saveTorchSafetensors, type FromTorchOptions, type TorchKind } from './torch.js';
 
@@ -28,8 +29,8 @@ export const FORMAT_DESCRIPTIONS: Readonly<Record<ModelFormat, string>> = {
   onnx: 'ONNX model (.onnx)',
   torch: 'PyTorch state_dict as safetensors (.safetensors)',
 };
-/** The formats writeModel can write. */
-export const WRITABLE_FORMATS: readonly ModelFormat[] = ['rnnkit', 'tfjs', 'keras', 'onnx', 'torch'];
+/** The formats writeModel can write (all of them). */
+export const WRITABLE_FORMATS: readonly ModelFormat[] = MODEL_FORMATS;
 
 /** A file or directory that is none of the formats, or a format that cannot do what was asked. */
 export class ModelFormatError extends Error {
@@ -92,7 +93,6 @@ export function detectFormat(p: string): ModelFormat {
 export function outputFormat(p: string, to?: string): ModelFormat {
   if (to !== undefined) {
     if (!MODEL_FORMATS.includes(to as ModelFormat)) throw new ModelFormatError(`unknown format ${show(to)} (known: ${MODEL_FORMATS.join(', ')})`);
-    if (!WRITABLE_FORMATS.includes(to as ModelFormat)) throw new ModelFormatError(`rnnkit cannot write ${FORMAT_DESCRIPTIONS[to as ModelFormat]}; write a Keras 3 .keras file instead`);
     return to as ModelFormat;
   }
   const ext = path.extname(p).toLowerCase();
@@ -100,7 +100,7 @@ export function outputFormat(p: string, to?: string): ModelFormat {
     case '.onnx': return 'onnx';
     case '.keras': return 'keras';
     case '.safetensors': return 'torch';
-    case '.h5': throw new ModelFormatError(`${p}: rnnkit cannot write legacy .h5 files; write a Keras 3 .keras file instead`);
+    case '.h5': return 'keras-h5';
     case '': return 'rnnkit';
     default: throw new ModelFormatError(`${p}: cannot tell the output format from the extension ${show(ext)}; pass the format (one of ${WRITABLE_FORMATS.join(', ')})`);
   }
@@ -139,6 +139,7 @@ export async function writeModel(model: Sequential, p: string, format: ModelForm
     case 'rnnkit': await model.save(p, { includeOptimizer: false }); break;
     case 'tfjs': await saveTfjsModel(model, p); break;
     case 'keras': await saveKerasFile(model, p); break;
+    case 'keras-h5': await saveKerasH5File(model, p); break;
     case 'onnx': await saveOnnx(model, p); break;
     case 'torch': await saveTorchSafetensors(model, p); break;
     default: throw new ModelFormatError(`rnnkit cannot write ${FORMAT_DESCRIPTIONS[format] ?? show(format)}`);
