@@ -14,17 +14,22 @@
  * - saveKerasFile → loadKerasFile predicts exactly what the loaded model predicted, and the file
  *   written has the fixtures' structure: the same zip entries, the same HDF5 groups and datasets
  *   (with shapes) in model.weights.h5, the same config.json / metadata.json keys;
+ * - saveKerasFile(…, 'x.h5') (legacy Keras 2 .h5) → loadKerasFile predicts exactly
+ *   what the loaded model predicted (and the oracle's outputs), and the file written has the .h5
+ *   fixture's structure: the same HDF5 groups and datasets (shapes, dtypes), the same attributes on
+ *   every object with the same layer_names / weight_names / keras_version / backend values, and a
+ *   model_config with the fixture's keys; peepholes and projSize are refused by name, no file left;
  * - malformed files, each loaded in a child process (h5wasm is WebAssembly reading untrusted data):
  *   a clear KerasFormatError naming the file and the entry, never a crash.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { unzipSync, zipSync, strFromU8, strToU8 } from 'fflate';
 
-import { Tensor, loadKerasFile, saveKerasFile, describeKerasFile, type Sequential } from '../lib/index.js';
+import { Tensor, loadKerasFile, saveKerasFile, describeKerasFile, Sequential, LSTM, Dense } from '../lib/index.js';
 import { compare } from './helpers/compare.js';
 import { assertChildOk, repoRoot, runNodeChild } from './helpers/child.js';
 
@@ -74,6 +79,31 @@ async function h5Tree(bytes: Uint8Array): Promise<string[]> {
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Every HDF5 object's attributes (root ''), as [path, {name: value}], string-list values as arrays and model_config parsed. */
+async function h5Attrs(file: string): Promise<Map<string, Record<string, unknown>>> {
+  const h5wasm = (await import('h5wasm/node')).default;
+  await h5wasm.ready;
+  const f = new h5wasm.File(file, 'r');
+  try {
+    const out = new Map<string, Record<string, unknown>>();
+    for (const p of ['', ...f.paths()]) {
+      const o = p === '' ? f : f.get(p);
+      if (!(o instanceof h5wasm.Group || o instanceof h5wasm.Dataset)) continue;
+      const attrs: Record<string, unknown> = {};
+      for (const [k, a] of Object.entries(o.attrs)) {
+        const v = a.value;
+        attrs[k] = k === 'model_config' ? JSON.parse(v as string) : ArrayBuffer.isView(v) ? [...(v as Float64Array)] : v;
+        // the HDF5 type as h5py sees it: class (3 = string, 1 = float), variable-length or fixed, shape
+        attrs[`${k} (HDF5 type)`] = `class ${a.metadata.type}${a.metadata.vlen ? ' vlen' : ' fixed'} shape [${(a.shape ?? []).join(', ')}]`;
+      }
+      out.set(p, attrs);
+    }
+    return out;
+  } finally {
+    f.close();
   }
 }
 
@@ -194,6 +224,99 @@ if (fuzzArg >= 0) {
           assert.deepEqual(Object.keys(JSON.parse(strFromU8(mine['metadata.json']))).sort(), Object.keys(JSON.parse(strFromU8(ref['metadata.json']))).sort());
           const d = await describeKerasFile(out);
           assert.deepEqual(d.layers.flatMap((l) => l.weights), c.datasets.keras3, `${c.name}: the saved datasets`);
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('saveKerasFile(…, .h5) → loadKerasFile: the same predictions, and the .h5 fixtures\' file structure', async (t) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rnnkit-keras-h5-save-'));
+    try {
+      for (const c of fixtures.cases) {
+        for (const flavour of ['keras2', 'keras3'] as const) {
+          const m = await loadKerasFile(path.join(FIX, c.files[flavour]));
+          const y0 = await predict(m, c);
+          const out = path.join(dir, `${c.name}-${flavour}.h5`);
+          if (flavour === 'keras3' && c.outputKeras2) {
+            // Keras 3's hard_sigmoid (slope 1/6) is not Keras 2's (slope 0.2): refused by name, nothing written.
+            await assert.rejects(saveKerasFile(m, out), (e: Error) => e.name === 'UnsupportedFeatureError' && /activation/.test(e.message) && /LSTM/.test(e.message));
+            assert.equal(existsSync(out), false, `${c.name}: no file after a refusal`);
+            continue;
+          }
+          await saveKerasFile(m, out); // .h5 → the legacy format
+          const back = await loadKerasFile(out);
+          assert.deepEqual(back.layers.map((l) => l.className), expectedClasses(c), 'the layers');
+          const y1 = await predict(back, c);
+          const rep = compare(y1.data as Float32Array, y0.data as Float32Array);
+          t.diagnostic(`${c.name} from ${flavour}: .h5 round trip largest |diff| ${rep.maxAbs.toExponential(3)}`);
+          assert.equal(rep.maxAbs, 0, `${c.name} (${flavour}): the saved .h5 predicts differently (|diff| ${rep.maxAbs})`);
+          const vs = compare(y1.data as Float32Array, c.outputKeras2 ?? c.output, { rtol: TOL, floor: 1 });
+          t.diagnostic(`${c.name} from ${flavour}: saved .h5 vs the oracle largest |diff| ${vs.maxAbs.toExponential(3)}`);
+          assert.ok(vs.worstRatio <= 1, `${c.name}: the saved .h5 is off the oracle by ${vs.maxAbs}`);
+
+          // The structure, against the generator's .h5 fixture of the same model. rnnkit does not keep
+          // Keras layer names (it names layers as a fresh Keras model would: simple_rnn, dense, …), so
+          // the fixture's layer names (layer_names, position by position) are mapped to the saved ones.
+          const refFile = path.join(FIX, c.files.keras2);
+          const mine = await h5Attrs(out), ref = await h5Attrs(refFile);
+          const names = (a: Map<string, Record<string, unknown>>) => a.get('model_weights')!.layer_names as string[];
+          assert.equal(names(mine).length, names(ref).length, `${c.name}: layer_names`);
+          const rename = new Map(names(ref).map((n, i) => [n, names(mine)[i]]));
+          for (const [from, to] of rename) if (from !== to) t.diagnostic(`${c.name}: the fixture's layer ${from} is ${to} in rnnkit's file`);
+          const rn = (q: string) => q.split('/').map((seg) => rename.get(seg) ?? seg).join('/');
+          assert.deepEqual(await h5Tree(new Uint8Array(readFileSync(out))), (await h5Tree(new Uint8Array(readFileSync(refFile)))).map(rn).sort(), `${c.name}: groups and datasets (shapes, dtypes)`);
+          assert.deepEqual([...mine.keys()].sort(), [...ref.keys()].map(rn).sort(), `${c.name}: HDF5 objects`);
+          for (const [p, want] of ref) {
+            const got = mine.get(rn(p))!;
+            assert.deepEqual(Object.keys(got).sort(), Object.keys(want).sort(), `${c.name}: attributes of /${p}`);
+            for (const k of Object.keys(want).filter((n) => n.endsWith('(HDF5 type)'))) assert.equal(got[k], want[k], `${c.name}: /${p} attribute ${k}`);
+            for (const k of ['layer_names', 'weight_names', 'keras_version', 'backend']) {
+              if (k in want) assert.deepEqual(got[k], Array.isArray(want[k]) ? (want[k] as unknown[]).map((v) => (typeof v === 'string' ? rn(v) : v)) : want[k], `${c.name}: /${p} attribute ${k}`);
+            }
+          }
+          const cfg = mine.get('')!.model_config as { class_name: string; config: { layers: { class_name: string; config: object }[] } };
+          const wantCfg = ref.get('')!.model_config as typeof cfg;
+          assert.deepEqual(Object.keys(cfg).sort(), Object.keys(wantCfg).sort(), `${c.name}: model_config keys`);
+          assert.equal(cfg.class_name, 'Sequential');
+          assert.deepEqual(Object.keys(cfg.config).sort(), Object.keys(wantCfg.config).sort(), `${c.name}: model_config config keys`);
+          assert.deepEqual(cfg.config.layers.map((l) => l.class_name), wantCfg.config.layers.map((l) => l.class_name), `${c.name}: model_config layers`);
+          for (const [i, l] of cfg.config.layers.entries()) assert.deepEqual(Object.keys(l).sort(), Object.keys(wantCfg.config.layers[i]).sort(), `${c.name}: model_config layer ${i} keys`);
+          const d = await describeKerasFile(out);
+          assert.equal(d.format, 'keras-h5');
+          assert.equal(d.kerasVersion, '2.15.0');
+          const sortKey = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+          assert.deepEqual(d.layers.flatMap((l) => l.weights).sort(sortKey), c.datasets.keras2.map((w) => ({ ...w, path: rn(w.path) })).sort(sortKey), `${c.name}: the saved datasets`);
+        }
+      }
+      // format option: .keras when asked, whatever the extension; unknown options are errors
+      const m = await loadKerasFile(path.join(FIX, fixtures.cases[0].files.keras2));
+      const k3 = path.join(dir, 'as-keras3.h5');
+      await saveKerasFile(m, k3, { format: 'keras3' });
+      assert.equal((await describeKerasFile(k3)).format, 'keras3');
+      const h5 = path.join(dir, 'as-h5.keras');
+      await saveKerasFile(m, h5, { format: 'keras-h5' });
+      assert.equal((await describeKerasFile(h5)).format, 'keras-h5');
+      await assert.rejects(saveKerasFile(m, h5, { format: 'onnx' as 'keras3' }), TypeError);
+      await assert.rejects(saveKerasFile(m, h5, { fromat: 'keras3' } as object), /unknown option/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('saveKerasFile to .h5 refuses what Keras cannot express by name (peepholes, projSize) and leaves no file', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'rnnkit-keras-h5-refuse-'));
+    try {
+      const peep = new Sequential([new LSTM({ units: 4, peepholes: true, inputSize: 3 }), new Dense({ units: 2 })], { seed: 5 });
+      peep.build([5, 3]);
+      const proj = new Sequential([new LSTM({ units: 4, projSize: 2, inputSize: 3 })], { seed: 6 });
+      proj.build([5, 3]);
+      for (const [m, feature] of [[peep, /peephole/i], [proj, /proj/i]] as const) {
+        for (const [save, out] of [[(p: string) => saveKerasFile(m, p), path.join(dir, 'refused.h5')], [(p: string) => saveKerasFile(m, p, { format: 'keras-h5' }), path.join(dir, 'refused.keras')]] as const) {
+          await assert.rejects(save(out), (e: Error) => e.name === 'UnsupportedFeatureError' && feature.test(e.message));
+          assert.equal(existsSync(out), false, 'no file written');
+          assert.deepEqual(readdirSync(dir), [], 'no temp file left');
         }
       }
     } finally {

@@ -32,7 +32,7 @@ import os from 'node:os';
 import nodePath from 'node:path';
 import { unzipSync, zipSync, strToU8, strFromU8, type Unzipped } from 'fflate';
 import { Sequential } from '../model/sequential.js';
-import { show } from '../options.js';
+import { checkOptions, show } from '../options.js';
 import { writeFileAtomic } from './files.js';
 import { KerasFormatError, modelFromKeras, modelToKeras, type KerasFlavour, type KerasWeight } from './keras.js';
 
@@ -480,18 +480,32 @@ function walkDatasets(file: string, lib: H5, f: H5File, path: string, depth = 0)
   return out;
 }
 
+/** Options of saveKerasFile. */
+export interface SaveKerasOptions {
+  /**
+   * 'keras3': a Keras 3 `.keras` archive; 'keras-h5': a legacy Keras 2 (tf.keras 2.x) `.h5` file.
+   * Default: 'keras-h5' when the path ends in `.h5` or `.hdf5` (any case), else 'keras3'.
+   */
+  format?: 'keras3' | 'keras-h5';
+}
+
 /**
- * Writes an rnnkit Sequential (built) as a Keras 3 `.keras` file that `keras.saving.load_model`
- * reads (Keras requires the `.keras` extension): config.json and weights from
- * modelToKeras(model, 'keras3'), metadata.json, and model.weights.h5 with the group layout above
- * (`vars` at the root, `layers/<snake class name>[_k]/vars`, `…/cell/vars` for RNN layers,
- * `forward_layer`/`backward_layer` for Bidirectional, `layer/vars` for TimeDistributed). The zip's
- * entries are stored uncompressed, as Keras writes them. The file is replaced atomically
+ * Writes an rnnkit Sequential (built) as a Keras model file: by default (see SaveKerasOptions.format)
+ * a legacy Keras 2 `.h5` file (see saveLegacyH5 below) for a path ending in `.h5`/`.hdf5`, else a Keras 3 `.keras`
+ * file that `keras.saving.load_model` reads (Keras requires the `.keras` extension): config.json and
+ * weights from modelToKeras(model, 'keras3'), metadata.json, and model.weights.h5 with the group
+ * layout above (`vars` at the root, `layers/<snake class name>[_k]/vars`, `…/cell/vars` for RNN
+ * layers, `forward_layer`/`backward_layer` for Bidirectional, `layer/vars` for TimeDistributed). The
+ * zip's entries are stored uncompressed, as Keras writes them. The file is replaced atomically
  * (writeFileAtomic).
- * Errors: UnsupportedFeatureError (from modelToKeras) for what Keras cannot express; TypeError for a
- * model that is not built or a bad path.
+ * Errors: UnsupportedFeatureError (from modelToKeras) for what Keras cannot express (nothing is
+ * written then); TypeError for a model that is not built, a bad path or an unknown option/format.
  */
-export async function saveKerasFile(model: Sequential, path: string): Promise<void> {
+export async function saveKerasFile(model: Sequential, path: string, options: SaveKerasOptions = {}): Promise<void> {
+  checkOptions(options, 'saveKerasFile options', ['format']);
+  const format = options.format ?? (typeof path === 'string' && /\.(h5|hdf5)$/i.test(path) ? 'keras-h5' : 'keras3');
+  if (format !== 'keras3' && format !== 'keras-h5') throw new TypeError(`saveKerasFile options.format: expected 'keras3' or 'keras-h5', got ${show(format)}`);
+  if (format === 'keras-h5') return saveLegacyH5(model, path);
   if (typeof path !== 'string' || path.length === 0) throw new TypeError(`saveKerasFile: path must be a non-empty string, got ${show(path)}`);
   if (!(model instanceof Sequential)) throw new TypeError(`saveKerasFile: expected a Sequential, got ${show(model)}`);
   const { modelConfig, layers } = modelToKeras(model, 'keras3');
@@ -537,6 +551,120 @@ export async function saveKerasFile(model: Sequential, path: string): Promise<vo
       [WEIGHTS]: [weights, { level: 0 }],
     });
     await writeFileAtomic(path, zip);
+  } finally {
+    await fs.promises.rm(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing legacy .h5
+
+/** The keras_version a legacy .h5 file is written with (tf.keras 2.15, the last Keras 2). */
+const KERAS2_H5_VERSION = '2.15.0';
+/** keras/src/legacy/saving/legacy_h5_format.py HDF5_OBJECT_HEADER_LIMIT: an attribute above it is split into `<name>0`, `<name>1`, … */
+const HDF5_OBJECT_HEADER_LIMIT = 64512;
+
+/**
+ * tf.keras 2.x's Variable.name of a weight modelToKeras(…, 'keras2') names `prefix/…/key`: with the
+ * ':0' suffix, and for TimeDistributed without the inner Dense's name (tf.keras builds the inner
+ * layer inside the wrapper's name scope: 'time_distributed/kernel:0').
+ */
+function keras2VariableName(className: string, layerName: string, name: string): string {
+  let n = name;
+  if (className === 'TimeDistributed') n = `${layerName}/${name.slice(name.lastIndexOf('/') + 1)}`;
+  return /:\d+$/.test(n) ? n : `${n}:0`;
+}
+
+/**
+ * Writes a list of strings as h5py writes `np.asarray([b'…', …])` (fixed-length byte strings as long
+ * as the longest; an empty list as an empty float64 array), split into `<name>0`, `<name>1`, … when
+ * larger than HDF5_OBJECT_HEADER_LIMIT (legacy_h5_format.save_attributes_to_hdf5_group).
+ */
+function writeStringListAttr(g: H5Group, name: string, values: string[]): void {
+  if (values.length === 0) {
+    g.create_attribute(name, new Float64Array(0), [0], '<d');
+    return;
+  }
+  const bytes = values.map((v) => strToU8(v));
+  for (const b of bytes) if (b.length > HDF5_OBJECT_HEADER_LIMIT) throw new RangeError(`saveKerasFile: the name ${show(strFromU8(b).slice(0, 80))}… is longer than HDF5's attribute limit of ${HDF5_OBJECT_HEADER_LIMIT} bytes`);
+  const width = Math.max(1, ...bytes.map((b) => b.length));
+  let chunks = 1;
+  while (Math.ceil(values.length / chunks) * width > HDF5_OBJECT_HEADER_LIMIT) chunks++;
+  const write = (key: string, part: string[]) => g.create_attribute(key, part, [part.length], `A${width}`);
+  if (chunks === 1) return write(name, values);
+  // numpy.array_split: the first (n % chunks) parts get one more element
+  const base = Math.floor(values.length / chunks), extra = values.length % chunks;
+  for (let i = 0, at = 0; i < chunks; i++) {
+    const n = base + (i < extra ? 1 : 0);
+    write(`${name}${i}`, values.slice(at, at + n));
+    at += n;
+  }
+}
+
+/**
+ * saveKerasFile's legacy writer (format 'keras-h5'): an rnnkit Sequential (built) as a legacy Keras
+ * `.h5` file, the format tf.keras 2.x's
+ * `model.save("model.h5")` writes (keras/src/legacy/saving/legacy_h5_format.py `save_model_to_hdf5`
+ * and `save_weights_to_hdf5_group`), which `tf.keras.models.load_model` and Keras 3's legacy loader
+ * read: root attributes `model_config` (the JSON of {class_name: 'Sequential', config} from
+ * modelToKeras(model, 'keras2'), Keras 2 spelling), `keras_version` ('2.15.0') and `backend`
+ * ('tensorflow'); a group `model_weights` with attributes `layer_names` (every layer, in order),
+ * `backend` and `keras_version`; one group per layer (created in layer-name order, as Keras does)
+ * with attribute `weight_names` (e.g. 'lstm/lstm_cell/kernel:0', … in get_weights() order) and a
+ * float32 dataset at each of those paths inside the group. No optimizer or training config is written.
+ * The file is replaced atomically: h5wasm writes it in a private temp directory, then its bytes are
+ * written next to `path` and renamed over it (writeFileAtomic); nothing is written on an error.
+ * Errors: UnsupportedFeatureError (from modelToKeras) naming what Keras cannot express (peepholes,
+ * projSize, …); TypeError for a model that is not built or a bad path.
+ */
+async function saveLegacyH5(model: Sequential, path: string): Promise<void> {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError(`saveKerasFile: path must be a non-empty string, got ${show(path)}`);
+  if (!(model instanceof Sequential)) throw new TypeError(`saveKerasFile: expected a Sequential, got ${show(model)}`);
+  const { modelConfig, layers } = modelToKeras(model, 'keras2');
+  // the model_config attribute is {class_name, config} (saving_utils.model_metadata); version and backend are attributes of their own
+  const config = { class_name: modelConfig.class_name, config: modelConfig.config };
+  const seen = new Set<string>();
+  for (const l of layers) {
+    if (seen.has(l.name)) throw new Error(`saveKerasFile: two layers named ${l.name}`);
+    seen.add(l.name);
+  }
+  const lib = await h5();
+  const dir = await fs.promises.mkdtemp(nodePath.join(os.tmpdir(), 'rnnkit-keras-h5-'));
+  const tmp = nodePath.join(dir, 'model.h5');
+  try {
+    const f = new lib.File(tmp, 'w');
+    if (typeof f.file_id !== 'bigint' || f.file_id < 0n) throw new Error(`saveKerasFile: h5wasm could not create ${tmp}`);
+    try {
+      f.create_attribute('model_config', JSON.stringify(config));
+      f.create_attribute('keras_version', KERAS2_H5_VERSION);
+      f.create_attribute('backend', 'tensorflow');
+      const mw = f.create_group('model_weights');
+      writeStringListAttr(mw, 'layer_names', layers.map((l) => l.name));
+      mw.create_attribute('backend', 'tensorflow');
+      mw.create_attribute('keras_version', KERAS2_H5_VERSION);
+      for (const l of [...layers].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+        const g = mw.create_group(l.name);
+        const names = l.weights.map((w) => keras2VariableName(l.className, l.name, w.name));
+        writeStringListAttr(g, 'weight_names', names);
+        const groups = new Map<string, H5Group>([['', g]]);
+        const group = (p: string): H5Group => {
+          const have = groups.get(p);
+          if (have) return have;
+          const cut = p.lastIndexOf('/');
+          const made = group(cut < 0 ? '' : p.slice(0, cut)).create_group(cut < 0 ? p : p.slice(cut + 1));
+          groups.set(p, made);
+          return made;
+        };
+        l.weights.forEach((w, j) => {
+          const n = names[j];
+          const cut = n.lastIndexOf('/');
+          group(cut < 0 ? '' : n.slice(0, cut)).create_dataset({ name: n.slice(cut + 1), data: w.data, shape: w.shape, dtype: '<f' });
+        });
+      }
+    } finally {
+      f.close();
+    }
+    await writeFileAtomic(path, new Uint8Array(await fs.promises.readFile(tmp)));
   } finally {
     await fs.promises.rm(dir, { recursive: true, force: true });
   }
