@@ -95,4 +95,3 @@ export {
   UnsupportedFeatureError, unsupportedFeatures, FORMAT_LIMITS, GATE_ORDERS, torchToKeras, kerasToTorch, torchToOnnx, onnxToTorch,
   type RecurrentFeatures, type CellFamily, type WeightFormat, type TorchCellWeights, type KerasCellWeights, type OnnxCellWeights,
 } from './io/layouts.js';
-export { saveKerasH5File, KERAS2_VERSION_WRITTEN } from './io/keras-h5.js';

@@ -15,7 +15,6 @@ import { Sequential } from '../model/sequential.js';
 import { loadModel } from '../model/persistence.js';
 import { loadTfjsModel, saveTfjsModel } from './tfjs.js';
 import { loadKerasFile, saveKerasFile } from './keras-files.js';
-import { saveKerasH5File } from './keras-h5.js';
 import { loadOnnx, saveOnnx } from './onnx.js';
 import { loadTorchSafetensors, sequentialFromTorch, sequentialFromTorchFile, saveTorchSafetensors, type FromTorchOptions, type TorchKind } from './torch.js';
 
@@ -139,7 +138,7 @@ export async function writeModel(model: Sequential, p: string, format: ModelForm
     case 'rnnkit': await model.save(p, { includeOptimizer: false }); break;
     case 'tfjs': await saveTfjsModel(model, p); break;
     case 'keras': await saveKerasFile(model, p); break;
-    case 'keras-h5': await saveKerasH5File(model, p); break;
+    case 'keras-h5': await saveKerasFile(model, p, { format: 'keras-h5' }); break;
     case 'onnx': await saveOnnx(model, p); break;
     case 'torch': await saveTorchSafetensors(model, p); break;
     default: throw new ModelFormatError(`rnnkit cannot write ${FORMAT_DESCRIPTIONS[format] ?? show(format)}`);

@@ -43,3 +43,24 @@ export function assertChildOk(res: SpawnSyncReturns<string>, what: string): stri
   assert.ok(line, `${what}: the child printed no ok line\n${tail(res.stdout)}\n${tail(res.stderr)}`);
   return line;
 }
+
+/**
+ * The child side of a malformed-input case: runs `load`, which must throw an Error that `problem`
+ * finds nothing wrong with (it returns a complaint, or undefined). Prints `ok: <name>: <message>`
+ * (what assertChildOk looks for), or a `fail:` line and sets exit code 3 (loaded, a non-Error, or a
+ * complaint).
+ */
+export async function reportRefusal(load: () => Promise<unknown>, problem: (e: Error) => string | undefined = () => undefined): Promise<void> {
+  try {
+    await load();
+    console.log('fail: loaded without an error');
+  } catch (e) {
+    const complaint = e instanceof Error ? problem(e) : `threw a non-Error: ${String(e)}`;
+    if (complaint === undefined) {
+      console.log(`ok: ${(e as Error).name}: ${(e as Error).message.replace(/\n/g, ' ')}`);
+      return;
+    }
+    console.log(`fail: ${complaint}`);
+  }
+  process.exitCode = 3;
+}
