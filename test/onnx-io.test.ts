@@ -24,7 +24,7 @@ import onnxProto from 'onnx-proto';
 
 import {
   Activation, Bidirectional, Dense, Dropout, Embedding, GRU, LSTM, RepeatVector, Sequential, SimpleRNN, Tensor, TimeDistributed, Masking,
-  describeOnnx, exportOnnx, importOnnx, loadOnnx, saveOnnx, OnnxFormatError,
+  describeOnnx, exportOnnx, importOnnx, importOnnxLayer, loadOnnx, saveOnnx, OnnxFormatError,
   type ModelLayer, type RecurrentBase,
 } from '../lib/index.js';
 import { UnsupportedFeatureError } from '../lib/io/layouts.js';
@@ -227,6 +227,7 @@ function registerTests(): void {
       { label: 'GRU numLayers 2 bidirectional, lengths', rows: 4, lengths: [5, 3, 1], layer: () => new GRU({ inputSize: I, units: H, returnSequences: true, returnState: true, numLayers: 2, bidirectional: true, seed: 2 }) },
       { label: 'Bidirectional(LSTM) sum, lengths', rows: 2, lengths: [2, 5, 4], layer: () => new Bidirectional(new LSTM({ inputSize: I, units: H, returnSequences: true, returnState: true, seed: 3 }), { mergeMode: 'sum' }) },
       { label: 'SimpleRNN goBackwards, last output, lengths', rows: 1, lengths: [2, 5, 4], layer: () => new SimpleRNN({ inputSize: I, units: H, returnState: true, goBackwards: true, seed: 4 }) },
+      { label: 'LSTM numLayers 2 bidirectional, lengths', rows: 4, lengths: [5, 2, 4], layer: () => new LSTM({ inputSize: I, units: H, returnSequences: true, returnState: true, numLayers: 2, bidirectional: true, seed: 6 }) },
       { label: 'LSTM numLayers 2 CIFG', rows: 2, layer: () => new LSTM({ inputSize: I, units: H, returnSequences: true, returnState: true, numLayers: 2, variant: 'CIFG', seed: 5 }) },
     ];
     for (const [k, c] of cases.entries()) {
@@ -253,6 +254,24 @@ function registerTests(): void {
         let rc = 0;
         if (isLstm) rc = assertClose(data(out.c_n, 'c_n'), want[1], { ...TOL, label: `${c.label}: c_n` }).maxAbs;
         console.log(`${c.label}: largest difference y ${ry.maxAbs.toExponential(2)}, h_n ${rh.maxAbs.toExponential(2)}${isLstm ? `, c_n ${rc.toExponential(2)}` : ''}`);
+        // importOnnxLayer: the layer read back, fed the same states, computes onnxruntime's outputs
+        const back = importOnnxLayer(bytes);
+        assert.equal(back.returnState, true);
+        const again = back.forward(Tensor.from(xd, [B, T, I]), { initialState: stateTensors(back, stacks, c.rows, H), ...(c.lengths ? { lengths: c.lengths } : {}) });
+        const by = assertClose(again.output.data, data(out.y, 'y'), { ...TOL, label: `${c.label}: importOnnxLayer y` });
+        const bs = stackedStates(back, again.states);
+        const bh = assertClose(bs[0], data(out.h_n, 'h_n'), { ...TOL, label: `${c.label}: importOnnxLayer h_n` });
+        let bc = 0;
+        if (isLstm) bc = assertClose(bs[1], data(out.c_n, 'c_n'), { ...TOL, label: `${c.label}: importOnnxLayer c_n` }).maxAbs;
+        // importOnnx: a Sequential of the same file = the graph with zero initial states
+        const zero = new Float32Array(c.rows * B * H);
+        const zfeeds: Record<string, ort.Tensor> = { ...feeds, initial_h: new ort.Tensor('float32', zero, [c.rows, B, H]) };
+        if (isLstm) zfeeds.initial_c = new ort.Tensor('float32', zero, [c.rows, B, H]);
+        const zout = await s.run(zfeeds);
+        const seq = importOnnx(bytes);
+        const pred = await seq.predict(Tensor.from(xd, [B, T, I]), c.lengths ? { lengths: c.lengths } : {});
+        const rz = assertClose(pred.data, data(zout.y, 'y'), { ...TOL, label: `${c.label}: importOnnx zero states` });
+        console.log(`${c.label}: importOnnxLayer vs onnxruntime: y ${by.maxAbs.toExponential(2)}, h_n ${bh.maxAbs.toExponential(2)}${isLstm ? `, c_n ${bc.toExponential(2)}` : ''}; importOnnx (zero states) y ${rz.maxAbs.toExponential(2)}`);
         await s.release();
       });
     }
@@ -272,6 +291,14 @@ function registerTests(): void {
       const plain = await session(exportOnnx(new LSTM({ inputSize: I, units: H, seed: 9 })));
       assert.deepEqual(plain.inputNames, ['x']);
       assert.deepEqual(plain.outputNames, ['y']);
+    });
+  });
+
+  describe('importOnnxLayer: refuses graphs that are not one recurrent layer', () => {
+    test('Embedding → LSTM → Dense', () => {
+      const m = new Sequential([new Embedding({ inputDim: 7, outputDim: 3 }), new LSTM({ units: 4 }), new Dense({ units: 2 })], { seed: 3 });
+      m.build([T]);
+      assert.throws(() => importOnnxLayer(exportOnnx(m)), (e: Error) => e instanceof OnnxFormatError && /not one recurrent layer: it has emb → LSTM → dense/.test(e.message) && /importOnnx for a model/.test(e.message));
     });
   });
 

@@ -696,6 +696,8 @@ function attrsOf(n: onnx.INodeProto): Map<string, onnx.IAttributeProto> {
 const dec = new TextDecoder();
 
 class Importer {
+  /** Some recurrent operator reads a graph input as its initial state. */
+  stateInputs = false;
   readonly values = new Map<string, Value>();
   /** Which of the input's leading axes is time, once a recurrent operator has told. */
   aIs: 'N' | 'T' | undefined;
@@ -862,6 +864,8 @@ function runNode(imp: Importer, n: onnx.INodeProto, k: number): void {
       break;
   }
   const first = ins[0] ? imp.get(ins[0], at) : imp.fail(`${at}: has no inputs`);
+  // the per-layer rows of a stacked state input (exportOnnx slices initial_h/initial_c per layer)
+  if (first.kind === 'stateInput' && (op === 'Slice' || op === 'Identity')) return set(first);
   switch (op) {
     case 'Identity':
       return set(first);
@@ -1096,7 +1100,7 @@ function runRecurrent(imp: Importer, n: onnx.INodeProto, at: string, op: 'RNN' |
   for (const [j, what] of [[5, 'initial_h'], [6, 'initial_c']] as const) {
     if (!ins[j]) continue;
     const v = imp.get(ins[j], at);
-    if (v.kind === 'stateInput') imp.fail(`${at}: ${what} is the graph input ${show(v.name)}; a Sequential has no state inputs (export without initialStates)`);
+    if (v.kind === 'stateInput') { imp.stateInputs = true; continue; }
     if (v.kind !== 'zeros') imp.fail(`${at}: ${what} must be zeros (a ConstantOfShape or Expand of 0), got a ${v.kind} value`);
   }
   const P = family === 'lstm' && ins[7] ? imp.constFloat(ins[7], at) : undefined;
@@ -1130,11 +1134,12 @@ function runRecurrent(imp: Importer, n: onnx.INodeProto, at: string, op: 'RNN' |
   if (outs[2]) imp.values.set(outs[2], { kind: 'state' });
 }
 
-function makeRecurrent(s: RnnSpec, dir: number): Recurrent {
+function makeRecurrent(s: RnnSpec, dir: number, extra: { returnState?: boolean; numLayers?: number; bidirectional?: boolean } = {}): Recurrent {
   const acts = s.activations[dir];
   const common = {
-    inputSize: s.I, units: s.H, returnSequences: s.returnSequences, useBias: s.useBias, goBackwards: dir === 1 || (s.dirs === 1 && s.reverse),
-    ...(s.clip > 0 ? { clip: s.clip } : {}),
+    inputSize: s.I, units: s.H, returnSequences: s.returnSequences, useBias: s.useBias,
+    goBackwards: !extra.bidirectional && (dir === 1 || (s.dirs === 1 && s.reverse)),
+    ...(s.clip > 0 ? { clip: s.clip } : {}), ...extra,
   };
   if (s.family === 'lstm') {
     const o: LSTMOptions = { ...common, recurrentActivation: acts[0], candidateActivation: acts[1], outputActivation: acts[2], peepholes: s.peepholes, coupledInputForget: s.inputForget };
@@ -1189,20 +1194,8 @@ function buildLayer(spec: LayerSpec): ModelLayer {
   }
 }
 
-/**
- * Reads an ONNX model (bytes of a .onnx file) into an rnnkit Sequential: files written by exportOnnx
- * and the graphs torch.onnx.export writes for nn.RNN/nn.LSTM/nn.GRU (any num_layers, bidirectional,
- * batch_first or not) with nn.Linear and nn.Embedding around them. The model is batch-first; a
- * time-major graph (PyTorch batch_first=False) computes the same function of the transposed data.
- * Zero initial states (ConstantOfShape/Expand of 0) are accepted; sequence_lens becomes predict's
- * `lengths`; outputs other than the first (final states) are ignored.
- * Errors: OnnxFormatError naming `options.where` (default 'importOnnx'), the node and its operator
- * for malformed protobuf, missing initializers, shape mismatches, huge declared sizes, and
- * operators or patterns it does not recognise.
- */
-export function importOnnx(bytes: Uint8Array, options: { where?: string } = {}): Sequential {
-  checkOptions(options, 'importOnnx: options', ['where']);
-  const where = options.where ?? 'importOnnx';
+/** Decodes and runs the importer over a graph: the layer specs of its first output. */
+function parseGraph(bytes: Uint8Array, where: string): { chain: readonly LayerSpec[]; imp: Importer; g: onnx.GraphProto; outName: string } {
   const m = decodeModel(bytes, where);
   const opset = defaultOpset(m, where);
   if (opset < ONNX_IMPORT_OPSETS[0] || opset > ONNX_IMPORT_OPSETS[1]) throw new OnnxFormatError(`${where}: opset ${opset} is outside the supported ${ONNX_IMPORT_OPSETS[0]}–${ONNX_IMPORT_OPSETS[1]}`);
@@ -1254,7 +1247,28 @@ export function importOnnx(bytes: Uint8Array, options: { where?: string } = {}):
   if (!(names === 'NF' || (names === 'NTF' && !timeMajor) || (names === 'TNF' && timeMajor))) {
     throw new OnnxFormatError(`${where}: the output ${show(outName)} has axes [${names.split('').join(', ')}], which do not match the input's ${timeMajor ? 'time-major' : 'batch-first'} layout`);
   }
-  const layers = final.chain.map((spec, k) => {
+  return { chain: final.chain, imp, g, outName };
+}
+
+/**
+ * Reads an ONNX model (bytes of a .onnx file) into an rnnkit Sequential: files written by exportOnnx
+ * and the graphs torch.onnx.export writes for nn.RNN/nn.LSTM/nn.GRU (any num_layers, bidirectional,
+ * batch_first or not) with nn.Linear and nn.Embedding around them. The model is batch-first; a
+ * time-major graph (PyTorch batch_first=False) computes the same function of the transposed data.
+ * Zero initial states (ConstantOfShape/Expand of 0) are accepted; sequence_lens becomes predict's
+ * `lengths`; outputs other than the first (final states) are ignored. A graph whose recurrent
+ * operator reads initial states from graph inputs (exportOnnx(layer, { initialStates: true }), or a
+ * bare torch nn.LSTM exported with (h0, c0)) is accepted too: the Sequential then computes the graph
+ * with zero initial_h/initial_c; use importOnnxLayer to feed those states.
+ * Errors: OnnxFormatError naming `options.where` (default 'importOnnx'), the node and its operator
+ * for malformed protobuf, missing initializers, shape mismatches, huge declared sizes, and
+ * operators or patterns it does not recognise.
+ */
+export function importOnnx(bytes: Uint8Array, options: { where?: string } = {}): Sequential {
+  checkOptions(options, 'importOnnx: options', ['where']);
+  const where = options.where ?? 'importOnnx';
+  const { chain, imp, g } = parseGraph(bytes, where);
+  const layers = chain.map((spec, k) => {
     try {
       return buildLayer(spec);
     } catch (e) {
@@ -1262,7 +1276,7 @@ export function importOnnx(bytes: Uint8Array, options: { where?: string } = {}):
     }
   });
   const model = new Sequential(layers, { name: g.name || 'onnx' });
-  const firstSpec = final.chain[0];
+  const firstSpec = chain[0];
   if (imp.inputKind === 'ids') model.build([null]);
   else {
     const F = imp.inputFeatures ?? (firstSpec.t === 'rnn' ? firstSpec.I : firstSpec.t === 'dense' ? firstSpec.I : null);
@@ -1277,4 +1291,70 @@ export async function loadOnnx(path: string): Promise<Sequential> {
   if (typeof path !== 'string') throw new TypeError(`loadOnnx: path must be a string, got ${show(path)}`);
   const bytes = await readFile(path);
   return importOnnx(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), { where: path });
+}
+
+/**
+ * Reads an ONNX graph that is one recurrent layer into that layer: a SimpleRNN/LSTM/GRU stack
+ * (numLayers, bidirectional) or a Bidirectional wrapper, as exportOnnx writes for a bare layer (with
+ * or without sequence_lens, initial_h/initial_c inputs and h_n/c_n outputs), or torch.onnx.export of
+ * a bare nn.RNN/nn.LSTM/nn.GRU. The layer is batch-first; returnSequences follows the graph's first
+ * output and returnState is true when the graph has more than one output, so
+ * `layer.forward(x, { initialState, lengths })` computes what the graph computes from (x,
+ * sequence_lens, initial_h, initial_c) (states in rnnkit's layout: [numLayers·dirs, batch, units],
+ * or [batch, units] for one row; a Bidirectional wrapper takes [h_fw, (c_fw,) h_bw, (c_bw)]).
+ * Errors: importOnnx's, and an OnnxFormatError when the graph has anything besides one recurrent
+ * layer (Embedding, Dense, several unlike recurrent operators).
+ */
+export function importOnnxLayer(bytes: Uint8Array, options: { where?: string } = {}): RecurrentBase {
+  checkOptions(options, 'importOnnxLayer: options', ['where']);
+  const where = options.where ?? 'importOnnxLayer';
+  const { chain, imp, g } = parseGraph(bytes, where);
+  const bad = chain.find((s) => s.t !== 'rnn');
+  if (bad || imp.inputKind !== 'seq3') {
+    throw new OnnxFormatError(`${where}: the graph is not one recurrent layer: it has ${chain.map((s) => (s.t === 'rnn' ? OP_OF[s.family] : s.t)).join(' → ')}${imp.inputKind !== 'seq3' ? ` on a ${imp.inputKind} input` : ''} (use importOnnx for a model)`);
+  }
+  const specs = chain as RnnSpec[];
+  const s0 = specs[0];
+  const returnState = g.output.length > 1;
+  for (const [l, s] of specs.entries()) {
+    const same = s.family === s0.family && s.H === s0.H && s.dirs === s0.dirs && s.clip === s0.clip && s.useBias === s0.useBias && s.peepholes === s0.peepholes
+      && s.inputForget === s0.inputForget && s.linearBeforeReset === s0.linearBeforeReset && !s.reverse && s.merge === 'concat'
+      && JSON.stringify(s.activations) === JSON.stringify(s0.activations) && (l === specs.length - 1 || s.returnSequences) && (l === 0 || s.I === s0.H * s0.dirs);
+    if (specs.length > 1 && !same) throw new OnnxFormatError(`${where}: the graph is not one recurrent layer: operator ${s.node} does not stack on ${s0.node} as one ${OP_OF[s0.family]} layer`);
+  }
+  const last = specs[specs.length - 1];
+  try {
+    if (specs.length === 1 && (s0.dirs === 1 || s0.merge !== 'concat')) {
+      const fw = makeRecurrent(s0, 0, { returnState });
+      loadCell(fw, s0.weights[0], s0);
+      if (s0.dirs === 1) return fw;
+      const bw = makeRecurrent(s0, 1, { returnState });
+      loadCell(bw, s0.weights[1], s0);
+      return new Bidirectional(fw, { mergeMode: s0.merge, backwardLayer: bw });
+    }
+    const layer = makeRecurrent({ ...s0, returnSequences: last.returnSequences }, 0, { returnState, numLayers: specs.length, bidirectional: s0.dirs === 2 });
+    const G = gateCount(s0.family);
+    const dict: Record<string, Tensor> = {};
+    specs.forEach((s, l) => {
+      for (let d = 0; d < s.dirs; d++) {
+        const sfx = `_l${l}${d === 1 ? '_reverse' : ''}`, w = s.weights[d];
+        dict[`weight_ih${sfx}`] = Tensor.from(w.weightIh, [G * s.H, s.I]);
+        dict[`weight_hh${sfx}`] = Tensor.from(w.weightHh, [G * s.H, s.H]);
+        if (s.useBias) { dict[`bias_ih${sfx}`] = Tensor.from(w.biasIh!, [G * s.H]); dict[`bias_hh${sfx}`] = Tensor.from(w.biasHh!, [G * s.H]); }
+        if (s.peepholes) dict[`weight_peephole${sfx}`] = Tensor.from(w.peephole!, [3 * s.H]);
+      }
+    });
+    layer.loadStateDict(dict);
+    return layer;
+  } catch (e) {
+    if (e instanceof OnnxFormatError) throw e;
+    throw new OnnxFormatError(`${where}: ${s0.node}: ${(e as Error).message}`);
+  }
+}
+
+/** Reads the ONNX file at `path` with importOnnxLayer (errors name the file). */
+export async function loadOnnxLayer(path: string): Promise<RecurrentBase> {
+  if (typeof path !== 'string') throw new TypeError(`loadOnnxLayer: path must be a string, got ${show(path)}`);
+  const bytes = await readFile(path);
+  return importOnnxLayer(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length), { where: path });
 }
