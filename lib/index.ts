@@ -1,5 +1,6 @@
 // rnnkit: recurrent neural networks for Node.js on a C++/OpenBLAS core.
-import { native } from './native.js';
+import { native, type CpuInfo } from './native.js';
+export { type CpuInfo, type IsaName } from './native.js';
 import { show } from './options.js';
 
 export { Tensor, type DType, type TensorData } from './tensor.js';
@@ -65,6 +66,15 @@ export function setNumThreads(n: number): void {
 
 export function getNumThreads(): number {
   return native.getNumThreads();
+}
+
+/**
+ * Which kernel builds run on this CPU: `isa` is the step kernels' (the best the CPU runs, or the
+ * environment variable RNNKIT_ISA=avx512|avx2|generic when the CPU can run it, read at load),
+ * `best` the best the CPU runs, `gemm` the packed GEMM's.
+ */
+export function cpuInfo(): CpuInfo {
+  return native.cpuInfo();
 }
 
 /**

@@ -208,6 +208,15 @@ export interface NativeBinding {
   /** Makes the rows of each of `blocks` stacked [n, n] matrices in q orthonormal, in place. */
   orthonormalizeRows(q: Float64Array, n: number, blocks?: number): void;
   getNumThreads(): number;
+  /** The kernel builds in use: the step kernels' ISA (RNNKIT_ISA or the best), the best the CPU runs, the packed GEMM's. */
+  cpuInfo(): CpuInfo;
+}
+
+export type IsaName = 'avx512' | 'avx2' | 'generic';
+export interface CpuInfo {
+  isa: IsaName;
+  best: IsaName;
+  gemm: IsaName;
 }
 
 const require = createRequire(import.meta.url);

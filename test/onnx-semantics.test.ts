@@ -16,9 +16,11 @@
  * Weights come from the layer's stateDict through torchToOnnx (test/helpers/onnx.ts).
  *
  * Both sides run in float32; compared are Y (all steps), Y_h and Y_c with
- *   |ours − onnx| <= RTOL · max(|onnx|, FLOOR),   RTOL = 1e-5, FLOOR = 0.05,
- * the floor because outputs near zero carry the absolute float32 rounding of the O(1) terms they
- * are sums of (a few 1e-8 per step), which is not a relative error of the output.
+ *   |ours − onnx| <= RTOL · max(|onnx|, FLOOR · max(1, M)),   RTOL = 1e-5, FLOOR = 0.05,
+ * M the largest |output| of the float64 reference: outputs near zero carry the absolute float32
+ * rounding of the terms they are sums of (a few 1e-8 per step for O(1) terms, M times that when an
+ * unbounded activation lets them grow to M), which is not a relative error of the output. (Which
+ * kernel build runs — FMA or not — moves that rounding; test:isa runs this suite under each.)
  *
  * thresholdedRelu is discontinuous (and the other kinks make float32 rounding matter more near them),
  * so a float64 reference of the equations picks seeds whose pre-activations stay >= 1e-3 from every
@@ -237,7 +239,7 @@ async function runCase(c: Case): Promise<void> {
     // ONNX Y [T, 1, N, H] -> batch-first [B, T, H]; our goBackwards output is in processing order.
     const want = timeToBatch(onnx.Y, T, B, H);
     const got = c.goBackwards ? reverseBatchFirst(ours.output.data as Float32Array, B, T, H) : (ours.output.data as Float32Array);
-    const opts = { rtol: RTOL, floor: FLOOR };
+    const opts = { rtol: RTOL, floor: FLOOR * Math.max(1, p.magnitude) };
     const check = (label: string, g: ArrayLike<number>, wnt: ArrayLike<number>, shape: number[]): void => {
       const rep = compare(g, wnt, opts);
       compared += wnt.length;

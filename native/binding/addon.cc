@@ -29,6 +29,8 @@
 #include <vector>
 
 #include "../core/blas.h"
+#include "../core/isa.h"
+#include "../core/packed_gemm.h"
 #include "../core/orthogonal.h"
 #include "../core/sequence.h"
 #include "../core/thread_pool.h"
@@ -375,6 +377,16 @@ Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), ThreadPool::instance().num_threads());
 }
 
+// Which kernel builds run: { isa, best, gemm } — isa is the step kernels' (RNNKIT_ISA or the best
+// this CPU runs), best what the CPU could run, gemm the packed GEMM's current kernel.
+Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("isa", isa_name(default_isa()));
+  o.Set("best", isa_name(best_isa()));
+  o.Set("gemm", packed_gemm_isa());
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // All parallelism comes from rnnkit's own pool, which splits every GEMM itself: BLAS runs one
   // thread per call, so the two never compete for the cores.
@@ -388,6 +400,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("orthonormalizeRows", Napi::Function::New(env, OrthonormalizeRows, "orthonormalizeRows"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
+  exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
   exports.Set("setMaxTrainingBytes", Napi::Function::New(env, SetMaxTrainingBytes, "setMaxTrainingBytes"));
   exports.Set("getMaxTrainingBytes", Napi::Function::New(env, GetMaxTrainingBytes, "getMaxTrainingBytes"));
   binding::register_grid(env, exports);
