@@ -18,10 +18,12 @@ export async function renderSvg(spec: vl.TopLevelSpec): Promise<string> {
 /** Mean over seeds of the held-out metric at each evaluation step: one line per cell, one panel per task. */
 export function learningCurveSpec(runs: RunResult[], tasks: { name: string; metric: string; baseline: number }[]): vl.TopLevelSpec {
   const baseline = new Map(tasks.map((t) => [t.name, t.baseline]));
-  const values = runs.flatMap((r) => r.curve.filter((p) => Number.isFinite(p.metric)).map((p) => ({
+  const metric = tasks[0]?.metric ?? 'metric';
+  // An MSE falls by orders of magnitude (from ~2 at initialisation to ~1e-3 solved): a log axis.
+  const logScale = metric === 'MSE';
+  const values = runs.flatMap((r) => r.curve.filter((p) => Number.isFinite(p.metric) && (!logScale || p.metric > 0)).map((p) => ({
     task: r.task, cell: CELL_LABELS[r.cell].label, seed: r.seed, step: p.step, metric: p.metric, baseline: baseline.get(r.task),
   })));
-  const metric = tasks[0]?.metric ?? 'metric';
   const order = [...new Set(runs.map((r) => CELL_LABELS[r.cell].label))];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -36,7 +38,7 @@ export function learningCurveSpec(runs: RunResult[], tasks: { name: string; metr
           mark: { type: 'line', strokeWidth: 1.6 },
           encoding: {
             x: { field: 'step', type: 'quantitative', title: 'training step' },
-            y: { aggregate: 'mean', field: 'metric', type: 'quantitative', title: metric },
+            y: { aggregate: 'mean', field: 'metric', type: 'quantitative', title: metric, ...(logScale ? { scale: { type: 'log' } } : {}) },
             color: { field: 'cell', type: 'nominal', title: 'cell', sort: order, scale: { scheme: 'tableau20' } },
           },
         },

@@ -78,7 +78,7 @@ interface Defaults {
 export const EXPERIMENT_DEFAULTS: Record<ExperimentName, Defaults> = {
   adding: { cells: ['tanh', 'irnn', 'lstm', 'np', 'cifg', 'gru'], seeds: 2, steps: 600, lengths: [50, 100, 200], units: 32, batch: 32, lr: 0.01, evalEvery: 25, testSize: 500 },
   reber: { cells: [...CELL_NAMES], seeds: 2, steps: 1500, lengths: [20], units: 16, batch: 16, lr: 0.01, evalEvery: 100, testSize: 8 },
-  copy: { cells: ['tanh', 'irnn', 'lstm', 'np', 'cifg', 'nfg', 'nog', 'gru'], seeds: 2, steps: 800, lengths: [20], units: 32, batch: 32, lr: 0.01, evalEvery: 50, testSize: 500 },
+  copy: { cells: ['tanh', 'irnn', 'lstm', 'np', 'cifg', 'nfg', 'nog', 'gru'], seeds: 2, steps: 2500, lengths: [20], units: 32, batch: 32, lr: 0.01, evalEvery: 100, testSize: 500 },
   latch: { cells: ['tanh', 'irnn', 'lstm', 'np', 'cifg', 'nfg', 'nog', 'gru'], seeds: 2, steps: 400, lengths: [50], units: 32, batch: 32, lr: 0.01, evalEvery: 25, testSize: 500 },
   charlm: { cells: ['tanh', 'lstm', 'nig', 'nfg', 'nog', 'niaf', 'noaf', 'np', 'cifg', 'fgr', 'gru'], seeds: 2, steps: 250, lengths: [50], units: 48, batch: 32, lr: 0.005, evalEvery: 25, testSize: 64 },
 };
@@ -373,6 +373,8 @@ export async function runLab(options: LabOptions): Promise<LabResult> {
       ? new cliProgress.SingleBar({
         format: 'lab |{bar}| {percentage}% | run {run}/{runs} {what} | elapsed {duration_formatted} | eta {eta_formatted}',
         stream: process.stderr, hideCursor: true, etaBuffer: 200,
+        // Off a terminal (a log, CI) the bar is printed as a line every 10 s.
+        noTTYOutput: true, notTTYSchedule: 10_000,
       }, cliProgress.Presets.shades_classic)
       : undefined;
     bar?.start(totalSteps, 0, { run: 0, runs: jobs.length, what: '' });
