@@ -193,6 +193,7 @@ Exit codes: 0 done, 1 the input cannot be read or the output written, 2 usage er
     .option('--flow-cells <list>', 'cells whose gradient flow is pictured (adding)', cellListArg)
     .option('--flow-length <n>', 'adding length T of the gradient-flow picture', intArg)
     .option('--out <dir>', 'write results.json, results.md and the SVG pictures here')
+    .option('--png', 'also write the pictures as PNG (with --out)')
     .option('--json', 'print the results as JSON instead of tables')
     .option('--no-progress', 'no progress bar')
     .action(async (experiment: string, opts: Record<string, unknown>) => {
@@ -200,7 +201,7 @@ Exit codes: 0 done, 1 the input cannot be read or the output written, 2 usage er
       const map: [string, keyof LabOptions][] = [
         ['cells', 'cells'], ['seeds', 'seeds'], ['steps', 'steps'], ['lengths', 'lengths'], ['units', 'units'], ['batch', 'batch'], ['lr', 'lr'],
         ['evalEvery', 'evalEvery'], ['testSize', 'testSize'], ['budget', 'budgetSeconds'], ['threads', 'threads'], ['text', 'text'],
-        ['flowCells', 'flowCells'], ['flowLength', 'flowLength'], ['out', 'out'],
+        ['flowCells', 'flowCells'], ['flowLength', 'flowLength'], ['out', 'out'], ['png', 'png'],
       ];
       for (const [from, to] of map) if (opts[from] !== undefined) (o as unknown as Record<string, unknown>)[to] = opts[from];
       let result;

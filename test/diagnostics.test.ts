@@ -69,7 +69,7 @@ function lossWithPerturbedState(layer: Recurrent, x: Tensor, t: number, dh: Floa
   const h = Float64Array.from(first.states[0].data, (v, k) => v + dh[k]);
   const c = dc ? Float64Array.from(first.states[1].data, (v, k) => v + dc[k]) : null;
   for (let s = 0; s < B; s++) L += dot(h.subarray(s * H, (s + 1) * H), w.seq.subarray((s * T + t) * H, (s * T + t + 1) * H));
-  let hT = h, cT = c;
+  let hT: ArrayLike<number> = h, cT: ArrayLike<number> | null = c;
   if (t < T - 1) {
     const init = [Tensor.from(h, [B, H]), ...(c ? [Tensor.from(c, [B, H])] : [])];
     const rest = layer.forward(slice(x, t + 1, T), { initialState: init });
@@ -77,8 +77,8 @@ function lossWithPerturbedState(layer: Recurrent, x: Tensor, t: number, dh: Floa
     for (let s = 0; s < B; s++) {
       for (let u = 0; u < n; u++) L += dot(rest.output.data.subarray((s * n + u) * H, (s * n + u + 1) * H), w.seq.subarray((s * T + t + 1 + u) * H, (s * T + t + 2 + u) * H));
     }
-    hT = rest.states[0].data as Float64Array;
-    cT = c ? (rest.states[1].data as Float64Array) : null;
+    hT = rest.states[0].data;
+    cT = c ? rest.states[1].data : null;
   }
   L += dot(hT, w.last) + dot(hT, w.h);
   if (cT) L += dot(cT, w.c);

@@ -179,19 +179,26 @@ test('runLab refuses unknown options and bad values, naming them', async () => {
   await assert.rejects(runLab({ experiment: 'adding', seeds: 0 }), /seeds: expected a positive integer/);
   await assert.rejects(runLab({ experiment: 'adding', budgetSeconds: -1 }), /budgetSeconds/);
   await assert.rejects(runLab({ experiment: 'charlm', text: '/nonexistent.txt' }), /text: expected an existing text file/);
+  await assert.rejects(runLab({ experiment: 'latch', png: true }), /png: needs options.out/);
 });
 
 test('rnnkit lab: prints the table, writes the pictures, exits 2 on a usage error', () => {
   const bin = path.join(repoRoot, 'bin', 'rnnkit.mjs');
   const out = path.join(tmp, 'cli');
-  const r = spawnSync(process.execPath, [bin, 'lab', 'latch', '--cells', 'tanh,gru', '--seeds', '1', '--steps', '4', '--eval-every', '2', '--no-progress', '--out', out],
+  const r = spawnSync(process.execPath, [bin, 'lab', 'latch', '--cells', 'tanh,gru', '--seeds', '1', '--steps', '4', '--eval-every', '2', '--no-progress', '--out', out, '--png'],
     { encoding: 'utf8', timeout: 120_000 });
   assert.equal(r.signal, null, r.stderr);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /\| tanh RNN \|/);
   assert.match(r.stdout, /\| GRU \|/);
   assert.ok(fs.existsSync(path.join(out, 'lab-latch-curves.svg')));
-  parseSvg(path.join(out, 'lab-latch-curves.svg'));
+  const svg = parseSvg(path.join(out, 'lab-latch-curves.svg'));
+  // --png: the same picture as PNG at twice the SVG's size.
+  const png = fs.readFileSync(path.join(out, 'lab-latch-curves.png'));
+  assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'PNG signature');
+  assert.equal(png.toString('latin1', 12, 16), 'IHDR');
+  assert.equal(png.readUInt32BE(16), 2 * Number(svg['@width']));
+  assert.equal(png.readUInt32BE(20), 2 * Number(svg['@height']));
   const bad = spawnSync(process.execPath, [bin, 'lab', 'adding', '--cells', 'lstm,bogus'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(bad.status, 2, bad.stderr);
   assert.match(bad.stderr, /bogus/);

@@ -2,6 +2,7 @@
 // no native dependencies).
 import * as vl from 'vega-lite';
 import * as vega from 'vega';
+import { Resvg } from '@resvg/resvg-js';
 import { CELL_LABELS } from './cells.js';
 import type { FlowResult, RunResult } from './run.js';
 
@@ -13,6 +14,11 @@ export async function renderSvg(spec: vl.TopLevelSpec): Promise<string> {
   } finally {
     view.finalize();
   }
+}
+
+/** An SVG document as PNG, at twice its size (resvg; text in the system's fonts). */
+export function svgToPng(svg: string): Buffer {
+  return new Resvg(svg, { fitTo: { mode: 'zoom', value: 2 }, background: 'white' }).render().asPng();
 }
 
 /** Mean over seeds of the held-out metric at each evaluation step: one line per cell, one panel per task. */

@@ -17,7 +17,7 @@ import { CELL_LABELS, CELL_NAMES, makeCell, type CellName } from './cells.js';
 import {
   addingTask, charTask, copyTask, DEFAULT_TEXT, latchTask, readText, reberTask, type Batch, type ContinualTask, type Task,
 } from './tasks.js';
-import { gradientFlowChart, learningCurveChart } from './charts.js';
+import { gradientFlowChart, learningCurveChart, svgToPng } from './charts.js';
 import { resultsMarkdown, summarize, type SummaryRow } from './report.js';
 
 export const EXPERIMENTS = ['adding', 'reber', 'copy', 'latch', 'charlm'] as const;
@@ -52,14 +52,16 @@ export interface LabOptions {
   text?: string;
   /** Cells whose gradient flow is recorded (adding experiment; default tanh, irnn, lstm, gru among `cells`). */
   flowCells?: CellName[];
-  /** The adding length T of the gradient-flow pictures (default: the longest ≤ 100, else the shortest). */
+  /** The adding length T of the gradient-flow pictures (default: the shortest, where the gated cells learn). */
   flowLength?: number;
   /** Held-out set size (sequences; default the experiment's). */
   testSize?: number;
+  /** Also write each picture as PNG (rendered from the SVG at twice its size; default false). */
+  png?: boolean;
 }
 const LAB_OPTIONS = optionNames<LabOptions>({
   experiment: true, cells: true, seeds: true, steps: true, lengths: true, units: true, batch: true, lr: true, evalEvery: true, budgetSeconds: true,
-  out: true, progress: true, threads: true, text: true, flowCells: true, flowLength: true, testSize: true,
+  out: true, progress: true, threads: true, text: true, flowCells: true, flowLength: true, testSize: true, png: true,
 });
 
 interface Defaults {
@@ -171,6 +173,8 @@ function checkLabOptions(options: LabOptions): void {
   if (options.out !== undefined && (typeof options.out !== 'string' || options.out === '')) throw new TypeError(`${where}.out: expected a directory path`);
   if (options.text !== undefined && (typeof options.text !== 'string' || !fs.existsSync(options.text))) throw new TypeError(`${where}.text: expected an existing text file (.txt or .txt.gz), got ${show(options.text)}`);
   if (options.progress !== undefined && typeof options.progress !== 'boolean') throw new TypeError(`${where}.progress: expected a boolean`);
+  if (options.png !== undefined && typeof options.png !== 'boolean') throw new TypeError(`${where}.png: expected a boolean`);
+  if (options.png && options.out === undefined) throw new TypeError(`${where}.png: needs options.out (the directory the pictures go to)`);
 }
 
 function configFor(name: ExperimentName, o: LabOptions): Defaults {
@@ -358,7 +362,7 @@ export async function runLab(options: LabOptions): Promise<LabResult> {
     for (const p of plans) {
       const flowCells = options.flowCells ?? (['tanh', 'irnn', 'lstm', 'gru'] as CellName[]);
       const lengths = p.tasks.map((t) => t.steps);
-      const flowLength = options.flowLength ?? (lengths.filter((T) => T <= 100).sort((x, y) => y - x)[0] ?? Math.min(...lengths));
+      const flowLength = options.flowLength ?? Math.min(...lengths);
       for (const task of p.tasks) {
         for (const cell of p.config.cells) {
           for (let s = 1; s <= p.config.seeds; s++) {
@@ -402,21 +406,25 @@ export async function runLab(options: LabOptions): Promise<LabResult> {
       })),
       runs, flows, summary, files: [], seconds: (performance.now() - started) / 1000, threads: options.threads ?? 1,
     };
-    if (options.out !== undefined) result.files = await writeResults(result, options.out);
+    if (options.out !== undefined) result.files = await writeResults(result, options.out, { png: options.png ?? false });
     return result;
   } finally {
     native.setNumThreads(threadsBefore);
   }
 }
 
-/** Writes results.json, results.md and one SVG per experiment (plus gradient-flow.svg) into `dir`. */
-export async function writeResults(result: LabResult, dir: string): Promise<string[]> {
+/**
+ * Writes results.json, results.md and one SVG per experiment (plus lab-gradient-flow.svg) into
+ * `dir`; with `png`, each picture also as PNG.
+ */
+export async function writeResults(result: LabResult, dir: string, options: { png?: boolean } = {}): Promise<string[]> {
   fs.mkdirSync(dir, { recursive: true });
   const files: string[] = [];
-  const put = (name: string, text: string): void => {
+  const put = (name: string, text: string | Buffer): void => {
     const p = path.join(dir, name);
     fs.writeFileSync(p, text);
     files.push(p);
+    if (options.png && name.endsWith('.svg')) put(name.replace(/\.svg$/, '.png'), svgToPng(text as string));
   };
   put('results.json', JSON.stringify(result, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 1));
   for (const e of result.experiments) {
