@@ -2,18 +2,22 @@
 //
 //   rnnkit inspect <file|dir> [--json] [--format F] [--torch-layers SPEC]
 //   rnnkit convert <in> <out> [--to F] [--from F] [--torch-layers SPEC] [--force]
+//   rnnkit lab <experiment|all> [--cells LIST] [--seeds N] [--steps N] [--lengths LIST] [--budget S] [--out DIR] …
 //
 // Exit codes: 0 done; 1 the input cannot be read (missing, malformed, unsupported layer or
 // operator) or the output cannot be written; 2 usage error; 3 the conversion is refused because
 // the output format cannot express a feature of the model (the message names it).
 import fs from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { UnsupportedFeatureError } from './io/layouts.js';
 import { FORMAT_DESCRIPTIONS, MODEL_FORMATS, WRITABLE_FORMATS, detectFormat, outputFormat, parseTorchLayers, readModel, writeModel, type ModelFormat } from './io/formats.js';
 import { layerConfig } from './model/config.js';
 import type { Sequential } from './model/sequential.js';
 import { describeOnnx } from './io/onnx.js';
 import { describeKerasFile } from './io/keras-files.js';
+import { EXPERIMENTS, runLab, type LabOptions } from './lab/run.js';
+import { resultsMarkdown } from './lab/report.js';
+import { CELL_NAMES, type CellName } from './lab/cells.js';
 
 export const EXIT = { ok: 0, input: 1, usage: 2, refused: 3 } as const;
 
@@ -88,6 +92,28 @@ function formatOption(v: string | undefined, what: string): ModelFormat | undefi
   return v as ModelFormat;
 }
 
+function intArg(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+function numberArg(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+function intListArg(v: string): number[] {
+  const list = v.split(',').map((s) => Number(s));
+  if (list.some((n) => !Number.isSafeInteger(n) || n < 2)) throw new InvalidArgumentError('expected a comma-separated list of integers >= 2');
+  return list;
+}
+function cellListArg(v: string): CellName[] {
+  const list = v.split(',').map((s) => s.trim());
+  const bad = list.filter((c) => !CELL_NAMES.includes(c as CellName));
+  if (bad.length) throw new InvalidArgumentError(`unknown cell(s) ${bad.join(', ')} (known: ${CELL_NAMES.join(', ')})`);
+  return list as CellName[];
+}
+
 /** Runs the command line with `argv` (without node and the script); returns the exit code. */
 export async function main(argv: string[], io: { out: (s: string) => void; err: (s: string) => void } = {
   out: (s) => process.stdout.write(s),
@@ -147,6 +173,46 @@ Exit codes: 0 done, 1 the input cannot be read or the output written, 2 usage er
         throw e;
       }
       io.out(`${input} [${from}] -> ${out} [${to}]: ${model.layers.length} layers, ${Object.values(model.namedParameters()).reduce((a, t) => a + t.size, 0).toLocaleString('en-US')} parameters\n`);
+    });
+  program
+    .command('lab')
+    .description('train a grid of recurrent cells on synthetic tasks (fixed seeds, several per cell) and report a table and SVG pictures')
+    .addArgument(new Argument('<experiment>', 'what to run').choices([...EXPERIMENTS, 'all']))
+    .option('--cells <list>', `comma-separated cells (${CELL_NAMES.join(', ')}); default: the experiment's`, cellListArg)
+    .option('--seeds <n>', 'repetitions per cell (seeds 1..n)', intArg)
+    .option('--steps <n>', 'training steps per run', intArg)
+    .option('--lengths <list>', 'sequence lengths: adding/latch T, copy delays, Reber and char-LM windows', intListArg)
+    .option('--units <n>', 'hidden units', intArg)
+    .option('--batch <n>', 'batch size', intArg)
+    .option('--lr <x>', "Adam's learning rate", numberArg)
+    .option('--eval-every <n>', 'held-out evaluation every n steps', intArg)
+    .option('--test-size <n>', 'held-out sequences', intArg)
+    .option('--budget <seconds>', 'wall-clock budget for the whole lab; each run gets its share of what is left', numberArg)
+    .option('--threads <n>', 'native threads (default 1)', intArg)
+    .option('--text <file>', 'char-LM corpus (.txt or .txt.gz; default the demo text)')
+    .option('--flow-cells <list>', 'cells whose gradient flow is pictured (adding)', cellListArg)
+    .option('--flow-length <n>', 'adding length T of the gradient-flow picture', intArg)
+    .option('--out <dir>', 'write results.json, results.md and the SVG pictures here')
+    .option('--png', 'also write the pictures as PNG (with --out)')
+    .option('--json', 'print the results as JSON instead of tables')
+    .option('--no-progress', 'no progress bar')
+    .action(async (experiment: string, opts: Record<string, unknown>) => {
+      const o: LabOptions = { experiment: experiment as LabOptions['experiment'], progress: opts.progress !== false && !opts.json };
+      const map: [string, keyof LabOptions][] = [
+        ['cells', 'cells'], ['seeds', 'seeds'], ['steps', 'steps'], ['lengths', 'lengths'], ['units', 'units'], ['batch', 'batch'], ['lr', 'lr'],
+        ['evalEvery', 'evalEvery'], ['testSize', 'testSize'], ['budget', 'budgetSeconds'], ['threads', 'threads'], ['text', 'text'],
+        ['flowCells', 'flowCells'], ['flowLength', 'flowLength'], ['out', 'out'], ['png', 'png'],
+      ];
+      for (const [from, to] of map) if (opts[from] !== undefined) (o as unknown as Record<string, unknown>)[to] = opts[from];
+      let result;
+      try {
+        result = await runLab(o);
+      } catch (e) {
+        if (e instanceof TypeError || e instanceof RangeError) throw new UsageError(e.message.replace(/^runLab: options\.?/, '--'));
+        throw e;
+      }
+      io.out(opts.json ? `${JSON.stringify(result, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n` : `${resultsMarkdown(result)}\n`);
+      if (!opts.json && result.files.length) io.out(`wrote ${result.files.join(', ')}\n`);
     });
   try {
     if (argv.length === 0) {

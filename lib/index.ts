@@ -105,3 +105,8 @@ export {
   UnsupportedFeatureError, unsupportedFeatures, FORMAT_LIMITS, GATE_ORDERS, torchToKeras, kerasToTorch, torchToOnnx, onnxToTorch,
   type RecurrentFeatures, type CellFamily, type WeightFormat, type TorchCellWeights, type KerasCellWeights, type OnnxCellWeights,
 } from './io/layouts.js';
+export * from './train/diagnostics.js';
+export {
+  runLab, writeResults, EXPERIMENTS, EXPERIMENT_DEFAULTS, type LabOptions, type LabResult, type RunResult, type FlowResult, type ExperimentName,
+} from './lab/run.js';
+export { CELL_NAMES, CELL_LABELS, type CellName } from './lab/cells.js';
