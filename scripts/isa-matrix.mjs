@@ -11,6 +11,7 @@ const log = (msg) => console.error(`[isa] ${msg}`);
 
 const SUITE = [
   'test/isa.test.ts',
+  'test/activation-accuracy.test.ts',
   'test/gradcheck.test.ts',
   'test/variants-gradcheck.test.ts',
   'test/variants-reference.test.ts',
