@@ -95,3 +95,4 @@ export {
   UnsupportedFeatureError, unsupportedFeatures, FORMAT_LIMITS, GATE_ORDERS, torchToKeras, kerasToTorch, torchToOnnx, onnxToTorch,
   type RecurrentFeatures, type CellFamily, type WeightFormat, type TorchCellWeights, type KerasCellWeights, type OnnxCellWeights,
 } from './io/layouts.js';
+export { ModelStream, StreamEngine, stepStreams, type StreamSnapshot, type OpenStreamOptions, type EngineOptions } from './serve/stream.js';
