@@ -96,3 +96,6 @@ export {
   type RecurrentFeatures, type CellFamily, type WeightFormat, type TorchCellWeights, type KerasCellWeights, type OnnxCellWeights,
 } from './io/layouts.js';
 export { ModelStream, StreamEngine, stepStreams, type StreamSnapshot, type OpenStreamOptions, type EngineOptions } from './serve/stream.js';
+export {
+  Batcher, QueueFullError, BatcherClosedError, RequestAbortedError, type BatcherOptions, type RequestOptions, type BatchInfo, type BatcherStats,
+} from './serve/batcher.js';
