@@ -99,3 +99,4 @@ export { ModelStream, StreamEngine, stepStreams, type StreamSnapshot, type OpenS
 export {
   Batcher, QueueFullError, BatcherClosedError, RequestAbortedError, type BatcherOptions, type RequestOptions, type BatchInfo, type BatcherStats,
 } from './serve/batcher.js';
+export { ModelPool, type ModelPoolOptions, type PoolPredictOptions } from './serve/pool.js';

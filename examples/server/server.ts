@@ -19,6 +19,7 @@
  *   POST /v1/models/:m/classify               {text}         a sequence's class probabilities (vocab.json, labels.json)
  *   GET  /healthz                                            200 ok (503 while draining)
  *   GET  /metrics                                            Prometheus text format
+ *   POST /admin/reset-loop-delay                             restarts the event-loop delay histogram (bench/loadtest.ts)
  *   x: features [steps][inputSize] (predict/feed) or [inputSize] (step), or ids. ?top=k returns the
  *   k largest outputs of the last step as [index, value] pairs instead of the whole output.
  *
@@ -207,6 +208,10 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
     const parts = url.pathname.split('/').filter(Boolean);
     if (req.method === 'GET' && url.pathname === '/healthz') return draining ? [503, 'draining\n', 'healthz'] : [200, 'ok\n', 'healthz'];
     if (req.method === 'GET' && url.pathname === '/metrics') return [200, registry.render(), 'metrics'];
+    if (req.method === 'POST' && url.pathname === '/admin/reset-loop-delay') {
+      delay.reset();  // the load test measures each run's event-loop delay from here
+      return [200, 'ok\n', 'admin'];
+    }
     if (parts[0] !== 'v1' || parts[1] !== 'models' || parts.length < 4) throw new HttpError(404, `no route ${req.method} ${url.pathname}`);
     const s = served.get(parts[2]);
     if (!s) throw new HttpError(404, `no model ${parts[2]}`);

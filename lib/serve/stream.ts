@@ -229,17 +229,25 @@ export class StreamEngine {
   /** Runs the entries as one batch synchronously; returns each entry's output (steps·width, or width). */
   run(entries: readonly EngineEntry[]): TensorData[] {
     const it = this.pipeline(entries);
-    let r = it.next();
-    while (!r.done) r = it.next(native.stackForward(r.value.stack as never, r.value.call));
-    return r.value;
+    try {
+      let r = it.next();
+      while (!r.done) r = it.next(native.stackForward(r.value.stack as never, r.value.call));
+      return r.value;
+    } finally {
+      it.return([]);  // a failed native call leaves the generator suspended: release its workspace
+    }
   }
 
   /** Same as run, with the recurrent layers on the native thread pool (the event loop is free meanwhile). */
   async runAsync(entries: readonly EngineEntry[]): Promise<TensorData[]> {
     const it = this.pipeline(entries);
-    let r = it.next();
-    while (!r.done) r = it.next(await native.stackForwardAsync(r.value.stack as never, r.value.call));
-    return r.value;
+    try {
+      let r = it.next();
+      while (!r.done) r = it.next(await native.stackForwardAsync(r.value.stack as never, r.value.call));
+      return r.value;
+    } finally {
+      it.return([]);
+    }
   }
 
   /** Output steps of an entry: its steps with per-step outputs, else 1. */
