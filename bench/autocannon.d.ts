@@ -8,6 +8,7 @@ declare module 'autocannon' {
   }
   interface Client {
     setRequest(request: Request): void;
+    setRequests(requests: Request[]): void;
   }
   interface Options extends Request {
     url: string;

@@ -71,7 +71,9 @@ function load(url: string, connections: number, seconds: number, body: string): 
     headers: { 'content-type': 'application/json' },
     setupClient: (client: autocannon.Client) => {
       const id = next++;
-      client.setRequest({ method: 'POST', path: `/v1/models/big/streams/c${id}/step?top=4`, body, headers: { 'content-type': 'application/json' } });
+      // setRequests, not setRequest: the latter changes only the current request, and the client
+      // goes back to the default path once it restarts its request list.
+      client.setRequests([{ method: 'POST', path: `/v1/models/big/streams/c${id}/step?top=4`, body, headers: { 'content-type': 'application/json' } }]);
     },
   } as autocannon.Options);
 }
@@ -134,6 +136,7 @@ try {
     for (const mode of ['direct', 'batcher']) {
       const row = await measure(dir, mode, connections, body);
       rows.push(row);
+      if (row.non2xx > 0 || row.errors > 0) console.error(`warning: ${mode} at ${connections} connections: ${row.errors} errors, ${row.non2xx} non-2xx responses`);
       console.log(`${mode.padEnd(8)} ${String(connections).padStart(4)} conn: ${row.rps.toFixed(0).padStart(6)} req/s  p50 ${row.p50} ms  p99 ${row.p99} ms  loop p99 ${row.loopP99.toFixed(2)} ms max ${row.loopMax.toFixed(2)} ms  peak RSS ${row.peakRssMB.toFixed(0)} MB  mean batch ${row.meanBatch.toFixed(1)}  errors ${row.errors} non-2xx ${row.non2xx}`);
     }
   }
