@@ -3,7 +3,7 @@
  *
  *   node --import tsx examples/server/server.ts --model lm=examples/out/server/lm \
  *        --model classifier=examples/out/server/classifier [--port 8080] [--host 127.0.0.1] \
- *        [--mode batcher|direct] [--window-ms 1] [--max-batch 64] [--max-queue 1024] [--max-streams 10000]
+ *        [--mode batcher|direct] [--window-ms 1] [--max-batch 64] [--max-queue 1024] [--max-streams 10000] [--threads n] [--concurrency 1]
  *
  * (examples/server/make-models.ts trains and saves the models.) --mode direct answers each request
  * with its own call (stream.stepAsync / model.predict) instead of the batcher: the load test's baseline.
@@ -33,7 +33,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
-import { Batcher, BatcherClosedError, ModelStream, QueueFullError, Tensor, loadModel, type Sequential } from '../../lib/index.js';
+import { Batcher, BatcherClosedError, ModelStream, QueueFullError, Tensor, loadModel, setNumThreads, type Sequential } from '../../lib/index.js';
 import { Registry } from './metrics.js';
 
 export interface ServerOptions {
@@ -47,6 +47,10 @@ export interface ServerOptions {
   maxStreams?: number;
   /** Largest request body, bytes (default 1 MB). */
   maxBody?: number;
+  /** Native kernel threads (setNumThreads; default: every core). Fewer leave a core to the event loop. */
+  threads?: number;
+  /** Batches in flight per model (Batcher concurrency; default 1). */
+  concurrency?: number;
 }
 
 class HttpError extends Error {
@@ -71,6 +75,7 @@ function readJson(file: string): unknown {
 
 export async function startServer(options: ServerOptions): Promise<{ server: http.Server; url: string; shutdown: () => Promise<void> }> {
   const mode = options.mode ?? 'batcher';
+  if (options.threads !== undefined) setNumThreads(options.threads);
   const maxStreams = options.maxStreams ?? 10_000;
   const maxBody = options.maxBody ?? 1 << 20;
   const registry = new Registry();
@@ -99,6 +104,7 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
       ...(options.windowMs !== undefined ? { windowMs: options.windowMs } : {}),
       ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
       ...(options.maxQueue !== undefined ? { maxQueue: options.maxQueue } : {}),
+      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
       onBatch: (info) => batchSize.get({ model: name }).observe(info.size),
     });
     queueDepth.get({ model: name }).read = () => batcher.queueDepth;
@@ -116,6 +122,7 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
 
   let inFlight = 0;
   let draining = false;
+  let serverErrors = 0;
 
   const body = (req: http.IncomingMessage): Promise<Record<string, unknown>> => new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
@@ -193,8 +200,21 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
     const W = t.shape[t.rank - 1];
     return t.data.subarray(t.size - W) as Float32Array;
   };
-  const top = (v: ArrayLike<number>, k: number): [number, number][] =>
-    Array.from(v, (x, i) => [i, x] as [number, number]).sort((a, b) => b[1] - a[1]).slice(0, k);
+  /** The k largest entries as [index, value], largest first (one pass; k is small). */
+  const top = (v: ArrayLike<number>, k: number): [number, number][] => {
+    const best: [number, number][] = [];
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      if (best.length === k) {
+        if (x <= best[k - 1][1]) continue;
+        best.pop();
+      }
+      let j = best.length;
+      while (j > 0 && best[j - 1][1] < x) j--;
+      best.splice(j, 0, [i, x]);
+    }
+    return best;
+  };
   const softmax = (v: ArrayLike<number>): Float64Array => {
     let m = -Infinity;
     for (let i = 0; i < v.length; i++) m = Math.max(m, v[i]);
@@ -283,6 +303,8 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
         } else if (e instanceof BatcherClosedError) status = 503;
         else if (e instanceof TypeError || e instanceof RangeError) status = 400;
         else if ((e as Error)?.name === 'AbortError') status = 499;
+        else if (e instanceof Error && /the stream is busy/.test(e.message)) status = 409;  // a request of this stream is running
+        if (status === 500 && serverErrors++ < 5) console.error(`500 on ${req.method} ${req.url}: ${(e as Error)?.stack ?? String(e)}`);
         finish(status, { error: (e as Error)?.message ?? String(e) }, 'error');
       },
     );
@@ -328,6 +350,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     options: {
       model: { type: 'string', multiple: true }, port: { type: 'string' }, host: { type: 'string' }, mode: { type: 'string' },
       'window-ms': { type: 'string' }, 'max-batch': { type: 'string' }, 'max-queue': { type: 'string' }, 'max-streams': { type: 'string' },
+      threads: { type: 'string' }, concurrency: { type: 'string' },
     },
   });
   const models: Record<string, string> = {};
@@ -346,6 +369,8 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     ...(values['max-batch'] !== undefined ? { maxBatch: opt(values['max-batch'])! } : {}),
     ...(values['max-queue'] !== undefined ? { maxQueue: opt(values['max-queue'])! } : {}),
     ...(values['max-streams'] !== undefined ? { maxStreams: opt(values['max-streams'])! } : {}),
+    ...(values.threads !== undefined ? { threads: opt(values.threads)! } : {}),
+    ...(values.concurrency !== undefined ? { concurrency: opt(values.concurrency)! } : {}),
   });
   console.log(`listening on ${url} (${mode}; models ${Object.keys(models).join(', ')})`);
   const stop = (signal: string) => {
