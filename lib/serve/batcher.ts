@@ -60,6 +60,11 @@ export interface BatcherOptions {
   batchInvariant?: boolean;
   /** Called after every batch (metrics). */
   onBatch?: (info: BatchInfo) => void;
+  /**
+   * Requests answered per turn of the event loop (default 16): a large batch is answered over
+   * several turns, so the work its callers do with the answers does not hold the loop for long.
+   */
+  answerChunk?: number;
 }
 
 export interface RequestOptions {
@@ -79,7 +84,7 @@ export interface BatcherStats {
   batches: number;
 }
 
-const BATCHER_OPTIONS = optionNames<BatcherOptions>({ windowMs: true, maxBatch: true, maxQueue: true, concurrency: true, batchInvariant: true, onBatch: true });
+const BATCHER_OPTIONS = optionNames<BatcherOptions>({ windowMs: true, maxBatch: true, maxQueue: true, concurrency: true, batchInvariant: true, onBatch: true, answerChunk: true });
 const REQUEST_OPTIONS = optionNames<RequestOptions>({ signal: true });
 
 interface Request {
@@ -98,6 +103,7 @@ export class Batcher {
   readonly maxBatch: number;
   readonly maxQueue: number;
   readonly concurrency: number;
+  readonly answerChunk: number;
   readonly engine: StreamEngine;
   private readonly onBatch: ((info: BatchInfo) => void) | undefined;
   private readonly queue: Request[] = [];
@@ -115,6 +121,7 @@ export class Batcher {
     this.maxBatch = options.maxBatch === undefined ? 64 : positiveInt(options.maxBatch, `${where}.maxBatch`);
     this.maxQueue = options.maxQueue === undefined ? 1024 : positiveInt(options.maxQueue, `${where}.maxQueue`);
     this.concurrency = options.concurrency === undefined ? 1 : positiveInt(options.concurrency, `${where}.concurrency`);
+    this.answerChunk = options.answerChunk === undefined ? 16 : positiveInt(options.answerChunk, `${where}.answerChunk`);
     if (options.onBatch !== undefined && typeof options.onBatch !== 'function') throw new TypeError(`${where}.onBatch: expected a function, got ${show(options.onBatch)}`);
     this.onBatch = options.onBatch;
     this.engine = engineFor(model, { batchInvariant: flag(options.batchInvariant, `${where}.batchInvariant`, true) });
@@ -269,19 +276,21 @@ export class Batcher {
     }
     const steps = entries.reduce((a, e) => Math.max(a, e.steps), 0);
     this.counts.batches++;
-    batch.forEach((r, i) => {
-      if (r.stream) r.stream.busy = false;
-      const o = outs[i];
+    // The states are final: free the streams now, then answer a chunk per turn of the event loop.
+    for (const r of batch) if (r.stream) r.stream.busy = false;
+    for (let i = 0; i < batch.length; i++) {
+      if (i > 0 && i % this.answerChunk === 0) await new Promise((resolve) => setImmediate(resolve));
+      const r = batch[i], o = outs[i];
       if (o instanceof Error) {
         this.counts.failed++;
         r.reject(o);
-        return;
+        continue;
       }
       if (r.stream) r.stream.steps += r.steps;
       this.counts.completed++;
       const W = this.engine.outputWidth;
       r.resolve(r.single || !this.engine.perStepOutput ? Tensor.from(o, [W]) : Tensor.from(o, [r.steps, W]));
-    });
+    }
     this.inFlight--;
     try {
       this.onBatch?.({ size: batch.length, steps, ms: performance.now() - t0, queueDepth: this.queue.length });
