@@ -110,3 +110,8 @@ export {
   runLab, writeResults, EXPERIMENTS, EXPERIMENT_DEFAULTS, type LabOptions, type LabResult, type RunResult, type FlowResult, type ExperimentName,
 } from './lab/run.js';
 export { CELL_NAMES, CELL_LABELS, type CellName } from './lab/cells.js';
+export { ModelStream, StreamEngine, stepStreams, type StreamSnapshot, type OpenStreamOptions, type EngineOptions } from './serve/stream.js';
+export {
+  Batcher, QueueFullError, BatcherClosedError, RequestAbortedError, type BatcherOptions, type RequestOptions, type BatchInfo, type BatcherStats,
+} from './serve/batcher.js';
+export { ModelPool, type ModelPoolOptions, type PoolPredictOptions } from './serve/pool.js';

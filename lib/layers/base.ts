@@ -245,6 +245,14 @@ export abstract class RecurrentBase {
     return this.prepared.stack;
   }
 
+  /**
+   * @internal The prepared native stack for the current weights, for the streams of lib/serve
+   * (they call the native stack with their own gathered states).
+   */
+  preparedStack(where: string): NativeStack {
+    return this.stack(where);
+  }
+
   /** Training runs made with the current prepared stack (weakly held). */
   private runs: WeakRef<NativeRun>[] = [];
 

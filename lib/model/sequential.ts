@@ -17,6 +17,7 @@ import { layerConfig, layerFromConfig } from './config.js';
 import { loadWeightsInto, saveModel, type SaveOptions } from './persistence.js';
 import { Progress } from './progress.js';
 import type { Callback, Logs } from './callbacks.js';
+import { engineFor, ModelStream, type OpenStreamOptions } from '../serve/stream.js';
 
 /** A layer a Sequential can hold. */
 export type ModelLayer = RecurrentBase | Dense | Embedding | Dropout | RepeatVector | Masking | Activation | TimeDistributed;
@@ -91,6 +92,7 @@ const FIT_OPTIONS = optionNames<FitOptions>({
   signal: true, verbose: true, truncatedBptt: true, initialEpoch: true,
 });
 const PREDICT_OPTIONS = optionNames<PredictOptions>({ batchSize: true, lengths: true });
+const OPEN_STREAM_OPTIONS = optionNames<OpenStreamOptions>({ batchInvariant: true, from: true });
 const EVALUATE_OPTIONS = optionNames<EvaluateOptions>({ batchSize: true, lengths: true, verbose: true });
 
 /** What flows between layers: the batch-major tensor and its time mask: lengths, a 0/1 Keras mask, or both (a mask of that form). */
@@ -767,6 +769,20 @@ export class Sequential {
     } finally {
       for (const l of recurrent) l.carryStates = false;
     }
+  }
+
+  /**
+   * A stream: this model applied step by step to one sequence, with its own state for every
+   * recurrent layer (unidirectional layers only; see lib/serve/stream.ts). step(x_t) and
+   * feed(chunk) advance it; snapshot/restore/fork and toBytes/fromBytes copy its state.
+   */
+  openStream(options: OpenStreamOptions = {}): ModelStream {
+    const where = 'Sequential.openStream';
+    checkOptions(options, `${where}: options`, OPEN_STREAM_OPTIONS);
+    const batchInvariant = flag(options.batchInvariant, `${where}: options.batchInvariant`, true);
+    const stream = new ModelStream(engineFor(this, { batchInvariant }));
+    if (options.from !== undefined) stream.restore(options.from);
+    return stream;
   }
 
   // ------------------------------------------------------------------------------------------

@@ -1,0 +1,190 @@
+/**
+ * The serving load test (`npm run loadtest`): examples/server/server.ts serving an LSTM(64 → 256)
+ * (returnSequences; seeded weights), loaded by autocannon against 127.0.0.1 only, in bounded runs:
+ * every connection is one stream posting one step after another (POST /v1/models/big/streams/cN/step,
+ * 64 features, the 4 largest outputs back). Two servers are compared at 1, 16, 64 and 256
+ * connections: the batcher (--mode batcher) and one call per request (--mode direct: stream.stepAsync).
+ * Each configuration gets a fresh server process; reported: requests/s, latency p50/p99, the
+ * server's event-loop delay p99/max over the run (perf_hooks.monitorEventLoopDelay), its peak RSS.
+ *
+ * Then, in this process, the per-step cost of a batched stream step (stepStreams over B streams)
+ * against the per-step cost inside one whole-sequence call (layer.forward of [B, 100, 64] / 100).
+ *
+ *   node --import tsx bench/loadtest.ts [--duration 5] [--warmup 1] [--connections 1,16,64,256] [--threads 1] [--concurrency 2] [--json out.json]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+import { LSTM, Sequential, Tensor, stepStreams } from '../lib/index.js';
+import { parseMetrics } from '../examples/server/metrics.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: { duration: { type: 'string' }, warmup: { type: 'string' }, connections: { type: 'string' }, json: { type: 'string' }, threads: { type: 'string' }, concurrency: { type: 'string' } },
+});
+/** The server's native threads (--threads; default 1: the other core is left to the event loop and autocannon). */
+const threads = values.threads ?? '1';
+/** Batches in flight in the batcher (--concurrency; default 2: the event loop answers one batch while the next computes). */
+const concurrency = values.concurrency ?? '2';
+const duration = Number(values.duration ?? 5), warmup = Number(values.warmup ?? 1);
+const connectionsList = (values.connections ?? '1,16,64,256').split(',').map(Number);
+if (!(duration > 0 && duration <= 60) || !(warmup >= 0 && warmup <= 10)) throw new Error('--duration in (0, 60], --warmup in [0, 10] seconds');
+
+interface Row {
+  mode: string;
+  connections: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  loopP99: number;
+  loopMax: number;
+  peakRssMB: number;
+  errors: number;
+  non2xx: number;
+  meanBatch: number;
+  /** Error answers by status code, from the server's rnnkit_requests_total. */
+  statuses: string;
+  /** Share of the CPU time the hypervisor stole during the run (/proc/stat steal). */
+  steal: number;
+}
+
+async function startServer(dir: string, mode: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'examples', 'server', 'server.ts'), '--port', '0', '--host', '127.0.0.1',
+    '--mode', mode, '--threads', threads, '--concurrency', concurrency, '--max-batch', '256', '--max-queue', '100000', '--model', `big=${dir}`], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited (${code}) before listening`)));
+  });
+  return { child, url };
+}
+
+let runs = 0;
+function load(url: string, connections: number, seconds: number, body: string): Promise<autocannon.Result> {
+  // Fresh stream names per run: the warm-up's last requests may still be computing when the run starts.
+  const run = runs++;
+  let next = 0;
+  return autocannon({
+    url,
+    connections,
+    duration: seconds,
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json' },
+    setupClient: (client: autocannon.Client) => {
+      const id = next++;
+      // setRequests, not setRequest: the latter changes only the current request, and the client
+      // goes back to the default path once it restarts its request list.
+      client.setRequests([{ method: 'POST', path: `/v1/models/big/streams/r${run}c${id}/step?top=4`, body, headers: { 'content-type': 'application/json' } }]);
+    },
+  } as autocannon.Options);
+}
+
+/** CPU time counters from /proc/stat (jiffies): total and stolen by the hypervisor. */
+function cpuTimes(): { total: number; steal: number } {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return { total: f.reduce((a, b) => a + b, 0), steal: f[7] ?? 0 };
+  } catch {
+    return { total: NaN, steal: NaN };
+  }
+}
+
+async function measure(dir: string, mode: string, connections: number, body: string): Promise<Row> {
+  const { child, url } = await startServer(dir, mode);
+  try {
+    if (warmup > 0) await load(url, connections, warmup, body);
+    await fetch(`${url}/admin/reset-loop-delay`, { method: 'POST' });
+    const before = parseMetrics(await (await fetch(`${url}/metrics`)).text());
+    const c0 = cpuTimes();
+    const r = await load(url, connections, duration, body);
+    const c1 = cpuTimes();
+    const m = parseMetrics(await (await fetch(`${url}/metrics`)).text());
+    const get = (name: string, labels: Record<string, string> = {}, from = m) =>
+      from.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value ?? NaN;
+    const batches = get('rnnkit_batch_size_count', { model: 'big' }) - (get('rnnkit_batch_size_count', { model: 'big' }, before) || 0);
+    const batched = get('rnnkit_batch_size_sum', { model: 'big' }) - (get('rnnkit_batch_size_sum', { model: 'big' }, before) || 0);
+    return {
+      mode, connections, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99,
+      loopP99: get('rnnkit_event_loop_delay_seconds', { quantile: '0.99' }) * 1000, loopMax: get('rnnkit_event_loop_delay_seconds', { quantile: '1' }) * 1000,
+      peakRssMB: get('process_peak_resident_memory_bytes') / 2 ** 20, errors: r.errors, non2xx: r.non2xx,
+      meanBatch: batches > 0 ? batched / batches : NaN,
+      steal: (c1.steal - c0.steal) / (c1.total - c0.total),
+      statuses: m.filter((x) => x.name === 'rnnkit_requests_total' && x.labels.code !== '200').map((x) => `${x.labels.code}×${x.value}`).join(' '),
+    };
+  } finally {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+/** Per-step cost: batched stream steps of B streams vs one whole-sequence call over [B, 100, 64], µs per step. */
+function stepCost(model: Sequential, B: number): { batched: number; inSequence: number } {
+  const layer = model.layers[0] as LSTM;
+  const streams = Array.from({ length: B }, () => model.openStream());
+  const xs = streams.map((_, i) => Tensor.from(Float32Array.from({ length: 64 }, (_, k) => Math.sin(i + k)), [64]));
+  for (let i = 0; i < 20; i++) stepStreams(streams, xs);
+  const n = B >= 64 ? 100 : 400;
+  let t0 = performance.now();
+  for (let i = 0; i < n; i++) stepStreams(streams, xs);
+  const batched = ((performance.now() - t0) / n) * 1000;
+  const T = 100;
+  const x = Tensor.from(Float32Array.from({ length: B * T * 64 }, (_, k) => Math.sin(k)), [B, T, 64]);
+  layer.forward(x);
+  const reps = B >= 64 ? 5 : 20;
+  t0 = performance.now();
+  for (let i = 0; i < reps; i++) layer.forward(x);
+  const inSequence = ((performance.now() - t0) / reps / T) * 1000;
+  return { batched, inSequence };
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnkit-loadtest-'));
+try {
+  const model = new Sequential([new LSTM({ units: 256, returnSequences: true })], { seed: 3, name: 'lstm256', inputShape: [null, 64] });
+  model.build();
+  await model.save(dir);
+  const body = JSON.stringify({ x: Array.from({ length: 64 }, (_, k) => Math.round(Math.sin(k) * 1e4) / 1e4) });
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  console.log(`# rnnkit serving load test: LSTM(64 → 256), ${os.cpus().length} cores (${cpu}), node ${process.version}, ${duration} s per run (+${warmup} s warm-up), server native threads ${threads}, batcher concurrency ${concurrency}`);
+  const rows: Row[] = [];
+  for (const connections of connectionsList) {
+    for (const mode of ['direct', 'batcher']) {
+      const row = await measure(dir, mode, connections, body);
+      rows.push(row);
+      if (row.non2xx > 0 || row.errors > 0) console.error(`warning: ${mode} at ${connections} connections: ${row.errors} errors, ${row.non2xx} non-2xx responses (server: ${row.statuses})`);
+      console.log(`${mode.padEnd(8)} ${String(connections).padStart(4)} conn: ${row.rps.toFixed(0).padStart(6)} req/s  p50 ${row.p50} ms  p99 ${row.p99} ms  loop p99 ${row.loopP99.toFixed(2)} ms max ${row.loopMax.toFixed(2)} ms  peak RSS ${row.peakRssMB.toFixed(0)} MB  mean batch ${row.meanBatch.toFixed(1)}  steal ${(100 * row.steal).toFixed(0)}%  errors ${row.errors} non-2xx ${row.non2xx}`);
+    }
+  }
+  console.log('\n| connections | mode | req/s | p50 ms | p99 ms | loop delay p99 ms | loop delay max ms | peak RSS MB | mean batch | CPU stolen | errors / non-2xx |');
+  console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    console.log(`| ${r.connections} | ${r.mode} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.loopP99.toFixed(2)} | ${r.loopMax.toFixed(2)} | ${r.peakRssMB.toFixed(0)} | ${Number.isNaN(r.meanBatch) ? '–' : r.meanBatch.toFixed(1)} | ${(100 * r.steal).toFixed(0)}% | ${r.errors} / ${r.non2xx} |`);
+  }
+  console.log('\n| connections | batcher ÷ direct throughput | p99 batcher / direct ms |');
+  console.log('|---:|---:|---:|');
+  for (const c of connectionsList) {
+    const d = rows.find((r) => r.mode === 'direct' && r.connections === c)!, b = rows.find((r) => r.mode === 'batcher' && r.connections === c)!;
+    console.log(`| ${c} | ${(b.rps / d.rps).toFixed(2)}× | ${b.p99} / ${d.p99} |`);
+  }
+  console.log('\n| streams B | batched step µs | in-sequence µs per step | ratio |');
+  console.log('|---:|---:|---:|---:|');
+  const costs: { B: number; batched: number; inSequence: number }[] = [];
+  for (const B of [1, 16, 64, 256]) {
+    const c = stepCost(model, B);
+    costs.push({ B, ...c });
+    console.log(`| ${B} | ${c.batched.toFixed(1)} | ${c.inSequence.toFixed(1)} | ${(c.batched / c.inSequence).toFixed(2)} |`);
+  }
+  if (values.json) fs.writeFileSync(values.json, JSON.stringify({ cpu, cores: os.cpus().length, node: process.version, duration, threads, rows, costs }, null, 2));
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,388 @@
+/**
+ * An inference service on node:http serving saved rnnkit models through the dynamic batcher:
+ *
+ *   node --import tsx examples/server/server.ts --model lm=examples/out/server/lm \
+ *        --model classifier=examples/out/server/classifier [--port 8080] [--host 127.0.0.1] \
+ *        [--mode batcher|direct] [--window-ms 1] [--max-batch 64] [--max-queue 1024] [--max-streams 10000] [--threads n] [--concurrency 1]
+ *
+ * (examples/server/make-models.ts trains and saves the models.) --mode direct answers each request
+ * with its own call (stream.stepAsync / model.predict) instead of the batcher: the load test's baseline.
+ *
+ * Routes (JSON bodies):
+ *   POST /v1/models/:m/predict                {x}            one sequence from zero states → {output}
+ *   POST /v1/models/:m/streams/:s/step        {x}            one step of stream s (opened on first use) → {output, steps}
+ *   POST /v1/models/:m/streams/:s/feed        {x}            a chunk → {output, steps}
+ *   GET  /v1/models/:m/streams/:s/state                      → {state: base64 of toBytes(), steps}
+ *   PUT  /v1/models/:m/streams/:s/state       {state}        restore (or move a stream here from another process)
+ *   DELETE /v1/models/:m/streams/:s
+ *   POST /v1/models/:m/streams/:s/next-char   {text, top?}   feeds text (model with vocab.json) → the next character's top probabilities
+ *   POST /v1/models/:m/classify               {text}         a sequence's class probabilities (vocab.json, labels.json)
+ *   GET  /healthz                                            200 ok (503 while draining)
+ *   GET  /metrics                                            Prometheus text format
+ *   POST /admin/reset-loop-delay                             restarts the event-loop delay histogram (bench/loadtest.ts)
+ *   x: features [steps][inputSize] (predict/feed) or [inputSize] (step), or ids. ?top=k returns the
+ *   k largest outputs of the last step as [index, value] pairs instead of the whole output.
+ *
+ * SIGTERM/SIGINT: stop accepting connections, answer every request already received (the batcher
+ * drains), then exit 0.
+ */
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+import { Batcher, BatcherClosedError, ModelStream, QueueFullError, Tensor, loadModel, setNumThreads, type Sequential } from '../../lib/index.js';
+import { Registry } from './metrics.js';
+
+export interface ServerOptions {
+  models: Record<string, string>;
+  port?: number;
+  host?: string;
+  mode?: 'batcher' | 'direct';
+  windowMs?: number;
+  maxBatch?: number;
+  maxQueue?: number;
+  maxStreams?: number;
+  /** Largest request body, bytes (default 1 MB). */
+  maxBody?: number;
+  /** Native kernel threads (setNumThreads; default: every core). Fewer leave a core to the event loop. */
+  threads?: number;
+  /** Batches in flight per model (Batcher concurrency; default 1). */
+  concurrency?: number;
+}
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+interface Served {
+  name: string;
+  model: Sequential;
+  batcher: Batcher;
+  streams: Map<string, ModelStream>;
+  vocab?: Map<string, number>;
+  chars?: string[];
+  labels?: string[];
+}
+
+function readJson(file: string): unknown {
+  return fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : undefined;
+}
+
+export async function startServer(options: ServerOptions): Promise<{ server: http.Server; url: string; shutdown: () => Promise<void> }> {
+  const mode = options.mode ?? 'batcher';
+  if (options.threads !== undefined) setNumThreads(options.threads);
+  const maxStreams = options.maxStreams ?? 10_000;
+  const maxBody = options.maxBody ?? 1 << 20;
+  const registry = new Registry();
+  const requests = registry.counter('rnnkit_requests_total', 'HTTP requests answered, by route and status code.');
+  const rejected = registry.counter('rnnkit_requests_rejected_total', 'Requests refused because the batcher queue was full (HTTP 429).');
+  const latency = registry.summary('rnnkit_request_duration_seconds', 'Request latency (last 4096 requests per route).');
+  const batchSize = registry.histogram('rnnkit_batch_size', 'Requests per batched call.', [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]);
+  const queueDepth = registry.gauge('rnnkit_queue_depth', 'Requests waiting in the batcher queue.');
+  const inFlightGauge = registry.gauge('rnnkit_requests_in_flight', 'HTTP requests received and not yet answered.');
+  const streamsGauge = registry.gauge('rnnkit_streams_open', 'Streams open.');
+  const loopDelay = registry.gauge('rnnkit_event_loop_delay_seconds', 'Event-loop delay since start (perf_hooks.monitorEventLoopDelay).');
+  const rss = registry.gauge('process_resident_memory_bytes', 'Resident memory.');
+  const peakRss = registry.gauge('process_peak_resident_memory_bytes', 'Peak resident memory (getrusage maxrss).');
+  rejected.get();
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  delay.enable();
+  for (const q of [0.5, 0.99]) loopDelay.get({ quantile: String(q) }).read = () => delay.percentile(q * 100) / 1e9;
+  loopDelay.get({ quantile: '1' }).read = () => delay.max / 1e9;
+  rss.get().read = () => process.memoryUsage().rss;
+  peakRss.get().read = () => process.resourceUsage().maxRSS * 1024;
+
+  const served = new Map<string, Served>();
+  for (const [name, dir] of Object.entries(options.models)) {
+    const model = await loadModel(dir, { compile: false });
+    const batcher = new Batcher(model, {
+      ...(options.windowMs !== undefined ? { windowMs: options.windowMs } : {}),
+      ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
+      ...(options.maxQueue !== undefined ? { maxQueue: options.maxQueue } : {}),
+      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+      onBatch: (info) => batchSize.get({ model: name }).observe(info.size),
+    });
+    queueDepth.get({ model: name }).read = () => batcher.queueDepth;
+    const s: Served = { name, model, batcher, streams: new Map() };
+    streamsGauge.get({ model: name }).read = () => s.streams.size;
+    const chars = readJson(path.join(dir, 'vocab.json'));
+    if (Array.isArray(chars)) {
+      s.chars = chars as string[];
+      s.vocab = new Map(s.chars.map((c, i) => [c, i]));
+    }
+    const labels = readJson(path.join(dir, 'labels.json'));
+    if (Array.isArray(labels)) s.labels = labels as string[];
+    served.set(name, s);
+  }
+
+  let inFlight = 0;
+  let draining = false;
+  let serverErrors = 0;
+
+  const body = (req: http.IncomingMessage): Promise<Record<string, unknown>> => new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > maxBody) reject(new HttpError(413, `body larger than ${maxBody} bytes`));
+      else parts.push(c);
+    });
+    req.on('end', () => {
+      if (size > maxBody) return;
+      try {
+        const v = size === 0 ? {} : JSON.parse(Buffer.concat(parts).toString('utf8'));
+        if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('expected a JSON object');
+        resolve(v as Record<string, unknown>);
+      } catch (e) {
+        reject(new HttpError(400, `bad JSON body: ${(e as Error).message}`));
+      }
+    });
+    req.on('error', reject);
+  });
+
+  /** JSON x → what the stream engine takes: a Tensor [steps, inputSize] / [inputSize], or ids. */
+  const input = (s: Served, x: unknown, single: boolean): Tensor | number[] | number => {
+    const e = s.batcher.engine;
+    if (e.inputKind === 'ids') {
+      if (single && typeof x === 'number') return x;
+      if (Array.isArray(x)) return x as number[];
+      throw new HttpError(400, `x: expected ${single ? 'an id' : 'an array of ids'}`);
+    }
+    const I = e.inputSize;
+    const rows = single ? [x] : x;
+    if (!Array.isArray(rows) || rows.length === 0 || !rows.every((r) => Array.isArray(r) && r.length === I)) {
+      throw new HttpError(400, `x: expected ${single ? `${I} numbers` : `an array of steps, each ${I} numbers`}`);
+    }
+    const data = new Float32Array(rows.length * I);
+    rows.forEach((r: number[], t: number) => r.forEach((v, j) => {
+      if (typeof v !== 'number') throw new HttpError(400, `x[${t}][${j}]: expected a number`);
+      data[t * I + j] = v;
+    }));
+    return single ? Tensor.from(data, [I]) : Tensor.from(data, [rows.length, I]);
+  };
+
+  const textIds = (s: Served, text: unknown): number[] => {
+    if (!s.vocab) throw new HttpError(404, `model ${s.name} has no vocab.json`);
+    if (typeof text !== 'string' || text.length === 0) throw new HttpError(400, 'text: expected a non-empty string');
+    return [...text].map((c) => {
+      const id = s.vocab!.get(c);
+      if (id === undefined) throw new HttpError(400, `text: the character ${JSON.stringify(c)} is not in the model's vocabulary`);
+      return id;
+    });
+  };
+
+  const stream = (s: Served, id: string, create: boolean): ModelStream => {
+    let st = s.streams.get(id);
+    if (!st) {
+      if (!create) throw new HttpError(404, `no stream ${id}`);
+      if (s.streams.size >= maxStreams) throw new HttpError(429, `too many open streams (${maxStreams})`);
+      st = s.batcher.openStream();
+      s.streams.set(id, st);
+    }
+    return st;
+  };
+
+  const run = (kind: 'predict' | 'step' | 'feed', s: Served, st: ModelStream | null, x: Tensor | number[] | number, signal: AbortSignal): Promise<Tensor> => {
+    if (mode === 'batcher') {
+      if (kind === 'predict') return s.batcher.predict(x as Tensor, { signal });
+      return kind === 'step' ? s.batcher.step(st!, x, { signal }) : s.batcher.feed(st!, x as Tensor);
+    }
+    if (kind === 'predict') return s.model.openStream().feedAsync(x as Tensor);
+    return kind === 'step' ? st!.stepAsync(x) : st!.feedAsync(x as Tensor);
+  };
+
+  const lastStep = (t: Tensor): Float32Array => {
+    const W = t.shape[t.rank - 1];
+    return t.data.subarray(t.size - W) as Float32Array;
+  };
+  /** The k largest entries as [index, value], largest first (one pass; k is small). */
+  const top = (v: ArrayLike<number>, k: number): [number, number][] => {
+    const best: [number, number][] = [];
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      if (best.length === k) {
+        if (x <= best[k - 1][1]) continue;
+        best.pop();
+      }
+      let j = best.length;
+      while (j > 0 && best[j - 1][1] < x) j--;
+      best.splice(j, 0, [i, x]);
+    }
+    return best;
+  };
+  const softmax = (v: ArrayLike<number>): Float64Array => {
+    let m = -Infinity;
+    for (let i = 0; i < v.length; i++) m = Math.max(m, v[i]);
+    const out = Float64Array.from(v, (x) => Math.exp(x - m));
+    const z = out.reduce((a, b) => a + b, 0);
+    return out.map((x) => x / z);
+  };
+
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse, signal: AbortSignal): Promise<[number, unknown, string]> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const parts = url.pathname.split('/').filter(Boolean);
+    if (req.method === 'GET' && url.pathname === '/healthz') return draining ? [503, 'draining\n', 'healthz'] : [200, 'ok\n', 'healthz'];
+    if (req.method === 'GET' && url.pathname === '/metrics') return [200, registry.render(), 'metrics'];
+    if (req.method === 'POST' && url.pathname === '/admin/reset-loop-delay') {
+      delay.reset();  // the load test measures each run's event-loop delay from here
+      return [200, 'ok\n', 'admin'];
+    }
+    if (parts[0] !== 'v1' || parts[1] !== 'models' || parts.length < 4) throw new HttpError(404, `no route ${req.method} ${url.pathname}`);
+    const s = served.get(parts[2]);
+    if (!s) throw new HttpError(404, `no model ${parts[2]}`);
+    const k = url.searchParams.has('top') ? Number(url.searchParams.get('top')) : 0;
+    const shape = (t: Tensor, steps?: number) => (k > 0 ? { top: top(lastStep(t), k), ...(steps !== undefined ? { steps } : {}) } : { output: Array.from(t.data), shape: t.shape, ...(steps !== undefined ? { steps } : {}) });
+    if (parts[3] === 'predict' && req.method === 'POST') {
+      const b = await body(req);
+      return [200, shape(await run('predict', s, null, input(s, b.x, false), signal)), 'predict'];
+    }
+    if (parts[3] === 'classify' && req.method === 'POST') {
+      const b = await body(req);
+      const out = lastStep(await run('predict', s, null, textIds(s, b.text), signal));
+      const labels = s.labels ?? Array.from(out, (_, i) => String(i));
+      return [200, { probabilities: Object.fromEntries(labels.map((l, i) => [l, out[i]])) }, 'classify'];
+    }
+    if (parts[3] === 'streams' && parts.length >= 5) {
+      const id = parts[4], action = parts[5];
+      if (action === undefined && req.method === 'DELETE') {
+        const st = stream(s, id, false);
+        st.close();
+        s.streams.delete(id);
+        return [200, { deleted: id }, 'delete'];
+      }
+      if (action === 'state' && req.method === 'GET') {
+        const st = stream(s, id, false);
+        return [200, { state: Buffer.from(st.toBytes()).toString('base64'), steps: st.steps }, 'state'];
+      }
+      if (action === 'state' && req.method === 'PUT') {
+        const b = await body(req);
+        if (typeof b.state !== 'string') throw new HttpError(400, 'state: expected the base64 of a stream state');
+        const st = stream(s, id, true);
+        st.restore(new Uint8Array(Buffer.from(b.state, 'base64')));
+        return [200, { steps: st.steps }, 'state'];
+      }
+      if ((action === 'step' || action === 'feed') && req.method === 'POST') {
+        const b = await body(req);
+        const st = stream(s, id, true);
+        const out = await run(action, s, st, input(s, b.x, action === 'step'), signal);
+        return [200, shape(out, st.steps), action];
+      }
+      if (action === 'next-char' && req.method === 'POST') {
+        const b = await body(req);
+        const ids = textIds(s, b.text);
+        const st = stream(s, id, true);
+        const out = await run('feed', s, st, ids, signal);
+        const p = softmax(lastStep(out));
+        const n = typeof b.top === 'number' && Number.isInteger(b.top) && b.top > 0 ? Math.min(b.top, p.length) : 5;
+        return [200, { next: top(p, n).map(([i, q]) => ({ char: s.chars![i], p: q })), steps: st.steps }, 'next-char'];
+      }
+    }
+    throw new HttpError(404, `no route ${req.method} ${url.pathname}`);
+  };
+
+  const server = http.createServer((req, res) => {
+    const t0 = performance.now();
+    inFlight++;
+    const ctl = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) ctl.abort();
+    });
+    handle(req, res, ctl.signal).then(
+      ([status, payload, route]) => finish(status, payload, route),
+      (e: unknown) => {
+        let status = 500;
+        if (e instanceof HttpError) status = e.status;
+        else if (e instanceof QueueFullError) {
+          status = 429;
+          rejected.get().inc();
+        } else if (e instanceof BatcherClosedError) status = 503;
+        else if (e instanceof TypeError || e instanceof RangeError) status = 400;
+        else if ((e as Error)?.name === 'AbortError') status = 499;
+        else if (e instanceof Error && /the stream is busy/.test(e.message)) status = 409;  // a request of this stream is running
+        if (status === 500 && serverErrors++ < 5) console.error(`500 on ${req.method} ${req.url}: ${(e as Error)?.stack ?? String(e)}`);
+        finish(status, { error: (e as Error)?.message ?? String(e) }, 'error');
+      },
+    );
+    function finish(status: number, payload: unknown, route: string): void {
+      inFlight--;
+      requests.get({ route, code: String(status) }).inc();
+      latency.get({ route }).observe((performance.now() - t0) / 1000);
+      if (res.destroyed) return;
+      const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
+      res.writeHead(status, {
+        'content-type': typeof payload === 'string' ? (route === 'metrics' ? 'text/plain; version=0.0.4; charset=utf-8' : 'text/plain; charset=utf-8') : 'application/json',
+        'content-length': Buffer.byteLength(text),
+        ...(draining ? { connection: 'close' } : {}),
+      });
+      res.end(text);
+      if (draining && inFlight === 0) server.closeIdleConnections();
+    }
+  });
+  inFlightGauge.get().read = () => inFlight;
+  server.keepAliveTimeout = 5000;
+
+  await new Promise<void>((resolve) => server.listen(options.port ?? 8080, options.host ?? '127.0.0.1', resolve));
+  const address = server.address() as { port: number; address: string };
+  const url = `http://${address.address}:${address.port}`;
+
+  let closing: Promise<void> | undefined;
+  const shutdown = (): Promise<void> => (closing ??= (async () => {
+    draining = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));  // no new connections
+    server.closeIdleConnections();
+    // Every request already received gets its answer: the batchers drain their queues.
+    await Promise.all([...served.values()].map((s) => s.batcher.close()));
+    while (inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+    server.closeIdleConnections();
+    await closed;
+    delay.disable();
+  })());
+  return { server, url, shutdown };
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({
+    options: {
+      model: { type: 'string', multiple: true }, port: { type: 'string' }, host: { type: 'string' }, mode: { type: 'string' },
+      'window-ms': { type: 'string' }, 'max-batch': { type: 'string' }, 'max-queue': { type: 'string' }, 'max-streams': { type: 'string' },
+      threads: { type: 'string' }, concurrency: { type: 'string' },
+    },
+  });
+  const models: Record<string, string> = {};
+  for (const m of values.model ?? []) {
+    const i = m.indexOf('=');
+    if (i < 1) throw new Error(`--model ${m}: expected name=directory`);
+    models[m.slice(0, i)] = m.slice(i + 1);
+  }
+  if (Object.keys(models).length === 0) throw new Error('give at least one --model name=directory (examples/server/make-models.ts saves some)');
+  const mode = values.mode ?? 'batcher';
+  if (mode !== 'batcher' && mode !== 'direct') throw new Error(`--mode: expected batcher or direct, got ${mode}`);
+  const opt = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  const { url, shutdown } = await startServer({
+    models, mode, port: opt(values.port) ?? 8080, host: values.host ?? '127.0.0.1',
+    ...(values['window-ms'] !== undefined ? { windowMs: opt(values['window-ms'])! } : {}),
+    ...(values['max-batch'] !== undefined ? { maxBatch: opt(values['max-batch'])! } : {}),
+    ...(values['max-queue'] !== undefined ? { maxQueue: opt(values['max-queue'])! } : {}),
+    ...(values['max-streams'] !== undefined ? { maxStreams: opt(values['max-streams'])! } : {}),
+    ...(values.threads !== undefined ? { threads: opt(values.threads)! } : {}),
+    ...(values.concurrency !== undefined ? { concurrency: opt(values.concurrency)! } : {}),
+  });
+  console.log(`listening on ${url} (${mode}; models ${Object.keys(models).join(', ')})`);
+  const stop = (signal: string) => {
+    console.log(`${signal}: draining`);
+    shutdown().then(() => {
+      console.log('drained; exiting');
+      process.exit(0);
+    }, (e) => {
+      console.error(e);
+      process.exit(1);
+    });
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
