@@ -124,8 +124,11 @@ interface RssFigure {
   outputMB: number;
   /** RSS with the layer prepared (one short forward) and the input allocated, before the measured forward. */
   rssBeforeMB: number;
-  /** Peak RSS of the process (resourceUsage().maxRSS) after the forward. */
+  /** Peak RSS of the process (resourceUsage().maxRSS) before and after the forward (the process's lifetime peak). */
+  maxRssBeforeMB: number;
   maxRssMB: number;
+  /** Peak RSS during the forward alone: VmHWM after resetting it just before (/proc/self/clear_refs); NaN where unsupported. */
+  forwardPeakMB: number;
   rssAfterMB: number;
   forwardMs: number;
 }
@@ -137,15 +140,28 @@ function rssChild(arg: string): void {
   layer.forward(randomInput(B, 2, 7)); // prepares the native weights and starts the pool
   const x = randomInput(B, T, 8);
   (globalThis as { gc?: () => void }).gc?.();
+  const maxRssBefore = process.resourceUsage().maxRSS * 1024;
+  // Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS.
+  let hwmReset = false;
+  try {
+    fs.writeFileSync('/proc/self/clear_refs', '5');
+    hwmReset = true;
+  } catch {
+    // not Linux, or not allowed: only maxRSS
+  }
   const rssBefore = process.memoryUsage().rss;
   const t0 = performance.now();
   const { output } = layer.forward(x);
   const forwardMs = performance.now() - t0;
+  const hwm = /^VmHWM:\s*(\d+) kB$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  const forwardPeakMB = hwmReset && hwm ? (Number(hwm[1]) * 1024) / MB : NaN;
   const fig: RssFigure = {
     T, B, returnSequences,
     inputMB: x.data.byteLength / MB,
     outputMB: output.data.byteLength / MB,
     rssBeforeMB: rssBefore / MB,
+    maxRssBeforeMB: maxRssBefore / MB,
+    forwardPeakMB,
     maxRssMB: (process.resourceUsage().maxRSS * 1024) / MB,
     rssAfterMB: process.memoryUsage().rss / MB,
     forwardMs,
@@ -167,7 +183,7 @@ function measureRss(threads: number, progress: (m: string) => void): RssFigure[]
       }
       const fig = JSON.parse(line.slice(4)) as RssFigure;
       figures.push(fig);
-      progress(`RSS T=${T} returnSequences=${returnSequences}: before ${fig.rssBeforeMB.toFixed(1)} MB, peak ${fig.maxRssMB.toFixed(1)} MB`);
+      progress(`RSS T=${T} returnSequences=${returnSequences}: before ${fig.rssBeforeMB.toFixed(1)} MB, peak during forward ${fig.forwardPeakMB.toFixed(1)} MB, maxRSS ${fig.maxRssMB.toFixed(1)} MB`);
     }
   }
   return figures;
@@ -240,6 +256,10 @@ function commit(): string {
   }
 }
 
+function fitText(f: { a: number; b: number; r2: number }, v: string): string {
+  return `ms = ${fmt(f.a)} + ${fmt(f.b)}·${v}, R² = ${f.r2.toFixed(5)}`;
+}
+
 function mdTable(header: string[], rows: string[][]): string {
   return [`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
@@ -259,8 +279,8 @@ async function main(): Promise<void> {
     .description("rnnkit LSTM forward: time against T and B, inference peak RSS against T; SVG charts and SCALE.md")
     .option('--quick', 'one round of short blocks (a smoke test, not a measurement)', false)
     .option('--threads <n>', 'rnnkit threads', positiveInt, 2)
-    .option('--rounds <n>', 'interleaved rounds over all points', positiveInt, 5)
-    .option('--block-ms <ms>', 'target time of one block of calls of one point', positiveInt, 250)
+    .option('--rounds <n>', 'interleaved rounds over all points', positiveInt, 9)
+    .option('--block-ms <ms>', 'target time of one block of calls of one point', positiveInt, 150)
     .option('--out <dir>', 'where scale-T.svg, scale-B.svg and SCALE.md go', HERE)
     .option('--no-memory', 'skip the peak-RSS children')
     .parse();
@@ -317,7 +337,8 @@ async function main(): Promise<void> {
   lines.push('');
   lines.push(
     `Fit: ms = ${fmt(tFit.a)} + ${fmt(tFit.b)}·T, R² = ${tFit.r2.toFixed(5)}; ms per step from T = ${tPoints[0].T} to ${tPoints.at(-1)!.T}: ` +
-      `${fmt(perStep(tPoints[0]))} → ${fmt(perStep(tPoints.at(-1)!))}.`,
+      `${fmt(perStep(tPoints[0]))} → ${fmt(perStep(tPoints.at(-1)!))}. On the min ms (the machine's quiet phases): ` +
+      `${fitText(linearFit(tPoints.map((p) => p.T), tPoints.map((p) => p.minMs)), 'T')}.`,
   );
   lines.push('');
   lines.push(`## Time against B (T = ${B_SERIES_STEPS})`);
@@ -332,8 +353,9 @@ async function main(): Promise<void> {
   );
   lines.push('');
   lines.push(
-    `Fit: ms = ${fmt(bFit.a)} + ${fmt(bFit.b)}·B, R² = ${bFit.r2.toFixed(5)}. The intercept is the per-step cost that does not ` +
-      'shrink with the batch (small B is latency-bound: one matrix–vector product per step), so ms per sequence falls as B grows.',
+    `Fit: ms = ${fmt(bFit.a)} + ${fmt(bFit.b)}·B, R² = ${bFit.r2.toFixed(5)}; on the min ms: ` +
+      `${fitText(linearFit(bPoints.map((p) => p.B), bPoints.map((p) => p.minMs)), 'B')}. The intercept is the part of a call that does ` +
+      'not grow with the batch (per-step hand-offs, the latency of small products); "ms per sequence" shows where batching stops paying.',
   );
   lines.push('');
   if (memory.length > 0) {
@@ -341,17 +363,20 @@ async function main(): Promise<void> {
     lines.push('');
     lines.push(
       'Each row is a fresh `node --expose-gc` process: it builds the layer, runs one 2-step forward (prepares the weights, starts the ' +
-        'pool), allocates the input, runs a full GC, reads `process.memoryUsage().rss` ("before"), runs the measured `forward(x)`, then reads ' +
-        '`process.resourceUsage().maxRSS` (the peak of the process). "peak − before − output" is what the forward itself holds ' +
-        'beyond the output array it returns.',
+        'pool), allocates the input, runs a full GC, resets the kernel\'s peak-RSS mark (`/proc/self/clear_refs` ← 5), reads ' +
+        '`process.memoryUsage().rss` ("before"), runs the measured `forward(x)`, then reads the peak since the reset (VmHWM, "peak during ' +
+        'forward") and `process.resourceUsage().maxRSS` (the peak of the whole process, start-up included, before and after). ' +
+        '"growth − output" is what the forward holds at its peak beyond the output array it returns: memory independent of T would ' +
+        'keep it flat.',
     );
     lines.push('');
     lines.push(
       mdTable(
-        ['T', 'returnSequences', 'input MB', 'output MB', 'RSS before MB', 'peak RSS MB', 'peak − before MB', 'peak − before − output MB', 'forward ms'],
+        ['T', 'returnSequences', 'input MB', 'output MB', 'RSS before MB', 'peak during forward MB', 'growth MB', 'growth − output MB', 'maxRSS before → after MB', 'forward ms'],
         memory.map((m) => [
-          String(m.T), String(m.returnSequences), m.inputMB.toFixed(1), m.outputMB.toFixed(2), m.rssBeforeMB.toFixed(1), m.maxRssMB.toFixed(1),
-          (m.maxRssMB - m.rssBeforeMB).toFixed(1), (m.maxRssMB - m.rssBeforeMB - m.outputMB).toFixed(1), fmt(m.forwardMs),
+          String(m.T), String(m.returnSequences), m.inputMB.toFixed(1), m.outputMB.toFixed(2), m.rssBeforeMB.toFixed(1), m.forwardPeakMB.toFixed(1),
+          (m.forwardPeakMB - m.rssBeforeMB).toFixed(1), (m.forwardPeakMB - m.rssBeforeMB - m.outputMB).toFixed(1),
+          `${m.maxRssBeforeMB.toFixed(1)} → ${m.maxRssMB.toFixed(1)}`, fmt(m.forwardMs),
         ]),
       ),
     );
