@@ -1,5 +1,5 @@
 // Side-by-side benchmark of rnnkit and its peers on the cases of DESIGN §7 (see bench/README.md).
-//   node --import tsx bench/bench.ts [--quick] [--cases L1,G1] [--threads 2] [--no-tfjs] [--no-torch] [--json out.json]
+//   node --import tsx bench/bench.ts [--quick] [--cases L1,G1] [--threads 2] [--no-tfjs] [--no-torch] [--no-torch-search] [--json out.json]
 // Results go to stdout; one progress line per measurement goes to stderr.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,13 +11,14 @@ import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { getNumThreads, LSTM, Random, setNumThreads, Tensor } from '../lib/index.js';
+import { native, type PeakInfo } from '../lib/native.js';
 import { CASES, describeCase, gemmFlops, type BenchCase } from './cases.js';
 import {
   activateTfBackend, isStack, loadOnnxHelper, ortImpl, rnnkitComposedImpl, rnnkitDropoutImpl, rnnkitImpl, rnnkitLengthsImpl, tfjsImpl,
   wasmBackendInfo, positiveInt, type Impl,
 } from './peers.js';
 import { makeProblem } from './problem.js';
-import { TorchPeer } from './torch-peer.js';
+import { TORCH_SEARCH_CONFIGS, TorchPeer, torchConfigEnv, torchConfigKey, torchConfigLabel, type TorchConfig } from './torch-peer.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -31,6 +32,12 @@ const HELP = `Usage: node --import tsx bench/bench.ts [options]   (npm run bench
   --no-wasm          skip only tfjs's wasm backend
   --no-ort           skip onnxruntime-node
   --no-torch         skip PyTorch
+  --no-torch-search  skip the search for PyTorch's best configuration (on by default: per case, each of
+                     set_num_threads {1,2} × OPENBLAS/OMP_NUM_THREADS {1,2} × OPENBLAS_CORETYPE {unset,Haswell}
+                     in its own python child, a few quick calls each; the fastest is then timed in the rounds)
+  --torch-search-calls N  timed calls per configuration in the search, after 1 warm-up (default 3; quick 1)
+  --torch-search-ms MS    stop timing a configuration after this much (default 1500; quick 200)
+  --peak-ms MS       time spent on each of the four machine-limit figures (measurePeak; default 300; quick 20)
   --python PATH      python with torch (default /usr/bin/python3 when present, else python3)
   --json FILE        also write the results (with every sample) as JSON
   --rounds N         interleaved rounds per case (default 7; quick 2)
@@ -51,6 +58,10 @@ interface Settings {
   wasm: boolean;
   ort: boolean;
   torch: boolean;
+  torchSearch: boolean;
+  torchSearchCalls: number;
+  torchSearchMs: number;
+  peakMs: number;
   python: string;
   json?: string;
   rounds: number;
@@ -79,6 +90,10 @@ function parseSettings(argv: string[]): Settings {
       'no-wasm': { type: 'boolean' },
       'no-ort': { type: 'boolean' },
       'no-torch': { type: 'boolean' },
+      'no-torch-search': { type: 'boolean' },
+      'torch-search-calls': { type: 'string' },
+      'torch-search-ms': { type: 'string' },
+      'peak-ms': { type: 'string' },
       python: { type: 'string' },
       json: { type: 'string' },
       rounds: { type: 'string' },
@@ -123,6 +138,10 @@ function parseSettings(argv: string[]): Settings {
     wasm: tfjs && !values['no-wasm'],
     ort: !values['no-ort'],
     torch: !values['no-torch'],
+    torchSearch: !values['no-torch'] && !values['no-torch-search'],
+    torchSearchCalls: positiveInt(values['torch-search-calls'], '--torch-search-calls', quick ? 1 : 3),
+    torchSearchMs: positiveInt(values['torch-search-ms'], '--torch-search-ms', quick ? 200 : 1500),
+    peakMs: Math.min(60000, positiveInt(values['peak-ms'], '--peak-ms', quick ? 20 : 300)),
     python: values.python ?? (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'),
     json: values.json,
     rounds: positiveInt(values.rounds, '--rounds', quick ? 2 : 7),
@@ -182,6 +201,8 @@ interface Machine {
   rnnkitThreads: number;
   commit?: string;
   versions: Record<string, string>;
+  /** This machine's FMA peak and packed-GEMM rate (native measurePeak), GFLOP/s. */
+  peak?: PeakInfo;
 }
 
 function describeMachine(threads: number): Machine {
@@ -219,6 +240,14 @@ function printMachine(m: Machine): void {
   console.log(`node:     ${m.node} (${m.platform}); ${Object.entries(m.env).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   console.log(`threads:  ${m.threads} (rnnkit getNumThreads() = ${m.rnnkitThreads})`);
   console.log(`peers:    ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+  if (m.peak) {
+    const p = m.peak;
+    console.log(
+      `peak:     FMA (${p.isa}, float32) ${fmt3(p.fmaPeakGflops1)} GFLOP/s on 1 thread, ${fmt3(p.fmaPeakGflopsAll)} on ${p.threads}; ` +
+        `packed GEMM (${p.gemmIsa}) M=64 N=1024 K=256 ${fmt3(p.gemmGflops1)} GFLOP/s on 1 thread, ${fmt3(p.gemmGflopsAll)} on ${p.threads} ` +
+        `(measurePeak, best batch of ${p.ms} ms each; '% peak' = GFLOP/s / ${fmt3(p.fmaPeakGflopsAll)})`,
+    );
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -279,6 +308,18 @@ interface Row {
   crossCaseRatio?: number;
   /** max |peer - baseline| over the whole output of one inference forward on the same input and weights. */
   maxAbsDiff?: number;
+  /** gflops / the machine's all-thread FMA peak (measurePeak). */
+  peakFraction?: number;
+  error?: string;
+}
+
+/** One configuration of the PyTorch search of a case: quick timing (1 warm-up, then a few calls). */
+interface TorchSearchEntry {
+  key: string;
+  config: TorchConfig;
+  label: string;
+  calls: number;
+  medianMs: number;
   error?: string;
 }
 
@@ -296,6 +337,8 @@ interface CaseResult {
   gflopPerCall: number;
   rows: Row[];
   notes: string[];
+  /** The PyTorch search of this case (every configuration's quick median) and the winner's key. */
+  torchSearch?: { entries: TorchSearchEntry[]; winner?: string };
 }
 
 const t0 = performance.now();
@@ -306,10 +349,56 @@ function progress(msg: string): void {
 interface Peers {
   torch?: TorchPeer;
   torchLabel?: string;
+  /** One python child per searched configuration (the environment is fixed when a child starts). */
+  torchSearch?: { config: TorchConfig; peer: TorchPeer }[];
+  /** The machine's limits, for each row's fraction of peak. */
+  peak?: PeakInfo;
   skipped: string[];
 }
 
-async function setUpImpls(c: BenchCase, s: Settings, peers: Peers, threads: number, notes: string[]): Promise<Impl[]> {
+/**
+ * Quick timing of every PyTorch configuration on the case's problem, each in its own child; returns
+ * the fastest as the 'torch-best' row (timed in the rounds like the others) and every figure.
+ */
+async function searchTorch(
+  c: BenchCase, p: ReturnType<typeof makeProblem>, s: Settings, peers: Peers,
+): Promise<{ impl?: Impl; entries: TorchSearchEntry[] }> {
+  const entries: TorchSearchEntry[] = [];
+  let best: { impl: Impl; entry: TorchSearchEntry } | undefined;
+  for (const { config, peer } of peers.torchSearch ?? []) {
+    const entry: TorchSearchEntry = { key: torchConfigKey(config), config, label: torchConfigLabel(config), calls: 0, medianMs: NaN };
+    entries.push(entry);
+    let impl: Impl | undefined;
+    try {
+      impl = await peer.impl(p, config.torchThreads, `torch best (${entry.label})`, 'torch-best');
+      // The previous configuration's child may still spin its BLAS/OpenMP threads: a pause, then a warm-up call.
+      if (s.settleMs > 0) await sleep(5 * s.settleMs);
+      await impl.measure(1);
+      const ms: number[] = [];
+      let spent = 0;
+      while (ms.length < s.torchSearchCalls && (ms.length === 0 || spent < s.torchSearchMs)) {
+        const [t] = await impl.measure(1);
+        ms.push(t);
+        spent += t;
+      }
+      entry.calls = ms.length;
+      entry.medianMs = median(ms);
+      progress(`${c.id} torch search ${entry.key}: ${fmtMs(entry.medianMs)} ms (median of ${ms.length})`);
+    } catch (err) {
+      entry.error = err instanceof Error ? err.message : String(err);
+      progress(`${c.id} torch search ${entry.key}: ${entry.error}`);
+    }
+    if (impl && Number.isFinite(entry.medianMs) && (!best || entry.medianMs < best.entry.medianMs)) {
+      if (best) await best.impl.release().catch(() => {});
+      best = { impl, entry };
+    } else if (impl) await impl.release().catch(() => {});
+  }
+  return { impl: best?.impl, entries };
+}
+
+async function setUpImpls(
+  c: BenchCase, s: Settings, peers: Peers, threads: number, notes: string[], search: { result?: CaseResult['torchSearch'] } = {},
+): Promise<Impl[]> {
   progress(`${c.id}: setting up (rnnkit layers, weights, peers)`);
   const p = makeProblem(c);
   const impls: Impl[] = [rnnkitImpl(p, threads)];
@@ -353,6 +442,19 @@ async function setUpImpls(c: BenchCase, s: Settings, peers: Peers, threads: numb
   if (s.tfjs) await attempt('tfjs-cpu', () => tfjsImpl(p, 'cpu'));
   if (s.wasm) await attempt('tfjs-wasm', () => tfjsImpl(p, 'wasm'));
   if (peers.torch) await attempt('torch', () => peers.torch!.impl(p, threads, peers.torchLabel ?? 'torch'));
+  if (peers.torchSearch && peers.torchSearch.length > 0) {
+    progress(`${c.id}: searching PyTorch's best configuration (${peers.torchSearch.length} configurations)`);
+    const found = await searchTorch(c, p, s, peers);
+    const winner = found.impl ? found.entries.reduce((a, b) => (b.medianMs < a.medianMs ? b : a)) : undefined;
+    search.result = { entries: found.entries, winner: winner?.key };
+    if (found.impl) impls.push(found.impl);
+    notes.push(
+      `torch search (own python child per configuration, 1 warm-up + up to ${s.torchSearchCalls} call(s) / ${s.torchSearchMs} ms each, median ms): ` +
+        found.entries.map((e) => `${e.key} ${e.error ? `failed (${e.error})` : fmtMs(e.medianMs)}`).join(', ') +
+        (winner ? `; best: ${winner.label}` : '; no configuration ran') +
+        `; default row 'torch': set_num_threads(${threads}), this process's environment`,
+    );
+  }
   return impls;
 }
 
@@ -367,7 +469,8 @@ interface Track {
 async function runCase(c: BenchCase, s: Settings, peers: Peers): Promise<CaseResult> {
   const threads = c.threads ?? s.threads;
   const notes: string[] = [];
-  const impls = await setUpImpls(c, s, peers, threads, notes);
+  const search: { result?: CaseResult['torchSearch'] } = {};
+  const impls = await setUpImpls(c, s, peers, threads, notes, search);
   const flops = gemmFlops(c);
   const tracks: Track[] = impls.map((impl) => ({
     impl,
@@ -460,6 +563,7 @@ async function runCase(c: BenchCase, s: Settings, peers: Peers): Promise<CaseRes
     r.minMs = Math.min(...r.samplesMs);
     r.sequencesPerSecond = c.batch / (r.medianMs / 1000);
     r.gflops = (flops * (r.workFraction ?? 1)) / (r.medianMs / 1000) / 1e9;
+    if (peers.peak && peers.peak.fmaPeakGflopsAll > 0) r.peakFraction = r.gflops / peers.peak.fmaPeakGflopsAll;
   }
   for (const t of tracks) {
     const base = tracks.find((b) => b.impl.key === t.row.baseline)?.row;
@@ -468,7 +572,7 @@ async function runCase(c: BenchCase, s: Settings, peers: Peers): Promise<CaseRes
   return {
     id: c.id, title: c.title, batch: c.batch, steps: c.steps, inputSize: c.inputSize, hiddenSize: c.hiddenSize,
     layers: c.layers, bidirectional: c.bidirectional, work: c.work, threads, gflopPerCall: flops / 1e9,
-    rows: tracks.map((t) => t.row), notes,
+    rows: tracks.map((t) => t.row), notes, ...(search.result ? { torchSearch: search.result } : {}),
   };
 }
 
@@ -886,15 +990,17 @@ function printCase(c: BenchCase, r: CaseResult): void {
   const expected = r.rows.some((row) => row.expectedRatio !== undefined);
   const rows = r.rows.map((row) => {
     const exp = row.expectedRatio === undefined ? '' : row.expectedRatio.toFixed(2);
-    if (row.samplesMs.length === 0) return [row.label, String(row.threads), '0', 'failed', '', '', '', '', ...(expected ? [exp] : []), ''];
+    if (row.samplesMs.length === 0) return [row.label, String(row.threads), '0', 'failed', '', '', '', '', '', ...(expected ? [exp] : []), ''];
     const ratio = row.key === row.baseline ? '1.00' : `${fmt3(row.ratio)}${row.baseline !== 'rnnkit' ? ` (vs ${row.baseline})` : ''}`;
     const diff = row.maxAbsDiff === undefined ? '' : `${row.maxAbsDiff.toExponential(1)}${row.maxAbsDiff > DIFF_WARN ? ' !' : ''}`;
     return [
       row.label, String(row.threads), String(row.samplesMs.length), fmtMs(row.medianMs), fmtMs(row.minMs),
-      fmt3(row.sequencesPerSecond), fmt3(row.gflops), ratio, ...(expected ? [exp] : []), diff,
+      fmt3(row.sequencesPerSecond), fmt3(row.gflops), fmtPeak(row.peakFraction), ratio, ...(expected ? [exp] : []), diff,
     ];
   });
-  const header = ['implementation', 'thr', 'n', 'median ms', 'min ms', 'seq/s', 'GFLOP/s', 'ms / rnnkit ms', ...(expected ? ['expected'] : []), 'max|Δ| out'];
+  const header = [
+    'implementation', 'thr', 'n', 'median ms', 'min ms', 'seq/s', 'GFLOP/s', '% peak', 'ms / rnnkit ms', ...(expected ? ['expected'] : []), 'max|Δ| out',
+  ];
   console.log(table(header, rows, 'l' + 'r'.repeat(header.length - 1)).split('\n').map((l) => `  ${l}`).join('\n'));
   for (const row of r.rows) if (row.error) console.log(`  ! ${row.label}: ${row.error}`);
   for (const row of r.rows) {
@@ -905,14 +1011,19 @@ function printCase(c: BenchCase, r: CaseResult): void {
   for (const n of r.notes) console.log(`  - ${n}`);
 }
 
-function printSummary(results: CaseResult[]): void {
-  const order = ['rnnkit', 'rnnkit-rb', 'onnxruntime', 'tfjs-cpu', 'tfjs-wasm', 'torch', 'rnnkit-js', 'rnnkit-len', 'rnnkit-drop'];
+function fmtPeak(f: number | undefined): string {
+  return f === undefined || !Number.isFinite(f) ? '' : `${(100 * f).toFixed(f >= 0.1 ? 0 : 1)}%`;
+}
+
+function printSummary(results: CaseResult[], peak?: PeakInfo): void {
+  const order = ['rnnkit', 'rnnkit-rb', 'onnxruntime', 'tfjs-cpu', 'tfjs-wasm', 'torch', 'torch-best', 'rnnkit-js', 'rnnkit-len', 'rnnkit-drop'];
   const rank = (k: string) => (order.includes(k) ? order.indexOf(k) : order.length);
   const keys: string[] = [];
   for (const r of results) for (const row of r.rows) if (!keys.includes(row.key)) keys.push(row.key);
   keys.sort((a, b) => rank(a) - rank(b));
   const rows = results.map((r) => [
     r.id,
+    ...(peak ? [fmtPeak(r.rows.find((x) => x.key === 'rnnkit')?.peakFraction)] : []),
     ...keys.map((k) => {
       const row = r.rows.find((x) => x.key === k);
       if (!row || row.samplesMs.length === 0) return '';
@@ -922,9 +1033,26 @@ function printSummary(results: CaseResult[]): void {
   ]);
   console.log(
     '\nSummary: median ms per call (ratio = peer ms / rnnkit ms; GRU tfjs rows against rnnkit-rb; D2v/D2d against their own ' +
-      'interleaved plain-D2 row, in the rnnkit column)',
+      'interleaved plain-D2 row, in the rnnkit column' +
+      (peak ? `; rnnkit % peak = its GFLOP/s / the ${fmt3(peak.fmaPeakGflopsAll)} GFLOP/s FMA peak on ${peak.threads} thread(s)` : '') +
+      (keys.includes('torch-best') ? "; torch = set_num_threads(--threads) in this environment, torch-best = the searched configuration below" : '') +
+      ')',
   );
-  console.log(table(['case', ...keys], rows, 'l' + 'r'.repeat(keys.length)));
+  const header = ['case', ...(peak ? ['rnnkit % peak'] : []), ...keys];
+  console.log(table(header, rows, 'l' + 'r'.repeat(header.length - 1)));
+  const searched = results.filter((r) => r.torchSearch);
+  if (searched.length > 0) {
+    console.log('PyTorch best configuration per case (quick search; the torch-best column times the winner in the rounds):');
+    for (const r of searched) {
+      const w = r.torchSearch!.entries.find((e) => e.key === r.torchSearch!.winner);
+      const def = r.rows.find((x) => x.key === 'torch'), best = r.rows.find((x) => x.key === 'torch-best');
+      console.log(
+        `  ${r.id}: ${w ? w.label : 'none ran'}` +
+          (best && Number.isFinite(best.medianMs) ? `: ${fmtMs(best.medianMs)} ms` : '') +
+          (def && Number.isFinite(def.medianMs) ? ` (default set_num_threads(${def.threads}): ${fmtMs(def.medianMs)} ms)` : ''),
+      );
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -944,6 +1072,9 @@ async function main(): Promise<void> {
   setNumThreads(s.threads);
   const machine = describeMachine(s.threads);
   const peers: Peers = { skipped: [] };
+  progress(`measuring the machine's FMA peak and packed-GEMM rate (${s.peakMs} ms per figure)`);
+  machine.peak = native.measurePeak({ ms: s.peakMs, threads: s.threads });
+  peers.peak = machine.peak;
 
   if (s.ort) {
     try {
@@ -980,6 +1111,18 @@ async function main(): Promise<void> {
     } catch (err) {
       peers.skipped.push(`PyTorch: not measured (${err instanceof Error ? err.message : String(err)})`);
     }
+    if (peers.torch && s.torchSearch) {
+      peers.torchSearch = [];
+      for (const config of TORCH_SEARCH_CONFIGS) {
+        try {
+          progress(`starting a python child for ${torchConfigLabel(config)}`);
+          const { peer } = await TorchPeer.start(s.python, undefined, torchConfigEnv(config));
+          peers.torchSearch.push({ config, peer });
+        } catch (err) {
+          peers.skipped.push(`PyTorch configuration ${torchConfigLabel(config)}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }
+    } else if (peers.torch) peers.skipped.push("PyTorch's best configuration: --no-torch-search");
   } else peers.skipped.push('PyTorch: --no-torch');
   if (!s.ort) peers.skipped.push('onnxruntime-node: not measured');
   if (!s.tfjs) peers.skipped.push('tfjs: not measured');
@@ -992,6 +1135,13 @@ async function main(): Promise<void> {
     `method:   per case, implementations interleaved in ${s.rounds} rounds (blocks of ~${s.blockMs} ms, ` +
       `budget ${s.budgetMs / 1000} s each; tfjs-cpu ${s.tfjsReps} timed call(s) after 1 warm-up); median per call`,
   );
+  if (peers.torchSearch && peers.torchSearch.length > 0) {
+    console.log(
+      `torch:    row 'torch' = set_num_threads(${s.threads}) in this environment; row 'torch-best' = per case the fastest of ` +
+        `${peers.torchSearch.length} configurations (set_num_threads {1,2} × OPENBLAS/OMP_NUM_THREADS {1,2} × OPENBLAS_CORETYPE ` +
+        `{unset,Haswell}, each in its own python child; 1 warm-up + up to ${s.torchSearchCalls} quick call(s)), then timed in the rounds`,
+    );
+  }
   for (const k of peers.skipped) console.log(`skipped:  ${k}`);
 
   const results: CaseResult[] = [];
@@ -1011,9 +1161,10 @@ async function main(): Promise<void> {
     }
   } finally {
     await peers.torch?.close();
+    for (const { peer } of peers.torchSearch ?? []) await peer.close();
   }
   machine.loadAverageEnd = os.loadavg().map((v) => Math.round(v * 100) / 100);
-  if (results.length > 0) printSummary(results);
+  if (results.length > 0) printSummary(results, machine.peak);
   if (eventLoop.length > 0) {
     console.log('\nEvent loop (medians over the blocks):');
     printEventLoopSummary(eventLoop);

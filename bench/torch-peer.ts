@@ -15,6 +15,39 @@ const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'torch_be
 
 type Answer = { ok: boolean; error?: string; [k: string]: unknown };
 
+/**
+ * A PyTorch configuration for its own child process: torch.set_num_threads(torchThreads) (sent
+ * with every measure request), OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = blasThreads and
+ * OPENBLAS_CORETYPE unset (OpenBLAS detects the core) or Haswell (its AVX2 kernels), both in the
+ * child's environment only.
+ */
+export interface TorchConfig {
+  torchThreads: number;
+  blasThreads: number;
+  coretype: 'auto' | 'Haswell';
+}
+
+/** The configurations the bench searches per case: {1, 2} × {1, 2} × {unset, Haswell}. */
+export const TORCH_SEARCH_CONFIGS: readonly TorchConfig[] = [1, 2].flatMap((torchThreads) =>
+  [1, 2].flatMap((blasThreads) => (['auto', 'Haswell'] as const).map((coretype) => ({ torchThreads, blasThreads, coretype }))),
+);
+
+export function torchConfigKey(c: TorchConfig): string {
+  return `t${c.torchThreads}-b${c.blasThreads}-${c.coretype === 'auto' ? 'auto' : 'hsw'}`;
+}
+
+export function torchConfigLabel(c: TorchConfig): string {
+  return `set_num_threads(${c.torchThreads}), OPENBLAS/OMP_NUM_THREADS=${c.blasThreads}, OPENBLAS_CORETYPE ${c.coretype === 'auto' ? 'unset' : 'Haswell'}`;
+}
+
+/** The environment of a child running `c`: this process's, with the three variables replaced. */
+export function torchConfigEnv(c: TorchConfig, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base, OPENBLAS_NUM_THREADS: String(c.blasThreads), OMP_NUM_THREADS: String(c.blasThreads) };
+  if (c.coretype === 'auto') delete env.OPENBLAS_CORETYPE;
+  else env.OPENBLAS_CORETYPE = c.coretype;
+  return env;
+}
+
 export interface TorchInfo {
   torch: string;
   python: string;
@@ -52,8 +85,8 @@ export class TorchPeer {
    * Starts the child (`script`: bench/torch_bench.py, or another server speaking the same
    * line protocol) and asks for torch's version; rejects with the reason when torch is unusable.
    */
-  static async start(python: string, script = SCRIPT): Promise<{ peer: TorchPeer; info: TorchInfo }> {
-    const child = spawn(python, [script], { stdio: ['pipe', 'pipe', 'pipe'] });
+  static async start(python: string, script = SCRIPT, env?: NodeJS.ProcessEnv): Promise<{ peer: TorchPeer; info: TorchInfo }> {
+    const child = spawn(python, [script], { stdio: ['pipe', 'pipe', 'pipe'], ...(env ? { env } : {}) });
     const peer = new TorchPeer(child, script);
     try {
       const a = await peer.request({ op: 'hello' }, 120_000);
@@ -91,7 +124,7 @@ export class TorchPeer {
   }
 
   /** nn.LSTM / nn.GRU with the problem's weights (PyTorch names: rnnkit's layout is PyTorch's). */
-  async impl(p: Problem, threads: number, label: string): Promise<Impl> {
+  async impl(p: Problem, threads: number, label: string, key = 'torch'): Promise<Impl> {
     const { c } = p;
     const id = `${c.id}-${this.nextId++}`;
     const G = gateCount(c.cell), H = c.hiddenSize;
@@ -125,7 +158,7 @@ export class TorchPeer {
     });
     const out = this.file(`${id}-y.bin`);
     return {
-      key: 'torch',
+      key,
       label,
       threads,
       baseline: 'rnnkit',

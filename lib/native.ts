@@ -210,6 +210,25 @@ export interface NativeBinding {
   getNumThreads(): number;
   /** The kernel builds in use: the step kernels' ISA (RNNKIT_ISA or the best), the best the CPU runs, the packed GEMM's. */
   cpuInfo(): CpuInfo;
+  /**
+   * This machine's limits, measured on the calling thread (blocks for about 4·ms): the FMA peak of
+   * the widest vectors of the active ISA on 1 thread and on `threads` pool threads at once, and the
+   * packed GEMM's rate on M = 64, N = 1024, K = 256 (one call per step, split over the pool).
+   * ms in [1, 60000] (default 200) per figure; threads in [1, the pool's threads] (default all).
+   */
+  measurePeak(options?: { ms?: number; threads?: number }): PeakInfo;
+}
+
+/** measurePeak()'s figures, GFLOP/s (float32, 2 flops per FMA lane). */
+export interface PeakInfo {
+  isa: IsaName;
+  gemmIsa: IsaName;
+  threads: number;
+  ms: number;
+  fmaPeakGflops1: number;
+  fmaPeakGflopsAll: number;
+  gemmGflops1: number;
+  gemmGflopsAll: number;
 }
 
 export type IsaName = 'avx512' | 'avx2' | 'generic';

@@ -7,6 +7,7 @@
 //   backward(config, buffers) / backwardAsync(config, buffers)
 //   gemm({ transA?, transB?, m, n, k, alpha?, beta? }, { a, b, c }) -> undefined: c = alpha·op(a)·op(b) + beta·c
 //   setNumThreads(n) -> 'applied' | 'deferred', getNumThreads(), setMaxTrainingBytes(bytes), getMaxTrainingBytes()
+//   measurePeak({ ms?, threads? }) -> this machine's FMA peak and packed-GEMM rate (core/peak.h)
 //
 // config:  { cell: 'rnn_tanh'|'rnn_relu'|'lstm'|'gru', linearBeforeReset?, reverse?,
 //            steps, batch, inputSize, hiddenSize }
@@ -31,6 +32,7 @@
 #include "../core/blas.h"
 #include "../core/isa.h"
 #include "../core/packed_gemm.h"
+#include "../core/peak.h"
 #include "../core/orthogonal.h"
 #include "../core/sequence.h"
 #include "../core/thread_pool.h"
@@ -387,6 +389,61 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// measurePeak({ ms?, threads? }) -> { isa, gemmIsa, threads, fmaPeakGflops1, fmaPeakGflopsAll,
+// gemmGflops1, gemmGflopsAll }: this machine's FMA peak and packed-GEMM rate (core/peak.h), on the
+// calling thread (it blocks for about 4·ms). threads: the pool's participants for the all-thread
+// figures, 1 .. the threads the pool runs (default: all of them).
+Napi::Value MeasurePeak(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ThreadPool& pool = ThreadPool::instance();
+  PeakOptions opt;
+  opt.threads = pool.started();
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    if (!info[0].IsObject() || info[0].IsArray() || info[0].IsFunction())
+      throw Napi::TypeError::New(env, "measurePeak: options: expected an object { ms?, threads? }");
+    Napi::Object o = info[0].As<Napi::Object>();
+    Napi::Array keys = o.GetPropertyNames();
+    for (uint32_t i = 0; i < keys.Length(); ++i) {
+      const std::string k = keys.Get(i).ToString().Utf8Value();
+      if (k != "ms" && k != "threads")
+        throw Napi::TypeError::New(env, "measurePeak: options." + k + ": unknown option; valid options: ms, threads");
+    }
+    Napi::Value ms = o.Get("ms");
+    if (!ms.IsUndefined()) {
+      if (!ms.IsNumber()) throw Napi::TypeError::New(env, "measurePeak: options.ms: expected a number of milliseconds in [1, 60000]");
+      const double v = ms.As<Napi::Number>().DoubleValue();
+      if (!(v >= 1 && v <= 60000))
+        throw Napi::RangeError::New(env, "measurePeak: options.ms: expected a number of milliseconds in [1, 60000], got " + std::to_string(v));
+      opt.ms = v;
+    }
+    Napi::Value th = o.Get("threads");
+    if (!th.IsUndefined()) {
+      const std::string range = "[1, " + std::to_string(pool.started()) + "] (the threads the pool runs; setNumThreads raises them)";
+      if (!th.IsNumber()) throw Napi::TypeError::New(env, "measurePeak: options.threads: expected an integer in " + range);
+      const double v = th.As<Napi::Number>().DoubleValue();
+      if (!(v >= 1) || v != std::floor(v) || v > pool.started())
+        throw Napi::RangeError::New(env, "measurePeak: options.threads: expected an integer in " + range + ", got " + std::to_string(v));
+      opt.threads = int(v);
+    }
+  }
+  PeakResult r;
+  try {
+    r = measure_peak(opt);
+  } catch (const std::bad_alloc&) {
+    throw Napi::RangeError::New(env, "measurePeak: out of memory");
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("isa", r.isa);
+  o.Set("gemmIsa", r.gemm_isa);
+  o.Set("threads", r.threads);
+  o.Set("ms", opt.ms);
+  o.Set("fmaPeakGflops1", r.fma_gflops_1);
+  o.Set("fmaPeakGflopsAll", r.fma_gflops_all);
+  o.Set("gemmGflops1", r.gemm_gflops_1);
+  o.Set("gemmGflopsAll", r.gemm_gflops_all);
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // All parallelism comes from rnnkit's own pool, which splits every GEMM itself: BLAS runs one
   // thread per call, so the two never compete for the cores.
@@ -403,6 +460,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
   exports.Set("setMaxTrainingBytes", Napi::Function::New(env, SetMaxTrainingBytes, "setMaxTrainingBytes"));
   exports.Set("getMaxTrainingBytes", Napi::Function::New(env, GetMaxTrainingBytes, "getMaxTrainingBytes"));
+  exports.Set("measurePeak", Napi::Function::New(env, MeasurePeak, "measurePeak"));
   binding::register_grid(env, exports);
   return exports;
 }
