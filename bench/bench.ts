@@ -19,6 +19,7 @@ import {
 } from './peers.js';
 import { makeProblem } from './problem.js';
 import { TORCH_SEARCH_CONFIGS, TorchPeer, torchConfigEnv, torchConfigKey, torchConfigLabel, type TorchConfig } from './torch-peer.js';
+import { gitDescription } from './machine.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -170,17 +171,6 @@ function readOr(file: string, fallback: string): string {
 function packageVersion(name: string): string | undefined {
   try {
     return (JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version?: string }).version;
-  } catch {
-    return undefined;
-  }
-}
-
-function gitDescription(): string | undefined {
-  try {
-    const opts = { cwd: ROOT, encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'ignore'] as ['ignore', 'pipe', 'ignore'] };
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], opts).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], opts).trim() !== '';
-    return dirty ? `${head} (with uncommitted changes)` : head;
   } catch {
     return undefined;
   }

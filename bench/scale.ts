@@ -9,10 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
 import { LSTM, Random, setNumThreads, Tensor } from '../lib/index.js';
+import { renderSvg } from '../lib/lab/charts.js';
+import { gitDescription } from './machine.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -191,13 +191,6 @@ function measureRss(threads: number, progress: (m: string) => void): RssFigure[]
 
 // ---- Charts -----------------------------------------------------------------------------------
 
-async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
-  const svg = await view.toSVG();
-  view.finalize();
-  return svg;
-}
-
 function chartSpec(title: string, xTitle: string, xField: string, points: Point[], fit: { a: number; b: number }): TopLevelSpec {
   const measured = points.map((p) => ({ [xField]: xField === 'T' ? p.T : p.B, ms: p.medianMs, min: p.minMs, kind: 'measured (median)' }));
   const xs = measured.map((m) => m[xField] as number);
@@ -243,17 +236,6 @@ function cpuModel(): string {
     // no lscpu: fall back to /proc/cpuinfo
   }
   return os.cpus()[0]?.model ?? 'unknown';
-}
-
-function commit(): string {
-  try {
-    const opts = { cwd: ROOT, encoding: 'utf8' as const, stdio: ['ignore', 'pipe', 'ignore'] as ['ignore', 'pipe', 'ignore'] };
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], opts).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], opts).trim() !== '';
-    return dirty ? `${head} (with uncommitted changes)` : head;
-  } catch {
-    return 'unknown';
-  }
 }
 
 function fitText(f: { a: number; b: number; r2: number }, v: string): string {
@@ -310,7 +292,7 @@ async function main(): Promise<void> {
   lines.push('# rnnkit LSTM forward: scaling in T and B, inference memory');
   lines.push('');
   lines.push(
-    `Made by \`npm run bench:scale\` (bench/scale.ts) on ${started}, commit ${commit()}${o.quick ? ' — **--quick: a smoke test, not a measurement**' : ''}.`,
+    `Made by \`npm run bench:scale\` (bench/scale.ts) on ${started}, commit ${gitDescription() ?? 'unknown'}${o.quick ? ' — **--quick: a smoke test, not a measurement**' : ''}.`,
   );
   lines.push('');
   lines.push(
