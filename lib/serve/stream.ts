@@ -25,7 +25,7 @@ import type { Sequential } from '../model/sequential.js';
 
 type Stage =
   | { kind: 'embedding'; layer: Embedding }
-  | { kind: 'recurrent'; layer: RecurrentBase; index: number; L: number; P: number; H: number; lstm: boolean; hOff: number; cOff: number; sequences: boolean }
+  | { kind: 'recurrent'; layer: RecurrentBase; index: number; L: number; P: number; H: number; lstm: boolean; hOff: number; cOff: number; view: number; sequences: boolean }
   | { kind: 'dense'; layer: Dense; index: number }
   | { kind: 'activation'; layer: Activation }
   | { kind: 'identity' };
@@ -96,6 +96,9 @@ export class StreamEngine {
   readonly batchInvariant: boolean;
   private readonly stages: Stage[];
   private readonly free: Workspace[] = [];
+  /** Per recurrent layer l of each stage: [offset, length] of its h, then of its c, in a state. */
+  private readonly spans: [number, number][];
+  private readonly viewCache = new WeakMap<TensorData, TensorData[]>();
 
   constructor(readonly model: Sequential, options: EngineOptions = {}) {
     const where = 'openStream';
@@ -105,6 +108,7 @@ export class StreamEngine {
     const stages: Stage[] = [];
     let offset = 0, maxK = 0, width = 0, perStep = true;
     const layouts: string[] = [];
+    const spans: [number, number][] = [];
     let inputKind: 'ids' | 'features' = 'features', inputSize = 0, idLimit = 0;
     model.layers.forEach((layer, i) => {
       const name = `${where}: layer ${i} (${layer.className})`;
@@ -137,7 +141,8 @@ export class StreamEngine {
           maxK = Infinity;
         }
         const L = def.numLayers, P = def.outputSize, H = def.units, lstm = def.stateCount === 2;
-        stages.push({ kind: 'recurrent', layer, index: i, L, P, H, lstm, hOff: offset, cOff: offset + L * P, sequences: layer.returnSequences });
+        stages.push({ kind: 'recurrent', layer, index: i, L, P, H, lstm, hOff: offset, cOff: offset + L * P, view: spans.length, sequences: layer.returnSequences });
+        for (let l = 0; l < L; l++) spans.push([offset + l * P, P], lstm ? [offset + L * P + l * H, H] : [0, 0]);
         offset += L * P + (lstm ? L * H : 0);
         layouts.push(`${i}:${layer.className}:${L}x${P}${lstm ? `+${L}x${H}` : ''}`);
         width = layer.outputWidth;
@@ -161,6 +166,7 @@ export class StreamEngine {
     if (offset === 0) throw new TypeError(`${where}: the model has no recurrent layer, so a stream has no state to carry`);
     this.stages = stages;
     this.stateSize = offset;
+    this.spans = spans;
     this.inputKind = inputKind;
     this.inputSize = inputSize;
     this.idLimit = idLimit;
@@ -170,6 +176,13 @@ export class StreamEngine {
     // dimension is above 256 (K is then cut into chunks only for more than 8 rows).
     this.minRows = this.batchInvariant ? (maxK > NATIVE_K_CHUNK ? 9 : 3) : 1;
     this.layout = `${this.dtype};${layouts.join(',')}`;
+  }
+
+  /** A state's h and c parts as views (made once per state array: a view per call costs an allocation). */
+  private views(state: TensorData): TensorData[] {
+    let v = this.viewCache.get(state);
+    if (!v) this.viewCache.set(state, (v = this.spans.map(([o, n]) => state.subarray(o, o + n))));
+    return v;
   }
 
   /** Workspaces in use by calls in flight are never shared. */
@@ -274,8 +287,13 @@ export class StreamEngine {
       for (let b = 0; b < n; b++) lengths[b] = entries[b].steps;
       const inWidth = this.inputKind === 'ids' ? 1 : this.inputSize;
       const x0 = ws.floats('x', N * T * inWidth).fill(0);
-      for (let b = 0; b < n; b++) x0.set(entries[b].x.subarray(0, entries[b].steps * inWidth), b * T * inWidth);
-      const next = ws.floats('next', n * this.stateSize);
+      for (let b = 0; b < n; b++) {
+        const e = entries[b], len = e.steps * inWidth;
+        x0.set(e.x.length === len ? e.x : e.x.subarray(0, len), b * T * inWidth);
+      }
+      // Native results per recurrent stage: the final states are written back only once the whole
+      // batch has succeeded.
+      const results: { s: Extract<Stage, { kind: 'recurrent' }>; r: NativeStackResult }[] = [];
       // The flow: [N, T, width] (rank 3) or [N, width] once a layer returns its last output only.
       let x: TensorData = x0, rank3 = true, w = inWidth;
       for (const s of this.stages) {
@@ -289,21 +307,16 @@ export class StreamEngine {
           for (let b = 0; b < n; b++) {
             const st = entries[b].state;
             if (!st) continue;
+            const v = this.views(st);
             for (let l = 0; l < L; l++) {
-              h0.set(st.subarray(s.hOff + l * P, s.hOff + (l + 1) * P), (l * N + b) * P);
-              if (c0) c0.set(st.subarray(s.cOff + l * H, s.cOff + (l + 1) * H), (l * N + b) * H);
+              h0.set(v[s.view + 2 * l], (l * N + b) * P);
+              if (c0) c0.set(v[s.view + 2 * l + 1], (l * N + b) * H);
             }
           }
           const call: NativeStackCall = { steps: T, batch: N, x: x as NativeArray, batchFirst: true, h0, lengths };
           if (c0) call.c0 = c0;
           const r: NativeStackResult = yield { stack: s.layer.preparedStack(`openStream: layer ${s.index} (${s.layer.className})`), call };
-          for (let b = 0; b < n; b++) {
-            const o = b * this.stateSize;
-            for (let l = 0; l < L; l++) {
-              next.set(r.hN.subarray((l * N + b) * P, (l * N + b + 1) * P), o + s.hOff + l * P);
-              if (r.cN) next.set(r.cN.subarray((l * N + b) * H, (l * N + b + 1) * H), o + s.cOff + l * H);
-            }
-          }
+          results.push({ s, r });
           if (s.sequences) {
             x = r.y;
             w = P;
@@ -333,13 +346,30 @@ export class StreamEngine {
           x = s.layer.forward(Tensor.from(x, rank3 ? [N, T, w] : [N, w])).output.data;
         }
       }
+      // One fresh buffer for the whole batch, each entry's output a view of it: a typed array per
+      // entry (slice) costs an ArrayBuffer allocation each, ~3 µs per stream, more than the copy.
+      let total = 0;
+      for (let b = 0; b < n; b++) total += (rank3 ? entries[b].steps : 1) * w;
+      const all = this.dtype === 'float64' ? new Float64Array(total) : new Float32Array(total);
       const outputs: TensorData[] = [];
-      for (let b = 0; b < n; b++) {
-        const e = entries[b];
-        if (rank3) outputs.push(x.slice(b * T * w, (b * T + e.steps) * w));
-        else outputs.push(x.slice(b * w, (b + 1) * w));
+      for (let b = 0, o = 0; b < n; b++) {
+        const len = (rank3 ? entries[b].steps : 1) * w, from = (rank3 ? b * T : b) * w;
+        all.set(x.subarray(from, from + len), o);
+        outputs.push(all.subarray(o, o + len));
+        o += len;
       }
-      for (let b = 0; b < n; b++) entries[b].stateOut?.set(next.subarray(b * this.stateSize, (b + 1) * this.stateSize));
+      for (const { s, r } of results) {
+        const { L, P, H } = s;
+        for (let b = 0; b < n; b++) {
+          const so = entries[b].stateOut;
+          if (!so) continue;
+          const v = this.views(so);
+          for (let l = 0; l < L; l++) {
+            v[s.view + 2 * l].set(r.hN.subarray((l * N + b) * P, (l * N + b + 1) * P));
+            if (r.cN) v[s.view + 2 * l + 1].set(r.cN.subarray((l * N + b) * H, (l * N + b + 1) * H));
+          }
+        }
+      }
       return outputs;
     } finally {
       this.free.push(ws);
