@@ -21,4 +21,5 @@ serveCase('move', 'a stream serialised with toBytes() continues bit-identically 
 serveCase('batcher', 'batcher: concurrent predict/step/feed with aborted, failing and over-quota requests mixed in; every accepted result bit-identical to it run alone');
 serveCase('property', 'batcher property (fast-check): random request mixes, batch sizes and lengths bit-identical to each request alone');
 serveCase('queue', 'batcher queue bound: at most maxQueue waiting, the rest refused with QueueFullError');
+serveCase('eager', 'batcher eager (default): an idle batcher runs a lone request at the next turn instead of after the window; requests of one turn share a batch; eager false waits');
 serveCase('shutdown', 'batcher.close() drains: no accepted request is lost, later ones are refused');

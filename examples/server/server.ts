@@ -155,14 +155,18 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
     }
     const I = e.inputSize;
     const rows = single ? [x] : x;
-    if (!Array.isArray(rows) || rows.length === 0 || !rows.every((r) => Array.isArray(r) && r.length === I)) {
-      throw new HttpError(400, `x: expected ${single ? `${I} numbers` : `an array of steps, each ${I} numbers`}`);
-    }
+    const bad = () => new HttpError(400, `x: expected ${single ? `${I} numbers` : `an array of steps, each ${I} numbers`}`);
+    if (!Array.isArray(rows) || rows.length === 0) throw bad();
     const data = new Float32Array(rows.length * I);
-    rows.forEach((r: number[], t: number) => r.forEach((v, j) => {
-      if (typeof v !== 'number') throw new HttpError(400, `x[${t}][${j}]: expected a number`);
-      data[t * I + j] = v;
-    }));
+    for (let t = 0; t < rows.length; t++) {
+      const r: unknown = rows[t];
+      if (!Array.isArray(r) || r.length !== I) throw bad();
+      for (let j = 0; j < I; j++) {
+        const v: unknown = r[j];
+        if (typeof v !== 'number') throw new HttpError(400, `x[${t}][${j}]: expected a number`);
+        data[t * I + j] = v;
+      }
+    }
     return single ? Tensor.from(data, [I]) : Tensor.from(data, [rows.length, I]);
   };
 
@@ -187,10 +191,10 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
     return st;
   };
 
-  const run = (kind: 'predict' | 'step' | 'feed', s: Served, st: ModelStream | null, x: Tensor | number[] | number, signal: AbortSignal): Promise<Tensor> => {
+  const run = (kind: 'predict' | 'step' | 'feed', s: Served, st: ModelStream | null, x: Tensor | number[] | number, signal: AbortSignal | undefined): Promise<Tensor> => {
     if (mode === 'batcher') {
-      if (kind === 'predict') return s.batcher.predict(x as Tensor, { signal });
-      return kind === 'step' ? s.batcher.step(st!, x, { signal }) : s.batcher.feed(st!, x as Tensor);
+      if (kind === 'predict') return s.batcher.predict(x as Tensor, signal ? { signal } : undefined);
+      return kind === 'step' ? s.batcher.step(st!, x, signal ? { signal } : undefined) : s.batcher.feed(st!, x as Tensor, signal ? { signal } : undefined);
     }
     if (kind === 'predict') return s.model.openStream().feedAsync(x as Tensor);
     return kind === 'step' ? st!.stepAsync(x) : st!.feedAsync(x as Tensor);
@@ -223,8 +227,10 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
     return out.map((x) => x / z);
   };
 
-  const handle = async (req: http.IncomingMessage, res: http.ServerResponse, signal: AbortSignal): Promise<[number, unknown, string]> => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse, signal: () => AbortSignal): Promise<[number, unknown, string]> => {
+    // The path and query by hand: new URL() per request allocates more than the rest of the routing.
+    const raw = req.url ?? '/', q = raw.indexOf('?');
+    const url = { pathname: q < 0 ? raw : raw.slice(0, q), searchParams: new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)) };
     const parts = url.pathname.split('/').filter(Boolean);
     if (req.method === 'GET' && url.pathname === '/healthz') return draining ? [503, 'draining\n', 'healthz'] : [200, 'ok\n', 'healthz'];
     if (req.method === 'GET' && url.pathname === '/metrics') return [200, registry.render(), 'metrics'];
@@ -236,14 +242,18 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
     const s = served.get(parts[2]);
     if (!s) throw new HttpError(404, `no model ${parts[2]}`);
     const k = url.searchParams.has('top') ? Number(url.searchParams.get('top')) : 0;
-    const shape = (t: Tensor, steps?: number) => (k > 0 ? { top: top(lastStep(t), k), ...(steps !== undefined ? { steps } : {}) } : { output: Array.from(t.data), shape: t.shape, ...(steps !== undefined ? { steps } : {}) });
+    const shape = (t: Tensor, steps?: number): Record<string, unknown> => {
+      const o: Record<string, unknown> = k > 0 ? { top: top(lastStep(t), k) } : { output: Array.from(t.data), shape: t.shape };
+      if (steps !== undefined) o.steps = steps;
+      return o;
+    };
     if (parts[3] === 'predict' && req.method === 'POST') {
       const b = await body(req);
-      return [200, shape(await run('predict', s, null, input(s, b.x, false), signal)), 'predict'];
+      return [200, shape(await run('predict', s, null, input(s, b.x, false), signal())), 'predict'];
     }
     if (parts[3] === 'classify' && req.method === 'POST') {
       const b = await body(req);
-      const out = lastStep(await run('predict', s, null, textIds(s, b.text), signal));
+      const out = lastStep(await run('predict', s, null, textIds(s, b.text), signal()));
       const labels = s.labels ?? Array.from(out, (_, i) => String(i));
       return [200, { probabilities: Object.fromEntries(labels.map((l, i) => [l, out[i]])) }, 'classify'];
     }
@@ -269,14 +279,15 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
       if ((action === 'step' || action === 'feed') && req.method === 'POST') {
         const b = await body(req);
         const st = stream(s, id, true);
-        const out = await run(action, s, st, input(s, b.x, action === 'step'), signal);
+        // A step is not withdrawn when its client leaves: it is one cheap step of a batch anyway.
+        const out = await run(action, s, st, input(s, b.x, action === 'step'), action === 'feed' ? signal() : undefined);
         return [200, shape(out, st.steps), action];
       }
       if (action === 'next-char' && req.method === 'POST') {
         const b = await body(req);
         const ids = textIds(s, b.text);
         const st = stream(s, id, true);
-        const out = await run('feed', s, st, ids, signal);
+        const out = await run('feed', s, st, ids, signal());
         const p = softmax(lastStep(out));
         const n = typeof b.top === 'number' && Number.isInteger(b.top) && b.top > 0 ? Math.min(b.top, p.length) : 5;
         return [200, { next: top(p, n).map(([i, q]) => ({ char: s.chars![i], p: q })), steps: st.steps }, 'next-char'];
@@ -285,14 +296,24 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
     throw new HttpError(404, `no route ${req.method} ${url.pathname}`);
   };
 
+  /** The metric series of each route and status (a label lookup per request costs a JSON.stringify). */
+  const seriesOf = new Map<string, { count: ReturnType<typeof requests.get>; latency: ReturnType<typeof latency.get> }>();
   const server = http.createServer((req, res) => {
     const t0 = performance.now();
     inFlight++;
-    const ctl = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) ctl.abort();
-    });
-    handle(req, res, ctl.signal).then(
+    // The AbortSignal that withdraws a waiting request when its client goes away, made only for the
+    // routes that pass one (predict, feed: an AbortController per request costs as much as the
+    // rest of a one-step request's routing).
+    let ctl: AbortController | undefined;
+    const signal = (): AbortSignal => {
+      if (!ctl) {
+        ctl = new AbortController();
+        if (res.destroyed) ctl.abort();
+        else res.on('close', () => { if (!res.writableFinished) ctl!.abort(); });
+      }
+      return ctl.signal;
+    };
+    handle(req, res, signal).then(
       ([status, payload, route]) => finish(status, payload, route),
       (e: unknown) => {
         let status = 500;
@@ -310,15 +331,19 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
     );
     function finish(status: number, payload: unknown, route: string): void {
       inFlight--;
-      requests.get({ route, code: String(status) }).inc();
-      latency.get({ route }).observe((performance.now() - t0) / 1000);
+      const key = `${route} ${status}`;
+      let series = seriesOf.get(key);
+      if (!series) seriesOf.set(key, (series = { count: requests.get({ route, code: String(status) }), latency: latency.get({ route }) }));
+      series.count.inc();
+      series.latency.observe((performance.now() - t0) / 1000);
       if (res.destroyed) return;
       const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
-      res.writeHead(status, {
+      const headers: http.OutgoingHttpHeaders = {
         'content-type': typeof payload === 'string' ? (route === 'metrics' ? 'text/plain; version=0.0.4; charset=utf-8' : 'text/plain; charset=utf-8') : 'application/json',
         'content-length': Buffer.byteLength(text),
-        ...(draining ? { connection: 'close' } : {}),
-      });
+      };
+      if (draining) headers.connection = 'close';
+      res.writeHead(status, headers);
       res.end(text);
       if (draining && inFlight === 0) server.closeIdleConnections();
     }

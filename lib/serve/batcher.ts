@@ -48,8 +48,18 @@ export interface BatchInfo {
 }
 
 export interface BatcherOptions {
-  /** How long the first waiting request waits for others, in ms (default 1; 0: the next turn of the event loop). */
+  /**
+   * How long the first waiting request waits for others while a batch is running, in ms (default 1;
+   * 0: the next turn of the event loop). See `eager` for an idle batcher.
+   */
   windowMs?: number;
+  /**
+   * When no batch is running, run the waiting requests at the next turn of the event loop instead
+   * of after the window (default true): light traffic is not delayed by the window, and requests
+   * that arrive together (one read of many sockets) still share a batch. Under load the batches
+   * form while earlier ones run. false: always wait the window.
+   */
+  eager?: boolean;
   /** Requests per batch at most (default 64); a full batch runs at once. */
   maxBatch?: number;
   /** Waiting requests at most (default 1024); more are refused with QueueFullError. */
@@ -84,7 +94,7 @@ export interface BatcherStats {
   batches: number;
 }
 
-const BATCHER_OPTIONS = optionNames<BatcherOptions>({ windowMs: true, maxBatch: true, maxQueue: true, concurrency: true, batchInvariant: true, onBatch: true, answerChunk: true });
+const BATCHER_OPTIONS = optionNames<BatcherOptions>({ windowMs: true, eager: true, maxBatch: true, maxQueue: true, concurrency: true, batchInvariant: true, onBatch: true, answerChunk: true });
 const REQUEST_OPTIONS = optionNames<RequestOptions>({ signal: true });
 
 interface Request {
@@ -104,6 +114,7 @@ export class Batcher {
   readonly maxQueue: number;
   readonly concurrency: number;
   readonly answerChunk: number;
+  readonly eager: boolean;
   readonly engine: StreamEngine;
   private readonly onBatch: ((info: BatchInfo) => void) | undefined;
   private readonly queue: Request[] = [];
@@ -124,6 +135,7 @@ export class Batcher {
     this.answerChunk = options.answerChunk === undefined ? 16 : positiveInt(options.answerChunk, `${where}.answerChunk`);
     if (options.onBatch !== undefined && typeof options.onBatch !== 'function') throw new TypeError(`${where}.onBatch: expected a function, got ${show(options.onBatch)}`);
     this.onBatch = options.onBatch;
+    this.eager = flag(options.eager, `${where}.eager`, true);
     this.engine = engineFor(model, { batchInvariant: flag(options.batchInvariant, `${where}.batchInvariant`, true) });
   }
 
@@ -211,7 +223,7 @@ export class Batcher {
   /** Runs a batch now (full, or closing) or after the window. */
   private schedule(now: boolean): void {
     if (this.queue.length === 0 || this.inFlight >= this.concurrency) return;
-    if (now || this.closed || this.windowMs === 0) {
+    if (now || this.closed || this.windowMs === 0 || (this.eager && this.inFlight === 0)) {
       if (this.timer !== undefined) {
         clearTimeout(this.timer);
         this.timer = undefined;

@@ -368,7 +368,34 @@ async function shutdown(): Promise<string> {
   return '40 accepted requests all answered across close(); new ones refused with BatcherClosedError';
 }
 
-const cases: Record<string, () => Promise<string>> = { streams, move, batcher, property, queue, shutdown };
+/** eager (default): an idle batcher runs at the next turn, not after the window; false waits the window. */
+async function eager(): Promise<string> {
+  const [lm] = models();
+  const turn = () => new Promise((r) => setImmediate(r));
+  const sizes = async (options: { eager?: boolean }): Promise<number[]> => {
+    const got: number[] = [];
+    // A window no test would wait for: only eagerness (or close()) can run the first request.
+    const b = new Batcher(lm.model, { windowMs: 60_000, ...options, onBatch: (i) => got.push(i.size) });
+    const first = b.predict([1, 2, 3]);
+    const ran = await Promise.race([first.then(() => true), (async () => { for (let i = 0; i < 200; i++) await turn(); return false; })()]);
+    const together = [b.predict([4, 5]), b.predict([6])];  // submitted in one turn: one batch
+    if (!ran) await b.close();
+    else {
+      await Promise.all(together);
+      await b.close();
+    }
+    await Promise.all([first, ...together]);
+    return got;
+  };
+  const eagerSizes = await sizes({});
+  assert.deepEqual(eagerSizes, [1, 2], `eager: expected the lone request alone, then the two together; got ${JSON.stringify(eagerSizes)}`);
+  const waitSizes = await sizes({ eager: false });
+  assert.deepEqual(waitSizes, [3], `eager false: expected all three in one batch at close(); got ${JSON.stringify(waitSizes)}`);
+  assert.throws(() => new Batcher(lm.model, { eager: 1 } as never), /options\.eager/);
+  return `eager: batches ${JSON.stringify(eagerSizes)}; eager false: ${JSON.stringify(waitSizes)}`;
+}
+
+const cases: Record<string, () => Promise<string>> = { streams, move, batcher, property, queue, shutdown, eager };
 if (which === 'move-child') await moveChild(process.argv[3]);
 else if (!cases[which]) throw new Error(`serve-body: unknown case ${which}`);
 else console.log(`ok: ${which}: ${await cases[which]()}`);
