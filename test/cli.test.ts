@@ -239,3 +239,10 @@ test('exit codes: missing or malformed input 1, usage 2, refused conversion 3, e
   expectCode(rnnkit('convert', path.join(tmp, 'gru'), path.join(tmp, 'gru.keras'), '--force'), 0, 'existing output with --force');
   expectCode(rnnkit('convert', path.join(tmp, 'gru'), path.join(tmp, 'gru.pt')), 2, 'an output extension that names no format');
 });
+
+test('a reader that closes the pipe early (rnnkit --help | head -1) ends the command quietly, exit 0', () => {
+  // The shell's `head` closes its end after one line; the command's next write then fails with EPIPE.
+  const r = spawnSync('/bin/sh', ['-c', `"${process.execPath}" "${BIN}" --help | head -c 1 >/dev/null; sleep 0.2; "${process.execPath}" "${BIN}" --help | (exec 0<&-; sleep 0.3); echo "status $?"`], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /EPIPE|Unhandled/, r.stderr);
+});
