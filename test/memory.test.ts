@@ -4,8 +4,8 @@
  * (native/core/grid.cc, grid_infer), so the peak resident memory a forward adds beyond its input
  * is about the same at T = 5000 as at T = 50. Before, the forward held a copy of the input, a
  * per-direction [T, B, H] output and the full y it then dropped: here (B = 32, H = 256) one such
- * [T, B, H] float buffer is 164 MB at T = 5000, and the old code grew by ~370 MB (LSTM) and more
- * (the stack). Each measurement runs in a fresh child process (test/helpers/memory-body.ts); the
+ * [T, B, H] float buffer is 156 MB at T = 5000, and the old code grew by 360 MB (LSTM) and 632 MB
+ * (the stack) against ~10 MB now. Each measurement runs in a fresh child process (test/helpers/memory-body.ts); the
  * bound is the T = 50 growth plus a quarter of one [T, B, H] buffer. Linux only (VmHWM reset
  * through /proc/self/clear_refs); no timing is asserted.
  */
