@@ -142,16 +142,25 @@ export interface NativeStackCall {
   merge?: 'concat' | 'sum' | 'mul' | 'ave';
   training?: boolean;
   dropout?: NativeDropout;
+  /**
+   * 'states': only the final states are wanted (a layer returning its last output): no y is made
+   * or returned, and inference holds no buffer in proportion to the steps beyond the input (but a
+   * bidirectional stack's intermediate layers). Default 'sequence'.
+   */
+  outputs?: 'sequence' | 'states';
 }
 
 export interface NativeStackResult {
-  y: NativeArray;   // [steps, batch, width] ([batch, steps, width] with batchFirst)
+  y: NativeArray;   // [steps, batch, width] ([batch, steps, width] with batchFirst); absent with outputs 'states'
   hN: NativeArray;  // [layers·directions, batch, P]
   cN?: NativeArray; // [layers·directions, batch, H]
   run?: NativeRun;
   /** Bytes the run holds natively (workspaces and packed inputs). */
   runBytes?: number;
 }
+
+/** What stackForward returns with outputs 'states': no y. */
+export type NativeStackStatesResult = Omit<NativeStackResult, 'y'> & { y?: undefined };
 
 export interface NativeStackBackwardCall {
   dy?: NativeArray;
@@ -173,7 +182,9 @@ export interface NativeBinding {
   releaseStack(stack: NativeStack): void;
   releaseRun(run: NativeRun): void;
   stackInfo(stack: NativeStack): { version: number; bytes: number; float64: boolean; layers: number; directions: number };
+  stackForward(stack: NativeStack, call: NativeStackCall & { outputs: 'states' }): NativeStackStatesResult;
   stackForward(stack: NativeStack, call: NativeStackCall): NativeStackResult;
+  stackForwardAsync(stack: NativeStack, call: NativeStackCall & { outputs: 'states' }): Promise<NativeStackStatesResult>;
   stackForwardAsync(stack: NativeStack, call: NativeStackCall): Promise<NativeStackResult>;
   stackBackward(run: NativeRun, call: NativeStackBackwardCall): NativeStackGradients;
   stackBackwardAsync(run: NativeRun, call: NativeStackBackwardCall): Promise<NativeStackGradients>;

@@ -13,6 +13,7 @@ import {
   type NativeStackCall,
   type NativeStackGradients,
   type NativeStackResult,
+  type NativeStackStatesResult,
 } from '../native.js';
 import { checkTensor, formatShape, newTypedArray, Tensor, type DType, type TensorData } from '../tensor.js';
 import { checkOptions, flag, optionNames, show } from '../options.js';
@@ -409,6 +410,9 @@ export abstract class RecurrentBase {
     const training = flag(options?.training, `${where}: options.training`, false);
     const def = this.stackDef();
     const call: NativeStackCall = { steps, batch, x: x.data, batchFirst: true, training };
+    // The last output is made from the final states: no per-step outputs natively (no memory in
+    // proportion to the steps, native/core/grid.cc grid_infer).
+    if (!this.returnSequences) call.outputs = 'states';
     if (options?.lengths !== undefined && options?.mask !== undefined) throw new TypeError(`${where}: options.lengths and options.mask cannot both be given`);
     if (options?.lengths !== undefined) call.lengths = this.parseLengths(options.lengths, where, batch, steps);
     if (options?.padding !== undefined) {
@@ -445,7 +449,7 @@ export abstract class RecurrentBase {
       call.dropout = d;
     }
     const stack = this.stack(where);
-    const finish = (r: NativeStackResult): ForwardResult => {
+    const finish = (r: NativeStackResult | NativeStackStatesResult): ForwardResult => {
       const W = this.outputWidth, P = def.outputSize, D = def.numDirections, L = def.numLayers;
       // The last output: the top layer's final state of each direction, merged.
       let last: TensorData | undefined;
@@ -467,7 +471,7 @@ export abstract class RecurrentBase {
         }
       }
       const output = this.returnSequences
-        ? Tensor.from(r.y, [batch, steps, W])
+        ? Tensor.from(r.y!, [batch, steps, W])
         : Tensor.from(last!, [batch, W]);
       const result: ForwardResult = { output, states: this.returnState ? this.statesOut(r.hN, r.cN, batch) : [] };
       if (carry) this.carried = { h: r.hN.slice(), c: r.cN?.slice(), batch };

@@ -8,8 +8,11 @@
 //   stackForward(stack, call) / stackForwardAsync -> { y, hN, cN?, run? }
 //     call: { steps, batch, x [T, B, I] ([B, T, I] with batchFirst), lengths? Int32Array [B], mask? Uint8Array [B, T],
 //             prePadding?, processingOrder?, h0? [L·D, B, P], c0? [L·D, B, H],
-//             merge?: 'concat' | 'sum' | 'mul' | 'ave', training?,
+//             merge?: 'concat' | 'sum' | 'mul' | 'ave', training?, outputs?: 'sequence' | 'states',
 //             dropout?: { seed, inputKeep, stateKeep, outputKeep, betweenKeep, variational, stateOnInitial } }
+//     outputs 'states': the caller wants the final states only (a layer returning its last output):
+//     no y is made or returned, and inference then needs no memory in proportion to the steps
+//     (grid.cc, grid_infer) but for the input and a bidirectional stack's intermediate layers.
 //   stackBackward(run, call) / stackBackwardAsync -> { dx?, dh0, dc0?, grads: [{ weightIh, … } × cells] }
 //     call: { dy? [T, B, width] (the forward's layout), dhN? [L·D, B, P], dcN? [L·D, B, H], inputGradient? (default true) }
 //   stackInfo(stack) -> { version, bytes, float64, layers, directions }
@@ -395,6 +398,7 @@ struct ForwardCall : Call {
   MergeMode merge = MergeMode::kConcat;
   DropoutSpec dropout;
   bool training = false;
+  bool want_y = true;  // call.outputs 'sequence' (the default) or 'states'
   int64_t width = 0;
   const void* x = nullptr;
   const void* h0 = nullptr;
@@ -427,7 +431,7 @@ struct ForwardCall : Call {
   }
   Napi::Value result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
-    o.Set("y", y.ref.Value());
+    if (y.present()) o.Set("y", y.ref.Value());
     o.Set("hN", hn.ref.Value());
     if (cn.present()) o.Set("cN", cn.ref.Value());
     if (training) {
@@ -491,6 +495,12 @@ std::unique_ptr<ForwardCall> parse_forward(const Napi::CallbackInfo& info, bool 
   }
   k->width = k->merge == MergeMode::kConcat ? D * P : P;
   k->training = read_flag(call, "training", "call");
+  Napi::Value outputs = call.Get("outputs");
+  if (!outputs.IsUndefined()) {
+    const std::string m = outputs.IsString() ? outputs.As<Napi::String>().Utf8Value() : "";
+    if (m == "states") k->want_y = false;
+    else if (m != "sequence") throw Napi::TypeError::New(env, "call.outputs: expected 'sequence' or 'states'");
+  }
   Napi::Value dv = call.Get("dropout");
   if (!dv.IsUndefined()) {
     if (!dv.IsObject()) throw Napi::TypeError::New(env, "call.dropout: expected an object");
@@ -549,7 +559,7 @@ std::unique_ptr<ForwardCall> parse_forward(const Napi::CallbackInfo& info, bool 
   k->c0 = keep(k->c0, size_t(LD * B * H) * es, async, k->c0_own);
   k->shape.lengths = keep(k->shape.lengths, size_t(B) * sizeof(int32_t), async, k->lengths_own);
   k->shape.mask = keep(k->shape.mask, size_t(B * T), async, k->mask_own);
-  k->y = new_output(env, base.float64, size_t(T * B * k->width));
+  if (k->want_y) k->y = new_output(env, base.float64, size_t(T * B * k->width));
   k->hn = new_output(env, base.float64, size_t(LD * B * P));
   if (lstm) k->cn = new_output(env, base.float64, size_t(LD * B * H));
   return k;

@@ -5,6 +5,7 @@
 #include <numeric>
 #include <string>
 
+#include "scratch.h"
 #include "thread_pool.h"
 
 namespace rnnkit {
@@ -345,6 +346,226 @@ void unsort_rows(const Packing& k, const S* src, int64_t w, S* dst) {
   for (int64_t r = 0; r < k.B; ++r) std::memcpy(dst + k.perm[r] * w, src + r * w, sizeof(S) * size_t(w));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Inference in time chunks.
+//
+// A layer-direction runs its packed steps in chunks of inference_chunk_steps (sequence.h) steps,
+// carrying its state (h, c, and the effective gates of full gate recurrence) from one chunk to
+// the next in sorted rows; each chunk's inputs are gathered, and its outputs scattered, on their
+// own. The projections are those of one whole-sequence call (same rows, same blocks), so the
+// results are bit-identical to it. Memory: O(chunk · B · width) per layer-direction, never O(T),
+// except where the layer above needs the whole sequence (see grid_infer).
+
+// Packed rows [r0, r1) of direction d from in[T, B, in_w] (time- or batch-major).
+template <typename S>
+void gather_rows(const Packing& k, int d, const S* in, bool bf, int64_t in_w, int64_t r0, int64_t r1, S* out) {
+  const int64_t T = k.T, B = k.B;
+  parallel_for(r1 - r0, 256, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t q = r0 + i, t = k.src_t[d][q], b = k.src_b[d][q];
+      std::memcpy(out + i * in_w, in + row_of(bf, T, B, t, b) * in_w, sizeof(S) * size_t(in_w));
+    }
+  });
+}
+
+// The outputs of packed steps [s0, s1) (y rows from packed row off_{s0}) into their positions of
+// out[T, B, ld] at columns [col0, col0 + P).
+template <typename S>
+void scatter_rows(const Packing& k, int d, const GridShape& g, int64_t s0, int64_t s1, const S* y, int64_t P, S* out,
+                  bool bf, int64_t ld, int64_t col0) {
+  const int64_t T = k.T, B = k.B, r0 = k.offsets[size_t(s0)];
+  const bool proc = g.processing_order_output;
+  parallel_for(s1 - s0, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t s = s0 + i0; s < s0 + i1; ++s) {
+      const int64_t off = k.offsets[size_t(s)], n = k.sizes[size_t(s)];
+      for (int64_t r = 0; r < n; ++r) {
+        const int64_t q = off + r, t = k.src_t[d][q], b = k.src_b[d][q];
+        const int64_t pos = proc ? (g.mask ? T - 1 - t : s) : t;  // as make_packing's slot
+        std::memcpy(out + row_of(bf, T, B, pos, b) * ld + col0, y + (q - r0) * P, sizeof(S) * size_t(P));
+      }
+    }
+  });
+}
+
+// The positions of out no packed row of direction d wrote: zeros, or (mask) the last output
+// before them in processing order carried over, as scatter_outputs leaves them.
+template <typename S>
+void fill_invalid(const Packing& k, int d, S* out, bool bf, int64_t ld, int64_t col0, int64_t P) {
+  const int64_t T = k.T, B = k.B;
+  if (k.uniform && !k.carry) return;  // every position was written
+  parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const S* last = nullptr;
+      for (int64_t i = 0; i < T; ++i) {
+        const int64_t p = k.ascending[d] ? i : T - 1 - i;
+        S* dst = out + row_of(bf, T, B, p, b) * ld + col0;
+        if (k.slot[d][b * T + p] >= 0) last = dst;
+        else if (k.carry && last) std::memcpy(dst, last, sizeof(S) * size_t(P));
+        else std::fill(dst, dst + P, S(0));
+      }
+    }
+  });
+}
+
+// One layer-direction's state between chunks, in sorted rows, and the step plan of a chunk.
+template <typename S>
+struct ChunkedCell {
+  const PreparedLayer<S>& W;
+  const Packing& k;
+  Scratch<S> h, c, acts;             // [B, P], [B, H] (LSTM), [B, 3H] (full gate recurrence)
+  std::vector<int64_t> rel_offsets;  // a chunk's offsets from its first row
+  ChunkedCell(const PreparedLayer<S>& w, const Packing& pk, const S* h0, const S* c0) : W(w), k(pk) {
+    const SeqConfig& cfg = W.config();
+    const int64_t B = k.B, P = cfg.state_size(), H = cfg.H;
+    h.reset(B * P);
+    if (h0) sort_rows(k, h0, P, h.data()); else std::fill(h.data(), h.data() + B * P, S(0));
+    if (cfg.cell == CellKind::kLstm) {
+      c.reset(B * H);
+      if (c0) sort_rows(k, c0, H, c.data()); else std::fill(c.data(), c.data() + B * H, S(0));
+      if (cfg.opt.full_gate_recurrence) {
+        acts.reset(B * 3 * H);
+        std::fill(acts.data(), acts.data() + B * 3 * H, S(0));
+      }
+    }
+  }
+  // Packed steps [s0, s1): x holds their input rows, y (or null) receives their outputs.
+  void run(int64_t s0, int64_t s1, const S* x, S* y) {
+    StepPlan p;
+    p.T = s1 - s0;
+    p.B = k.sizes[size_t(s0)];
+    if (!k.uniform) {
+      rel_offsets.resize(size_t(p.T + 1));
+      for (int64_t s = s0; s <= s1; ++s) rel_offsets[size_t(s - s0)] = k.offsets[size_t(s)] - k.offsets[size_t(s0)];
+      p.sizes = k.sizes.data() + s0;
+      p.offsets = rel_offsets.data();
+    }
+    ForwardBuffers<S> f;
+    f.x = x;
+    f.h0 = h.data();
+    f.h_n = h.data();
+    f.c0 = c.data();
+    f.c_n = c.data();
+    f.acts0 = acts.data();
+    f.acts_n = acts.data();
+    f.y = y;
+    sequence_forward(W, p, f);
+  }
+  void write_states(const GridForwardIO<S>& io, int index) const {
+    const SeqConfig& cfg = W.config();
+    const int64_t B = k.B, P = cfg.state_size(), H = cfg.H;
+    if (io.h_n) unsort_rows(k, h.data(), P, io.h_n + index * B * P);
+    if (c.data() && io.c_n) unsort_rows(k, c.data(), H, io.c_n + index * B * H);
+  }
+};
+
+// Inference forward. A unidirectional stack runs chunk by chunk through all its layers (layer l
+// takes chunk c as soon as layer l − 1 has made it: the packed rows of one layer's output are the
+// next layer's input rows), so it holds a chunk of each layer's input and output only. A layer
+// with two directions cannot: its reverse direction starts from the end of the sequence, so it
+// needs the whole output of the layer below, and a layer above it needs its whole output; those
+// [T, B, 2P] buffers are inherent (O(T)). Its directions still gather their inputs and scatter
+// their outputs chunk by chunk (no per-direction copies of the sequence), and the top layer makes
+// no per-step outputs unless the caller asks for y. The same holds for a unidirectional stack
+// returning processing order (goBackwards) with more than one layer: each layer reads the one
+// below in reverse, which needs all of it.
+template <typename S>
+void grid_infer(const PreparedStack<S>& st, const GridShape& shape, MergeMode merge, const GridForwardIO<S>& io) {
+  const int L = st.layers, D = st.directions;
+  const int64_t T = shape.T, B = shape.B;
+  const bool reverse[2] = {D == 1 && shape.processing_order_output, true};
+  const Packing k = make_packing(shape, reverse, D);
+  const int64_t C = inference_chunk_steps(st.at(0, 0).config(), k.S, B);  // every layer has the same gates
+  int64_t chunk_rows = 0;
+  for (int64_t s0 = 0; s0 < k.S; s0 += C) chunk_rows = std::max(chunk_rows, k.offsets[size_t(std::min(k.S, s0 + C))] - k.offsets[size_t(s0)]);
+  const bool want_y = io.y != nullptr;
+
+  if (D == 1 && (L == 1 || !shape.processing_order_output)) {
+    const int64_t P = st.at(0, 0).config().state_size(), I = st.at(0, 0).config().I;
+    std::vector<std::unique_ptr<ChunkedCell<S>>> cells;
+    for (int l = 0; l < L; ++l)
+      cells.push_back(std::make_unique<ChunkedCell<S>>(st.at(l, 0), k, io.h0 ? io.h0 + l * B * P : nullptr,
+                                                      io.c0 ? io.c0 + l * B * st.at(l, 0).config().H : nullptr));
+    Scratch<S> xin(chunk_rows * I), a(L > 1 || want_y ? chunk_rows * P : 0), b(L > 2 || (L > 1 && want_y) ? chunk_rows * P : 0);
+    for (int64_t s0 = 0; s0 < k.S; s0 += C) {
+      const int64_t s1 = std::min(k.S, s0 + C);
+      gather_rows(k, 0, io.x, shape.batch_first, I, k.offsets[size_t(s0)], k.offsets[size_t(s1)], xin.data());
+      const S* in = xin.data();
+      for (int l = 0; l < L; ++l) {
+        S* out = l == L - 1 && !want_y ? nullptr : (in == a.data() ? b.data() : a.data());
+        cells[size_t(l)]->run(s0, s1, in, out);
+        in = out;
+      }
+      if (want_y) scatter_rows(k, 0, shape, s0, s1, in, P, io.y, shape.batch_first, P, 0);
+    }
+    if (want_y) fill_invalid(k, 0, io.y, shape.batch_first, P, 0, P);
+    for (int l = 0; l < L; ++l) cells[size_t(l)]->write_states(io, l);
+    return;
+  }
+
+  std::vector<S> layer_in, layer_out;  // [T, B, width] between layers (time-major)
+  const S* in = io.x;
+  bool in_bf = shape.batch_first;
+  int64_t in_w = st.at(0, 0).config().I;
+  for (int l = 0; l < L; ++l) {
+    const bool top = l == L - 1;
+    int64_t w = 0;
+    for (int d = 0; d < D; ++d) w += st.at(l, d).config().state_size();
+    // Where the layer's outputs go: the layer above's input, y (concat), the halves to merge into
+    // y, or nowhere (the top layer when the caller wants the final states only).
+    S* out = nullptr;
+    bool out_bf = false;
+    if (!top || (want_y && merge != MergeMode::kConcat)) {
+      layer_out.resize(size_t(T * B * w));
+      out = layer_out.data();
+    } else if (want_y) {
+      out = io.y;
+      out_bf = shape.batch_first;
+    }
+    std::vector<int64_t> cols(size_t(D), 0);
+    for (int d = 1; d < D; ++d) cols[size_t(d)] = cols[size_t(d - 1)] + st.at(l, d - 1).config().state_size();
+    const bool concurrent = directions_concurrently(st.at(l, 0).config(), B, D);
+    for_directions(concurrent, D, [&](int d) {
+      const PreparedLayer<S>& W = st.at(l, d);
+      const int64_t P = W.config().state_size();
+      ChunkedCell<S> cell(W, k, io.h0 ? io.h0 + (l * D + d) * B * P : nullptr,
+                          io.c0 ? io.c0 + (l * D + d) * B * W.config().H : nullptr);
+      Scratch<S> xin(chunk_rows * in_w), yc(out ? chunk_rows * P : 0);
+      for (int64_t s0 = 0; s0 < k.S; s0 += C) {
+        const int64_t s1 = std::min(k.S, s0 + C);
+        gather_rows(k, d, in, in_bf, in_w, k.offsets[size_t(s0)], k.offsets[size_t(s1)], xin.data());
+        cell.run(s0, s1, xin.data(), yc.data());
+        if (out) scatter_rows(k, d, shape, s0, s1, yc.data(), P, out, out_bf, w, cols[size_t(d)]);
+      }
+      if (out) fill_invalid(k, d, out, out_bf, w, cols[size_t(d)], P);
+      cell.write_states(io, l * D + d);
+    });
+    if (!top) {
+      layer_in.swap(layer_out);
+      in = layer_in.data();
+      in_bf = false;
+      in_w = w;
+    } else if (want_y && merge != MergeMode::kConcat) {
+      const int64_t P = st.at(l, 0).config().state_size();
+      const S* a = layer_out.data();
+      parallel_for(T * B, 64, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          const S* fw = a + i * w;
+          const S* bw = fw + P;
+          S* y = io.y + row_of(shape.batch_first, T, B, i / B, i % B) * P;
+          for (int64_t j = 0; j < P; ++j) {
+            switch (merge) {
+              case MergeMode::kSum: y[j] = fw[j] + bw[j]; break;
+              case MergeMode::kMul: y[j] = fw[j] * bw[j]; break;
+              case MergeMode::kAve: y[j] = (fw[j] + bw[j]) * S(0.5); break;
+              default: break;
+            }
+          }
+        }
+      });
+    }
+  }
+}
+
 }  // namespace
 
 template <typename S>
@@ -376,6 +597,10 @@ std::shared_ptr<GridRun<S>> grid_forward(std::shared_ptr<const PreparedStack<S>>
   const PreparedStack<S>& st = *stack;
   const int L = st.layers, D = st.directions;
   const int64_t T = shape.T, B = shape.B;
+  if (!training) {
+    grid_infer(st, shape, merge, io);
+    return nullptr;
+  }
   const DropoutSpec dr = training ? dropout_in : DropoutSpec();
   std::shared_ptr<GridRun<S>> run;
   if (training) {
@@ -458,7 +683,7 @@ std::shared_ptr<GridRun<S>> grid_forward(std::shared_ptr<const PreparedStack<S>>
       if (lstm && io.c_n) unsort_rows(k, cns.data(), H, io.c_n + (l * D + d) * B * H);
     });
     int64_t col = 0;
-    for (int d = 0; d < D; ++d) {
+    for (int d = 0; d < D && out; ++d) {  // (no out: the top layer concatenating when y is not wanted)
       const int64_t P = st.at(l, d).config().state_size();
       scatter_outputs(k, d, ys[d].data(), P, dr, dr.output_keep < 1, l, out, out_bf, ld, col);
       col += P;
@@ -468,7 +693,7 @@ std::shared_ptr<GridRun<S>> grid_forward(std::shared_ptr<const PreparedStack<S>>
       layer_in.swap(layer_out);
       in = layer_in.data();
       in_w = w;
-    } else if (merge != MergeMode::kConcat) {
+    } else if (merge != MergeMode::kConcat && io.y) {
       const int64_t P = st.at(l, 0).config().state_size();
       const S* a = out;
       parallel_for(T * B, 64, [&](int64_t i0, int64_t i1) {
@@ -486,8 +711,8 @@ std::shared_ptr<GridRun<S>> grid_forward(std::shared_ptr<const PreparedStack<S>>
           }
         }
       });
-      if (training && merge == MergeMode::kMul) run->top_raw.swap(layer_out);
     }
+    if (top && training && merge == MergeMode::kMul) run->top_raw.swap(layer_out);
   }
   return run;
 }

@@ -12,6 +12,13 @@
 // [B, T] (any pattern: the valid times in order; Keras semantics: state and output carried over
 // masked steps), or all T. Outputs at invalid times are zero (lengths) or carried (mask).
 //
+// Inference (no run kept) goes through the sequence in time chunks (grid.cc, grid_infer): beyond
+// the caller's buffers it holds O(chunk · B · width), not O(T), for a unidirectional stack (layer
+// by layer within each chunk); a bidirectional layer below the top needs its whole output (the
+// reverse direction of the layer above starts at the end), O(T) inherently. io.y may be null
+// (outputs not wanted: final states only), in training too. Results are bit-identical to one
+// whole-sequence pass.
+//
 // Dropout (training only) comes from a counter-based generator: the keep decision for (seed,
 // stream, time, sequence, feature) is a hash, so masks are the same whatever the thread count and
 // the same in forward and backward. Inverted scaling (kept values × 1/keep).
@@ -65,7 +72,7 @@ struct GridForwardIO {
   const S* x = nullptr;   // [T, B, I]
   const S* h0 = nullptr;  // [L·D, B, P] or null
   const S* c0 = nullptr;  // [L·D, B, H] or null (LSTM)
-  S* y = nullptr;         // [T, B, width] (width: Σ P_d for concat, P otherwise)
+  S* y = nullptr;         // [T, B, width] (width: Σ P_d for concat, P otherwise), or null: not wanted
   S* h_n = nullptr;       // [L·D, B, P] or null
   S* c_n = nullptr;       // [L·D, B, H] or null
 };

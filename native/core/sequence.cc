@@ -7,6 +7,7 @@
 
 #include "../cells/step_kernels.h"
 #include "blas.h"
+#include "scratch.h"
 #include "thread_pool.h"
 #include "weight_gemm.h"
 
@@ -343,6 +344,10 @@ CellFamily<S> family_of(const SeqConfig& c) {
 
 }  // namespace
 
+int64_t inference_chunk_steps(const SeqConfig& c, int64_t T, int64_t B) {
+  return std::max<int64_t>(1, std::min<int64_t>(T, kProjectionChunk / (B * c.gate_width())));
+}
+
 int64_t workspace_elems(const SeqConfig& cfg, int64_t N, bool state_dropout) {
   return layout_of(cfg, N, state_dropout).total;
 }
@@ -374,7 +379,7 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
 
   // Training keeps every step in the workspace; inference keeps a projection chunk and alternates
   // between two state rows (or writes h straight into y).
-  const int64_t chunk_steps = train ? T : std::max<int64_t>(1, std::min<int64_t>(T, kProjectionChunk / (B * GH)));
+  const int64_t chunk_steps = train ? T : inference_chunk_steps(c, T, B);
   int64_t chunk_rows = 0;
   if (!train)
     for (int64_t s0 = 0; s0 < T; s0 += chunk_steps)
@@ -387,9 +392,12 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
   const int64_t aux_elems = (fam.keeps.aux && !train) ? BH : 0;
   const int64_t acts_elems = (gate_acts && !train) ? 3 * B * A3 : 0;  // ping-pong + a zero block
   const int64_t hd_elems = (smask && !train) ? BP : 0;
-  std::unique_ptr<S[]> chunk_buf(chunk_rows > 0 ? new S[size_t(chunk_rows * GH)] : nullptr);  // written before read
-  std::vector<S> scratch(size_t(state_elems + hh_elems + aux_elems + acts_elems + hd_elems), S(0));
-  S* chunk = chunk_buf.get();
+  // Both from the scratch pool (recycled across calls: no page faults for small repeated calls).
+  // The chunk is written before it is read; of the scratch, only the zero blocks are read before
+  // they are written (zeroed below).
+  Scratch<S> chunk_buf(chunk_rows * GH);
+  Scratch<S> scratch(state_elems + hh_elems + aux_elems + acts_elems + hd_elems);
+  S* chunk = chunk_buf.data();
   S* states = scratch.data();
   S* hh = states + state_elems;
   S* aux_row = hh + hh_elems;
@@ -410,13 +418,22 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
       std::fill(acts, acts + B * A3, S(0));
       acts_prev = acts;
     } else {
-      acts_prev = acts_rows + 2 * B * A3;
+      acts_prev = buf.acts0 ? buf.acts0 : acts_rows + 2 * B * A3;
     }
   }
   S* h_rows = states;           // inference: h ping-pong [2, B, P]
   S* c_rows = states + 2 * BP;  // inference: c ping-pong [2, B, H]
   S* zeros = c_rows + (cstate ? 2 * BH : 0);
   S* m_row = train ? states : zeros + zero_elems;  // [B, H] (inference m; training uses ms)
+  if (train) {
+    if (state_elems) std::fill(states, states + state_elems, S(0));
+  } else {
+    std::fill(zeros, zeros + zero_elems, S(0));
+  }
+  if (hh_elems) std::fill(hh, hh + hh_elems, S(0));
+  if (aux_elems) std::fill(aux_row, aux_row + aux_elems, S(0));
+  if (acts_elems) std::fill(acts_rows, acts_rows + acts_elems, S(0));
+  if (hd_elems) std::fill(hd_row, hd_row + hd_elems, S(0));
 
   const S* h_prev;
   const S* c_prev = nullptr;
@@ -483,6 +500,8 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
       acts_prev = acts_out;
     }
   }
+  if (!train && gate_acts && buf.acts_n && T > 0)
+    std::memcpy(buf.acts_n, acts_prev, sizeof(S) * size_t(plan.size(T - 1) * A3));
 }
 
 template <typename S>

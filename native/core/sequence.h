@@ -52,7 +52,20 @@ struct ForwardBuffers {
   S* h_n = nullptr;               // [B, P] or null: each sequence's state after its last step
   S* c_n = nullptr;               // [B, H] or null; LSTM
   S* workspace = nullptr;         // for training; null for inference (O(B·H) memory)
+  // Inference, LSTM full gate recurrence: the effective i, f, o [B, 3H] the first step reads as
+  // the previous step's (null: zeros), and where the last step's go (null: dropped). With these and
+  // h0/c0 a sequence can run in pieces (the grid driver's time chunks): a piece's h_n/c_n/acts_n
+  // are the next piece's h0/c0/acts0. For inference h_n may alias h0, c_n c0 and acts_n acts0
+  // (the initial values are read by the first step only, the final ones written after it).
+  const S* acts0 = nullptr;
+  S* acts_n = nullptr;
 };
+
+// The steps inference projects at once (a chunk of the input projection, kProjectionChunk
+// scalars of gates at most): sequence_forward runs a plan of at most this many steps of a batch of
+// at most B in one projection, whatever the packing, so a caller that splits a sequence into
+// pieces of this many steps gets the same projections (bit for bit) as one call.
+int64_t inference_chunk_steps(const SeqConfig& cfg, int64_t T, int64_t B);
 
 template <typename S>
 struct BackwardBuffers {
