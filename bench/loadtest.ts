@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
 import { LSTM, Sequential, Tensor, stepStreams } from '../lib/index.js';
-import { parseMetrics } from '../examples/server/metrics.js';
+import { parseMetrics } from '../examples/server/parse-metrics.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { repoRoot } from './helpers/child.js';
-import { parseMetrics } from '../examples/server/metrics.js';
+import { parseMetrics } from '../examples/server/parse-metrics.js';
 
 test('example server: routes, /metrics parses, SIGTERM drains in-flight requests and exits 0', { timeout: 240_000 }, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnkit-server-'));
