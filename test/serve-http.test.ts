@@ -21,7 +21,7 @@ test('example server: routes, /metrics parses, SIGTERM drains in-flight requests
   const made = spawnSync(process.execPath, ['--import', 'tsx', 'examples/server/make-models.ts', '--out', dir, '--quick'], { cwd: repoRoot, encoding: 'utf8', timeout: 180_000 });
   assert.equal(made.status, 0, made.stderr);
 
-  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/server/server.ts', '--port', '0', '--window-ms', '400', '--max-batch', '1000',
+  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/server/server.ts', '--port', '0', '--window-ms', '400', '--no-eager', '--max-batch', '1000',
     '--model', `lm=${path.join(dir, 'lm')}`, '--model', `classifier=${path.join(dir, 'classifier')}`], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   const killer = setTimeout(() => child.kill('SIGKILL'), 200_000);
   t.after(() => {
@@ -80,6 +80,8 @@ test('example server: routes, /metrics parses, SIGTERM drains in-flight requests
   }
   assert.ok(samples.some((s) => s.name === 'rnnkit_request_duration_seconds' && s.labels.quantile === '0.99' && s.labels.route === 'next-char' && s.value > 0));
   const inFlightNow = samples.find((s) => s.name === 'rnnkit_requests_in_flight')!.value;
+  // The drain is exercised only if the requests were still waiting (10 queued, + this /metrics request).
+  assert.ok(inFlightNow - 1 >= 10, `only ${inFlightNow - 1} requests in flight at SIGTERM: the drain was not exercised`);
   child.kill('SIGTERM');
   const answers = await Promise.all(inflight);
   for (const r of answers) {

@@ -3,7 +3,7 @@
  *
  *   node --import tsx examples/server/server.ts --model lm=examples/out/server/lm \
  *        --model classifier=examples/out/server/classifier [--port 8080] [--host 127.0.0.1] \
- *        [--mode batcher|direct] [--window-ms 1] [--max-batch 64] [--max-queue 1024] [--max-streams 10000] [--threads n] [--concurrency 1]
+ *        [--mode batcher|direct] [--window-ms 1] [--no-eager] [--max-batch 64] [--max-queue 1024] [--max-streams 10000] [--threads n] [--concurrency 1]
  *
  * (examples/server/make-models.ts trains and saves the models.) --mode direct answers each request
  * with its own call (stream.stepAsync / model.predict) instead of the batcher: the load test's baseline.
@@ -42,6 +42,8 @@ export interface ServerOptions {
   host?: string;
   mode?: 'batcher' | 'direct';
   windowMs?: number;
+  /** Batcher eager dispatch when idle (default true; --no-eager: every request waits the window). */
+  eager?: boolean;
   maxBatch?: number;
   maxQueue?: number;
   maxStreams?: number;
@@ -125,6 +127,7 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
     const batches = batchSize.labels({ model: name });
     const batcher = new Batcher(model, {
       ...(options.windowMs !== undefined ? { windowMs: options.windowMs } : {}),
+      ...(options.eager !== undefined ? { eager: options.eager } : {}),
       ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
       ...(options.maxQueue !== undefined ? { maxQueue: options.maxQueue } : {}),
       ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
@@ -394,7 +397,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     options: {
       model: { type: 'string', multiple: true }, port: { type: 'string' }, host: { type: 'string' }, mode: { type: 'string' },
       'window-ms': { type: 'string' }, 'max-batch': { type: 'string' }, 'max-queue': { type: 'string' }, 'max-streams': { type: 'string' },
-      threads: { type: 'string' }, concurrency: { type: 'string' },
+      threads: { type: 'string' }, concurrency: { type: 'string' }, 'no-eager': { type: 'boolean' },
     },
   });
   const models: Record<string, string> = {};
@@ -410,6 +413,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const { url, shutdown } = await startServer({
     models, mode, port: opt(values.port) ?? 8080, host: values.host ?? '127.0.0.1',
     ...(values['window-ms'] !== undefined ? { windowMs: opt(values['window-ms'])! } : {}),
+    ...(values['no-eager'] ? { eager: false } : {}),
     ...(values['max-batch'] !== undefined ? { maxBatch: opt(values['max-batch'])! } : {}),
     ...(values['max-queue'] !== undefined ? { maxQueue: opt(values['max-queue'])! } : {}),
     ...(values['max-streams'] !== undefined ? { maxStreams: opt(values['max-streams'])! } : {}),
