@@ -195,6 +195,26 @@ int64_t top_width(const PreparedStack<S>& st, MergeMode merge) {
 }
 
 // x_packed[q, :] = in[t, b, :] (⊙ input mask) for the direction's packed rows.
+// y[row, P] = merge(forward half, backward half) of the top layer's time-major outputs [T·B, w].
+template <typename S>
+void merge_directions(MergeMode merge, int64_t T, int64_t B, int64_t w, int64_t P, bool batch_first, const S* a, S* out) {
+  parallel_for(T * B, 64, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const S* fw = a + i * w;
+      const S* bw = fw + P;
+      S* y = out + row_of(batch_first, T, B, i / B, i % B) * P;
+      for (int64_t j = 0; j < P; ++j) {
+        switch (merge) {
+          case MergeMode::kSum: y[j] = fw[j] + bw[j]; break;
+          case MergeMode::kMul: y[j] = fw[j] * bw[j]; break;
+          case MergeMode::kAve: y[j] = (fw[j] + bw[j]) * S(0.5); break;
+          default: break;
+        }
+      }
+    }
+  });
+}
+
 template <typename S>
 void gather_inputs(const Packing& k, int d, const S* in, bool bf, int64_t in_w, const DropoutSpec& dr, bool drop,
                    int layer, S* out) {
@@ -545,23 +565,7 @@ void grid_infer(const PreparedStack<S>& st, const GridShape& shape, MergeMode me
       in_bf = false;
       in_w = w;
     } else if (want_y && merge != MergeMode::kConcat) {
-      const int64_t P = st.at(l, 0).config().state_size();
-      const S* a = layer_out.data();
-      parallel_for(T * B, 64, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) {
-          const S* fw = a + i * w;
-          const S* bw = fw + P;
-          S* y = io.y + row_of(shape.batch_first, T, B, i / B, i % B) * P;
-          for (int64_t j = 0; j < P; ++j) {
-            switch (merge) {
-              case MergeMode::kSum: y[j] = fw[j] + bw[j]; break;
-              case MergeMode::kMul: y[j] = fw[j] * bw[j]; break;
-              case MergeMode::kAve: y[j] = (fw[j] + bw[j]) * S(0.5); break;
-              default: break;
-            }
-          }
-        }
-      });
+      merge_directions(merge, T, B, w, st.at(l, 0).config().state_size(), shape.batch_first, layer_out.data(), io.y);
     }
   }
 }
@@ -694,23 +698,7 @@ std::shared_ptr<GridRun<S>> grid_forward(std::shared_ptr<const PreparedStack<S>>
       in = layer_in.data();
       in_w = w;
     } else if (merge != MergeMode::kConcat && io.y) {
-      const int64_t P = st.at(l, 0).config().state_size();
-      const S* a = out;
-      parallel_for(T * B, 64, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) {
-          const S* fw = a + i * w;
-          const S* bw = fw + P;
-          S* y = io.y + row_of(shape.batch_first, T, B, i / B, i % B) * P;
-          for (int64_t j = 0; j < P; ++j) {
-            switch (merge) {
-              case MergeMode::kSum: y[j] = fw[j] + bw[j]; break;
-              case MergeMode::kMul: y[j] = fw[j] * bw[j]; break;
-              case MergeMode::kAve: y[j] = (fw[j] + bw[j]) * S(0.5); break;
-              default: break;
-            }
-          }
-        }
-      });
+      merge_directions(merge, T, B, w, st.at(l, 0).config().state_size(), shape.batch_first, out, io.y);
     }
     if (top && training && merge == MergeMode::kMul) run->top_raw.swap(layer_out);
   }
