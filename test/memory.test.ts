@@ -26,10 +26,8 @@ function measure(layers: number, T: number): Figure {
 for (const layers of [1, 2]) {
   test(`${layers === 1 ? 'LSTM' : '2-layer LSTM stack'} inference (returnSequences false): peak memory beyond the input does not grow with T (50 → 5000)`, (t) => {
     const short = measure(layers, 50);
-    if (short.unsupported) {
-      t.skip(short.unsupported);
-      return;
-    }
+    // The project builds and tests on Linux, where the peak can always be reset: no silent pass.
+    assert.equal(short.unsupported, undefined, `cannot measure the peak here (${short.unsupported}); this test needs Linux's /proc/self/clear_refs`);
     const long = measure(layers, 5000);
     const perT = long.T * long.B * long.H * 4; // one [T, B, H] float32 buffer
     const bound = short.growth + perT / 4;
