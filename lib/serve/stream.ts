@@ -315,6 +315,7 @@ export class StreamEngine {
           }
           const call: NativeStackCall = { steps: T, batch: N, x: x as NativeArray, batchFirst: true, h0, lengths };
           if (c0) call.c0 = c0;
+          if (!s.sequences) call.outputs = 'states';  // its last output is hN: no per-step y made
           const r: NativeStackResult = yield { stack: s.layer.preparedStack(`openStream: layer ${s.index} (${s.layer.className})`), call };
           results.push({ s, r });
           if (s.sequences) {
