@@ -295,22 +295,31 @@ export class StreamEngine {
       // batch has succeeded.
       const results: { s: Extract<Stage, { kind: 'recurrent' }>; r: NativeStackResult }[] = [];
       // The flow: [N, T, width] (rank 3) or [N, width] once a layer returns its last output only.
-      let x: TensorData = x0, rank3 = true, w = inWidth;
+      // fresh: x was made by this call (not a pooled buffer), so the outputs may be views of it.
+      let x: TensorData = x0, rank3 = true, w = inWidth, fresh = false;
       for (const s of this.stages) {
         if (s.kind === 'embedding') {
           x = s.layer.forward(Tensor.from(x, [N, T])).output.data;
           w = s.layer.outputDim;
+          fresh = true;
         } else if (s.kind === 'recurrent') {
           const { L, P, H } = s;
-          const h0 = ws.floats(`h${s.index}`, L * N * P).fill(0);
-          const c0 = s.lstm ? ws.floats(`c${s.index}`, L * N * H).fill(0) : undefined;
+          const h0 = ws.floats(`h${s.index}`, L * N * P);
+          const c0 = s.lstm ? ws.floats(`c${s.index}`, L * N * H) : undefined;
+          for (let l = 0; l < L; l++) {  // the padding rows start from zeros
+            h0.fill(0, (l * N + n) * P, (l + 1) * N * P);
+            if (c0) c0.fill(0, (l * N + n) * H, (l + 1) * N * H);
+          }
           for (let b = 0; b < n; b++) {
             const st = entries[b].state;
-            if (!st) continue;
-            const v = this.views(st);
+            const v = st ? this.views(st) : null;
             for (let l = 0; l < L; l++) {
-              h0.set(v[s.view + 2 * l], (l * N + b) * P);
-              if (c0) c0.set(v[s.view + 2 * l + 1], (l * N + b) * H);
+              if (v) h0.set(v[s.view + 2 * l], (l * N + b) * P);
+              else h0.fill(0, (l * N + b) * P, (l * N + b + 1) * P);
+              if (c0) {
+                if (v) c0.set(v[s.view + 2 * l + 1], (l * N + b) * H);
+                else c0.fill(0, (l * N + b) * H, (l * N + b + 1) * H);
+              }
             }
           }
           const call: NativeStackCall = { steps: T, batch: N, x: x as NativeArray, batchFirst: true, h0, lengths };
@@ -326,11 +335,13 @@ export class StreamEngine {
             rank3 = false;
             w = P;
           }
+          fresh = true;
         } else if (s.kind === 'dense') {
           const d = s.layer, U = d.units;
           const rows = rank3 ? N * T : N;
           if (!this.batchInvariant) {
             x = d.forward(Tensor.from(x, [rows, w])).output.data;
+            fresh = true;
           } else {
             const out = ws.floats(`d${s.index}`, rows * U);
             for (let b = 0; b < n; b++) {
@@ -341,23 +352,33 @@ export class StreamEngine {
               }
             }
             x = out;
+            fresh = false;
           }
           w = U;
         } else if (s.kind === 'activation') {
           x = s.layer.forward(Tensor.from(x, rank3 ? [N, T, w] : [N, w])).output.data;
+          fresh = true;
         }
       }
-      // One fresh buffer for the whole batch, each entry's output a view of it: a typed array per
-      // entry (slice) costs an ArrayBuffer allocation each, ~3 µs per stream, more than the copy.
-      let total = 0;
-      for (let b = 0; b < n; b++) total += (rank3 ? entries[b].steps : 1) * w;
-      const all = this.dtype === 'float64' ? new Float64Array(total) : new Float32Array(total);
+      // Each entry's output is a view of one buffer that belongs to this batch alone: the last
+      // stage's own result when this call made it, else one fresh copy (a typed array per entry,
+      // slice, costs an ArrayBuffer allocation each, ~3 µs per stream, more than the copy).
       const outputs: TensorData[] = [];
-      for (let b = 0, o = 0; b < n; b++) {
-        const len = (rank3 ? entries[b].steps : 1) * w, from = (rank3 ? b * T : b) * w;
-        all.set(x.subarray(from, from + len), o);
-        outputs.push(all.subarray(o, o + len));
-        o += len;
+      if (fresh) {
+        for (let b = 0; b < n; b++) {
+          const from = (rank3 ? b * T : b) * w;
+          outputs.push(x.subarray(from, from + (rank3 ? entries[b].steps : 1) * w));
+        }
+      } else {
+        let total = 0;
+        for (let b = 0; b < n; b++) total += (rank3 ? entries[b].steps : 1) * w;
+        const all = this.dtype === 'float64' ? new Float64Array(total) : new Float32Array(total);
+        for (let b = 0, o = 0; b < n; b++) {
+          const len = (rank3 ? entries[b].steps : 1) * w, from = (rank3 ? b * T : b) * w;
+          all.set(x.subarray(from, from + len), o);
+          outputs.push(all.subarray(o, o + len));
+          o += len;
+        }
       }
       for (const { s, r } of results) {
         const { L, P, H } = s;

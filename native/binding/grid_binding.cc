@@ -423,9 +423,11 @@ struct ForwardCall : Call {
     if (run) run_bytes = grid_run_bytes(*run);
   }
   void work() override {
-    y.zero();
-    hn.zero();
-    cn.zero();
+    if (training) {  // inference writes every output element (grid_infer); training is not as plain
+      y.zero();
+      hn.zero();
+      cn.zero();
+    }
     if (stack->float64) work_typed<double>(run_d);
     else work_typed<float>(run_f);
   }

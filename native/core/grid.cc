@@ -427,25 +427,62 @@ void fill_invalid(const Packing& k, int d, S* out, bool bf, int64_t ld, int64_t 
   });
 }
 
-// One layer-direction's state between chunks, in sorted rows, and the step plan of a chunk.
+// Whether packed row q of direction d is row q of the caller's input (gather_rows would copy every
+// row onto itself), and of its output (scatter_rows likewise): then a chunk reads x and writes y in
+// place. True for a uniform batch in time-major order, or of one step, in the natural direction.
+bool rows_in_place(const Packing& k, int d, const GridShape& g, bool output) {
+  if (!k.uniform || k.carry) return false;
+  const int64_t T = k.T, B = k.B;
+  for (int64_t q = 0; q < k.N; ++q) {
+    const int64_t t = k.src_t[d][q], b = k.src_b[d][q];
+    const int64_t pos = output && g.processing_order_output ? (g.mask ? T - 1 - t : q / B) : t;
+    if (row_of(g.batch_first, T, B, pos, b) != q) return false;
+  }
+  return true;
+}
+
+// One layer-direction's state between chunks, in sorted rows, and the step plan of a chunk. When
+// the rows need no sorting (a uniform batch) and the caller takes the final states, the state lives
+// in the caller's h_n/c_n from the first chunk on (read from h0/c0 by the first step): no copies in
+// or out.
 template <typename S>
 struct ChunkedCell {
   const PreparedLayer<S>& W;
   const Packing& k;
   Scratch<S> h, c, acts;             // [B, P], [B, H] (LSTM), [B, 3H] (full gate recurrence)
   std::vector<int64_t> rel_offsets;  // a chunk's offsets from its first row
-  ChunkedCell(const PreparedLayer<S>& w, const Packing& pk, const S* h0, const S* c0) : W(w), k(pk) {
+  S* h_state = nullptr;              // the state the chunks carry: h (c) above, or the caller's h_n (c_n)
+  S* c_state = nullptr;
+  const S* h_first = nullptr;        // what the first chunk reads: the same, or the caller's h0 (c0)
+  const S* c_first = nullptr;
+  bool in_place = false;
+  ChunkedCell(const PreparedLayer<S>& w, const Packing& pk, const S* h0, const S* c0, S* h_n, S* c_n) : W(w), k(pk) {
     const SeqConfig& cfg = W.config();
     const int64_t B = k.B, P = cfg.state_size(), H = cfg.H;
-    h.reset(B * P);
-    if (h0) sort_rows(k, h0, P, h.data()); else std::fill(h.data(), h.data() + B * P, S(0));
-    if (cfg.cell == CellKind::kLstm) {
-      c.reset(B * H);
-      if (c0) sort_rows(k, c0, H, c.data()); else std::fill(c.data(), c.data() + B * H, S(0));
-      if (cfg.opt.full_gate_recurrence) {
-        acts.reset(B * 3 * H);
-        std::fill(acts.data(), acts.data() + B * 3 * H, S(0));
+    const bool lstm = cfg.cell == CellKind::kLstm;
+    in_place = k.uniform && k.S > 0 && h_n && (!lstm || c_n);  // uniform: perm is the identity
+    if (in_place) {
+      h_state = h_n;
+      h_first = h0;  // null: zeros (sequence_forward)
+      if (lstm) {
+        c_state = c_n;
+        c_first = c0;
       }
+    } else {
+      h.reset(B * P);
+      if (h0) sort_rows(k, h0, P, h.data()); else std::fill(h.data(), h.data() + B * P, S(0));
+      h_state = h.data();
+      h_first = h_state;
+      if (lstm) {
+        c.reset(B * H);
+        if (c0) sort_rows(k, c0, H, c.data()); else std::fill(c.data(), c.data() + B * H, S(0));
+        c_state = c.data();
+        c_first = c_state;
+      }
+    }
+    if (lstm && cfg.opt.full_gate_recurrence) {
+      acts.reset(B * 3 * H);
+      std::fill(acts.data(), acts.data() + B * 3 * H, S(0));
     }
   }
   // Packed steps [s0, s1): x holds their input rows, y (or null) receives their outputs.
@@ -461,16 +498,19 @@ struct ChunkedCell {
     }
     ForwardBuffers<S> f;
     f.x = x;
-    f.h0 = h.data();
-    f.h_n = h.data();
-    f.c0 = c.data();
-    f.c_n = c.data();
+    f.h0 = h_first;
+    f.h_n = h_state;
+    f.c0 = c_first;
+    f.c_n = c_state;
     f.acts0 = acts.data();
     f.acts_n = acts.data();
     f.y = y;
     sequence_forward(W, p, f);
+    h_first = h_state;  // the next chunk continues from this one's final states
+    c_first = c_state;
   }
   void write_states(const GridForwardIO<S>& io, int index) const {
+    if (in_place) return;  // already there
     const SeqConfig& cfg = W.config();
     const int64_t B = k.B, P = cfg.state_size(), H = cfg.H;
     if (io.h_n) unsort_rows(k, h.data(), P, io.h_n + index * B * P);
@@ -502,20 +542,31 @@ void grid_infer(const PreparedStack<S>& st, const GridShape& shape, MergeMode me
   if (D == 1 && (L == 1 || !shape.processing_order_output)) {
     const int64_t P = st.at(0, 0).config().state_size(), I = st.at(0, 0).config().I;
     std::vector<std::unique_ptr<ChunkedCell<S>>> cells;
-    for (int l = 0; l < L; ++l)
-      cells.push_back(std::make_unique<ChunkedCell<S>>(st.at(l, 0), k, io.h0 ? io.h0 + l * B * P : nullptr,
-                                                      io.c0 ? io.c0 + l * B * st.at(l, 0).config().H : nullptr));
-    Scratch<S> xin(chunk_rows * I), a(L > 1 || want_y ? chunk_rows * P : 0), b(L > 2 || (L > 1 && want_y) ? chunk_rows * P : 0);
+    for (int l = 0; l < L; ++l) {
+      const int64_t H = st.at(l, 0).config().H;
+      cells.push_back(std::make_unique<ChunkedCell<S>>(st.at(l, 0), k, io.h0 ? io.h0 + l * B * P : nullptr, io.c0 ? io.c0 + l * B * H : nullptr,
+                                                      io.h_n ? io.h_n + l * B * P : nullptr, io.c_n ? io.c_n + l * B * H : nullptr));
+    }
+    // Rows already in packed order (a uniform batch time-major, or one step) are read from x and
+    // written to y where they are.
+    const bool x_in_place = rows_in_place(k, 0, shape, false), y_in_place = want_y && rows_in_place(k, 0, shape, true);
+    Scratch<S> xin(x_in_place ? 0 : chunk_rows * I), a(L > 1 || (want_y && !y_in_place) ? chunk_rows * P : 0),
+        b(L > 2 || (L > 1 && want_y && !y_in_place) ? chunk_rows * P : 0);
     for (int64_t s0 = 0; s0 < k.S; s0 += C) {
-      const int64_t s1 = std::min(k.S, s0 + C);
-      gather_rows(k, 0, io.x, shape.batch_first, I, k.offsets[size_t(s0)], k.offsets[size_t(s1)], xin.data());
-      const S* in = xin.data();
+      const int64_t s1 = std::min(k.S, s0 + C), r0 = k.offsets[size_t(s0)];
+      const S* in = io.x + r0 * I;
+      if (!x_in_place) {
+        gather_rows(k, 0, io.x, shape.batch_first, I, r0, k.offsets[size_t(s1)], xin.data());
+        in = xin.data();
+      }
       for (int l = 0; l < L; ++l) {
-        S* out = l == L - 1 && !want_y ? nullptr : (in == a.data() ? b.data() : a.data());
+        S* out;
+        if (l < L - 1 || (want_y && !y_in_place)) out = in == a.data() ? b.data() : a.data();
+        else out = want_y ? io.y + r0 * P : nullptr;
         cells[size_t(l)]->run(s0, s1, in, out);
         in = out;
       }
-      if (want_y) scatter_rows(k, 0, shape, s0, s1, in, P, io.y, shape.batch_first, P, 0);
+      if (want_y && !y_in_place) scatter_rows(k, 0, shape, s0, s1, in, P, io.y, shape.batch_first, P, 0);
     }
     if (want_y) fill_invalid(k, 0, io.y, shape.batch_first, P, 0, P);
     for (int l = 0; l < L; ++l) cells[size_t(l)]->write_states(io, l);
@@ -547,8 +598,9 @@ void grid_infer(const PreparedStack<S>& st, const GridShape& shape, MergeMode me
     for_directions(concurrent, D, [&](int d) {
       const PreparedLayer<S>& W = st.at(l, d);
       const int64_t P = W.config().state_size();
-      ChunkedCell<S> cell(W, k, io.h0 ? io.h0 + (l * D + d) * B * P : nullptr,
-                          io.c0 ? io.c0 + (l * D + d) * B * W.config().H : nullptr);
+      const int64_t H = W.config().H, i = l * D + d;
+      ChunkedCell<S> cell(W, k, io.h0 ? io.h0 + i * B * P : nullptr, io.c0 ? io.c0 + i * B * H : nullptr,
+                          io.h_n ? io.h_n + i * B * P : nullptr, io.c_n ? io.c_n + i * B * H : nullptr);
       Scratch<S> xin(chunk_rows * in_w), yc(out ? chunk_rows * P : 0);
       for (int64_t s0 = 0; s0 < k.S; s0 += C) {
         const int64_t s1 = std::min(k.S, s0 + C);

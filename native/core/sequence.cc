@@ -427,7 +427,7 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
   S* m_row = train ? states : zeros + zero_elems;  // [B, H] (inference m; training uses ms)
   if (train) {
     if (state_elems) std::fill(states, states + state_elems, S(0));
-  } else {
+  } else if (!buf.h0 || (cstate && !buf.c0)) {  // the zero state the first step reads
     std::fill(zeros, zeros + zero_elems, S(0));
   }
   if (hh_elems) std::fill(hh, hh + hh_elems, S(0));
