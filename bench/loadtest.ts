@@ -3,8 +3,9 @@
  * (returnSequences; seeded weights), loaded by autocannon against 127.0.0.1 only, in bounded runs:
  * every connection is one stream posting one step after another (POST /v1/models/big/streams/cN/step,
  * 64 features, the 4 largest outputs back). Two servers are compared at 1, 16, 64 and 256
- * connections: the batcher (--mode batcher) and one call per request (--mode direct: stream.stepAsync).
- * Each configuration gets a fresh server process; reported: requests/s, latency p50/p99, the
+ * connections: the batcher (--mode batcher) and one call per request (--mode direct: stream.stepAsync),
+ * beside the same server running no model (--mode floor: zeros through the same HTTP, routing and
+ * JSON code), which measures the most either can serve on this machine. Each configuration gets a fresh server process; reported: requests/s, latency p50/p99, the
  * server's event-loop delay p99/max over the run (perf_hooks.monitorEventLoopDelay), its peak RSS.
  *
  * Then, in this process, the per-step cost of a batched stream step (stepStreams over B streams)
@@ -158,7 +159,7 @@ try {
   console.log(`# rnnkit serving load test: LSTM(64 → 256), ${os.cpus().length} cores (${cpu}), node ${process.version}, ${duration} s per run (+${warmup} s warm-up), server native threads ${threads}, batcher concurrency ${concurrency}`);
   const rows: Row[] = [];
   for (const connections of connectionsList) {
-    for (const mode of ['direct', 'batcher']) {
+    for (const mode of ['direct', 'batcher', 'floor']) {
       const row = await measure(dir, mode, connections, body);
       rows.push(row);
       if (row.non2xx > 0 || row.errors > 0) console.error(`warning: ${mode} at ${connections} connections: ${row.errors} errors, ${row.non2xx} non-2xx responses (server: ${row.statuses})`);
@@ -170,11 +171,12 @@ try {
   for (const r of rows) {
     console.log(`| ${r.connections} | ${r.mode} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.loopP99.toFixed(2)} | ${r.loopMax.toFixed(2)} | ${r.peakRssMB.toFixed(0)} | ${Number.isNaN(r.meanBatch) ? '–' : r.meanBatch.toFixed(1)} | ${(100 * r.steal).toFixed(0)}% | ${r.errors} / ${r.non2xx} |`);
   }
-  console.log('\n| connections | batcher ÷ direct throughput | p99 batcher / direct ms |');
-  console.log('|---:|---:|---:|');
+  console.log('\n| connections | batcher ÷ direct throughput | p99 batcher / direct ms | floor ÷ direct throughput | batcher ÷ floor |');
+  console.log('|---:|---:|---:|---:|---:|');
   for (const c of connectionsList) {
-    const d = rows.find((r) => r.mode === 'direct' && r.connections === c)!, b = rows.find((r) => r.mode === 'batcher' && r.connections === c)!;
-    console.log(`| ${c} | ${(b.rps / d.rps).toFixed(2)}× | ${b.p99} / ${d.p99} |`);
+    const of = (mode: string) => rows.find((r) => r.mode === mode && r.connections === c)!;
+    const d = of('direct'), b = of('batcher'), f = of('floor');
+    console.log(`| ${c} | ${(b.rps / d.rps).toFixed(2)}× | ${b.p99} / ${d.p99} | ${(f.rps / d.rps).toFixed(2)}× | ${(100 * b.rps / f.rps).toFixed(0)}% |`);
   }
   console.log('\n| streams B | batched step µs | in-sequence µs per step | ratio |');
   console.log('|---:|---:|---:|---:|');

@@ -3,10 +3,13 @@
  *
  *   node --import tsx examples/server/server.ts --model lm=examples/out/server/lm \
  *        --model classifier=examples/out/server/classifier [--port 8080] [--host 127.0.0.1] \
- *        [--mode batcher|direct] [--window-ms 1] [--no-eager] [--max-batch 64] [--max-queue 1024] [--max-streams 10000] [--threads n] [--concurrency 1]
+ *        [--mode batcher|direct|floor] [--window-ms 1] [--no-eager] [--max-batch 64] [--max-queue 1024] [--max-streams 10000] [--threads n] [--concurrency 1]
  *
  * (examples/server/make-models.ts trains and saves the models.) --mode direct answers each request
  * with its own call (stream.stepAsync / model.predict) instead of the batcher: the load test's baseline.
+ * --mode floor runs no model: every step, feed or predict is answered with zeros of the model's
+ * output width, through the same HTTP, routing and JSON code; the load test measures with it what
+ * this server can serve at all on the machine (the ceiling of both other modes).
  *
  * Routes (JSON bodies):
  *   POST /v1/models/:m/predict                {x}            one sequence from zero states → {output}
@@ -40,7 +43,7 @@ export interface ServerOptions {
   models: Record<string, string>;
   port?: number;
   host?: string;
-  mode?: 'batcher' | 'direct';
+  mode?: 'batcher' | 'direct' | 'floor';
   windowMs?: number;
   /** Batcher eager dispatch when idle (default true; --no-eager: every request waits the window). */
   eager?: boolean;
@@ -215,6 +218,11 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
   };
 
   const run = (kind: 'predict' | 'step' | 'feed', s: Served, st: ModelStream | null, x: Tensor | number[] | number, signal: AbortSignal | undefined): Promise<Tensor> => {
+    if (mode === 'floor') {  // no model: zeros of the output's shape (see --mode floor above)
+      const e = s.batcher.engine, W = e.outputWidth;
+      const steps = kind === 'step' || !e.perStepOutput ? 1 : typeof x === 'number' ? 1 : Array.isArray(x) ? x.length : x.shape[0];
+      return Promise.resolve(kind === 'step' || !e.perStepOutput ? Tensor.from(new Float32Array(W), [W]) : Tensor.from(new Float32Array(steps * W), [steps, W]));
+    }
     if (mode === 'batcher') {
       if (kind === 'predict') return s.batcher.predict(x as Tensor, signal ? { signal } : undefined);
       return kind === 'step' ? s.batcher.step(st!, x, signal ? { signal } : undefined) : s.batcher.feed(st!, x as Tensor, signal ? { signal } : undefined);
@@ -408,7 +416,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   }
   if (Object.keys(models).length === 0) throw new Error('give at least one --model name=directory (examples/server/make-models.ts saves some)');
   const mode = values.mode ?? 'batcher';
-  if (mode !== 'batcher' && mode !== 'direct') throw new Error(`--mode: expected batcher or direct, got ${mode}`);
+  if (mode !== 'batcher' && mode !== 'direct' && mode !== 'floor') throw new Error(`--mode: expected batcher, direct or floor, got ${mode}`);
   const opt = (v: string | undefined) => (v === undefined ? undefined : Number(v));
   const { url, shutdown } = await startServer({
     models, mode, port: opt(values.port) ?? 8080, host: values.host ?? '127.0.0.1',
