@@ -235,6 +235,26 @@ void gather_inputs(const Packing& k, int d, const S* in, bool bf, int64_t in_w, 
   });
 }
 
+// The positions of out no packed row of direction d wrote: zeros, or (mask) the last output
+// before them in processing order carried over, as scatter_outputs leaves them.
+template <typename S>
+void fill_invalid(const Packing& k, int d, S* out, bool bf, int64_t ld, int64_t col0, int64_t P) {
+  const int64_t T = k.T, B = k.B;
+  if (k.uniform && !k.carry) return;  // every position was written
+  parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const S* last = nullptr;
+      for (int64_t i = 0; i < T; ++i) {
+        const int64_t p = k.ascending[d] ? i : T - 1 - i;
+        S* dst = out + row_of(bf, T, B, p, b) * ld + col0;
+        if (k.slot[d][b * T + p] >= 0) last = dst;
+        else if (k.carry && last) std::memcpy(dst, last, sizeof(S) * size_t(P));
+        else std::fill(dst, dst + P, S(0));
+      }
+    }
+  });
+}
+
 // out[t, b, col0 .. col0 + P) from the packed outputs (⊙ output mask), zero or carried elsewhere.
 template <typename S>
 void scatter_outputs(const Packing& k, int d, const S* y, int64_t P, const DropoutSpec& dr, bool drop, int layer,
@@ -243,28 +263,21 @@ void scatter_outputs(const Packing& k, int d, const S* y, int64_t P, const Dropo
   const uint64_t stream = stream_of(layer, d, kOutput);
   parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
-      const S* last = nullptr;
-      for (int64_t i = 0; i < T; ++i) {
-        const int64_t p = k.ascending[d] ? i : T - 1 - i;
-        S* dst = out + row_of(bf, T, B, p, b) * ld + col0;
+      for (int64_t p = 0; p < T; ++p) {
         const int32_t q = k.slot[d][b * T + p];
-        if (q >= 0) {
-          const S* src = y + int64_t(q) * P;
-          if (!drop) {
-            std::memcpy(dst, src, sizeof(S) * size_t(P));
-          } else {
-            const uint64_t key = row_key(dr.seed, stream, dr.variational ? 0 : k.src_t[d][q], b);
-            for (int64_t j = 0; j < P; ++j) dst[j] = src[j] * S(keep_value(key, j, dr.output_keep));
-          }
-          last = dst;
-        } else if (k.carry && last) {
-          std::memcpy(dst, last, sizeof(S) * size_t(P));
+        if (q < 0) continue;
+        S* dst = out + row_of(bf, T, B, p, b) * ld + col0;
+        const S* src = y + int64_t(q) * P;
+        if (!drop) {
+          std::memcpy(dst, src, sizeof(S) * size_t(P));
         } else {
-          std::fill(dst, dst + P, S(0));
+          const uint64_t key = row_key(dr.seed, stream, dr.variational ? 0 : k.src_t[d][q], b);
+          for (int64_t j = 0; j < P; ++j) dst[j] = src[j] * S(keep_value(key, j, dr.output_keep));
         }
       }
     }
   });
+  fill_invalid(k, d, out, bf, ld, col0, P);
 }
 
 // The adjoint of scatter_outputs: dy_packed[q] = Σ of the gradients of every position q's output
@@ -402,26 +415,6 @@ void scatter_rows(const Packing& k, int d, const GridShape& g, int64_t s0, int64
         const int64_t q = off + r, t = k.src_t[d][q], b = k.src_b[d][q];
         const int64_t pos = proc ? (g.mask ? T - 1 - t : s) : t;  // as make_packing's slot
         std::memcpy(out + row_of(bf, T, B, pos, b) * ld + col0, y + (q - r0) * P, sizeof(S) * size_t(P));
-      }
-    }
-  });
-}
-
-// The positions of out no packed row of direction d wrote: zeros, or (mask) the last output
-// before them in processing order carried over, as scatter_outputs leaves them.
-template <typename S>
-void fill_invalid(const Packing& k, int d, S* out, bool bf, int64_t ld, int64_t col0, int64_t P) {
-  const int64_t T = k.T, B = k.B;
-  if (k.uniform && !k.carry) return;  // every position was written
-  parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      const S* last = nullptr;
-      for (int64_t i = 0; i < T; ++i) {
-        const int64_t p = k.ascending[d] ? i : T - 1 - i;
-        S* dst = out + row_of(bf, T, B, p, b) * ld + col0;
-        if (k.slot[d][b * T + p] >= 0) last = dst;
-        else if (k.carry && last) std::memcpy(dst, last, sizeof(S) * size_t(P));
-        else std::fill(dst, dst + P, S(0));
       }
     }
   });
