@@ -9,7 +9,8 @@
  * server's event-loop delay p99/max over the run (perf_hooks.monitorEventLoopDelay), its peak RSS.
  *
  * Then, in this process, the per-step cost of a batched stream step (stepStreams over B streams)
- * against the per-step cost inside one whole-sequence call (layer.forward of [B, 100, 64] / 100).
+ * against the per-step cost inside one whole-sequence call (layer.forward of [B, 100, 64] / 100),
+ * medians of 5 alternating rounds.
  *
  *   node --import tsx bench/loadtest.ts [--duration 5] [--warmup 1] [--connections 1,16,64,256] [--threads 1] [--concurrency 2] [--json out.json]
  */
@@ -129,24 +130,30 @@ async function measure(dir: string, mode: string, connections: number, body: str
   }
 }
 
-/** Per-step cost: batched stream steps of B streams vs one whole-sequence call over [B, 100, 64], µs per step. */
+/**
+ * Per-step cost: batched stream steps of B streams vs one whole-sequence call over [B, 100, 64], µs
+ * per step; the medians of 5 rounds that alternate the two (the machine's speed drifts).
+ */
 function stepCost(model: Sequential, B: number): { batched: number; inSequence: number } {
   const layer = model.layers[0] as LSTM;
   const streams = Array.from({ length: B }, () => model.openStream());
   const xs = streams.map((_, i) => Tensor.from(Float32Array.from({ length: 64 }, (_, k) => Math.sin(i + k)), [64]));
-  for (let i = 0; i < 20; i++) stepStreams(streams, xs);
-  const n = B >= 64 ? 100 : 400;
-  let t0 = performance.now();
-  for (let i = 0; i < n; i++) stepStreams(streams, xs);
-  const batched = ((performance.now() - t0) / n) * 1000;
   const T = 100;
   const x = Tensor.from(Float32Array.from({ length: B * T * 64 }, (_, k) => Math.sin(k)), [B, T, 64]);
+  for (let i = 0; i < 20; i++) stepStreams(streams, xs);
   layer.forward(x);
-  const reps = B >= 64 ? 5 : 20;
-  t0 = performance.now();
-  for (let i = 0; i < reps; i++) layer.forward(x);
-  const inSequence = ((performance.now() - t0) / reps / T) * 1000;
-  return { batched, inSequence };
+  const n = B >= 64 ? 100 : 400, reps = B >= 64 ? 5 : 20;
+  const batched: number[] = [], inSequence: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    let t0 = performance.now();
+    for (let i = 0; i < n; i++) stepStreams(streams, xs);
+    batched.push(((performance.now() - t0) / n) * 1000);
+    t0 = performance.now();
+    for (let i = 0; i < reps; i++) layer.forward(x);
+    inSequence.push(((performance.now() - t0) / reps / T) * 1000);
+  }
+  const median = (v: number[]) => v.sort((a, b) => a - b)[v.length >> 1];
+  return { batched: median(batched), inSequence: median(inSequence) };
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnkit-loadtest-'));
