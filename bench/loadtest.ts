@@ -164,6 +164,10 @@ try {
   const body = JSON.stringify({ x: Array.from({ length: 64 }, (_, k) => Math.round(Math.sin(k) * 1e4) / 1e4) });
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   console.log(`# rnnkit serving load test: LSTM(64 → 256), ${os.cpus().length} cores (${cpu}), node ${process.version}, ${duration} s per run (+${warmup} s warm-up), server native threads ${threads}, batcher concurrency ${concurrency}`);
+  // The step costs first, while this process has not yet run autocannon (after the HTTP runs its
+  // heap holds their results and both figures come out 10–30 % slower, the batched one more).
+  const costs: { B: number; batched: number; inSequence: number }[] = [];
+  for (const B of [1, 16, 64, 256]) costs.push({ B, ...stepCost(model, B) });
   const rows: Row[] = [];
   for (const connections of connectionsList) {
     for (const mode of ['direct', 'batcher', 'floor']) {
@@ -187,12 +191,7 @@ try {
   }
   console.log('\n| streams B | batched step µs | in-sequence µs per step | ratio |');
   console.log('|---:|---:|---:|---:|');
-  const costs: { B: number; batched: number; inSequence: number }[] = [];
-  for (const B of [1, 16, 64, 256]) {
-    const c = stepCost(model, B);
-    costs.push({ B, ...c });
-    console.log(`| ${B} | ${c.batched.toFixed(1)} | ${c.inSequence.toFixed(1)} | ${(c.batched / c.inSequence).toFixed(2)} |`);
-  }
+  for (const c of costs) console.log(`| ${c.B} | ${c.batched.toFixed(1)} | ${c.inSequence.toFixed(1)} | ${(c.batched / c.inSequence).toFixed(2)} |`);
   if (values.json) fs.writeFileSync(values.json, JSON.stringify({ cpu, cores: os.cpus().length, node: process.version, duration, threads, rows, costs }, null, 2));
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
