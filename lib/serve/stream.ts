@@ -54,6 +54,11 @@ class Workspace {
     }
     return b.subarray(0, n);
   }
+  /** Whether x is a view of one of this workspace's float buffers (reused by the next call). */
+  owns(x: TensorData): boolean {
+    for (const b of this.f.values()) if (b.buffer === x.buffer) return true;
+    return false;
+  }
   ints(key: string, n: number): Int32Array {
     let b = this.i.get(key);
     if (!b || b.length < n) {
@@ -295,13 +300,11 @@ export class StreamEngine {
       // batch has succeeded.
       const results: { s: Extract<Stage, { kind: 'recurrent' }>; r: NativeStackResult }[] = [];
       // The flow: [N, T, width] (rank 3) or [N, width] once a layer returns its last output only.
-      // fresh: x was made by this call (not a pooled buffer), so the outputs may be views of it.
-      let x: TensorData = x0, rank3 = true, w = inWidth, fresh = false;
+      let x: TensorData = x0, rank3 = true, w = inWidth;
       for (const s of this.stages) {
         if (s.kind === 'embedding') {
           x = s.layer.forward(Tensor.from(x, [N, T])).output.data;
           w = s.layer.outputDim;
-          fresh = true;
         } else if (s.kind === 'recurrent') {
           const { L, P, H } = s;
           const h0 = ws.floats(`h${s.index}`, L * N * P);
@@ -335,13 +338,11 @@ export class StreamEngine {
             rank3 = false;
             w = P;
           }
-          fresh = true;
         } else if (s.kind === 'dense') {
           const d = s.layer, U = d.units;
           const rows = rank3 ? N * T : N;
           if (!this.batchInvariant) {
             x = d.forward(Tensor.from(x, [rows, w])).output.data;
-            fresh = true;
           } else {
             const out = ws.floats(`d${s.index}`, rows * U);
             for (let b = 0; b < n; b++) {
@@ -352,19 +353,18 @@ export class StreamEngine {
               }
             }
             x = out;
-            fresh = false;
           }
           w = U;
         } else if (s.kind === 'activation') {
           x = s.layer.forward(Tensor.from(x, rank3 ? [N, T, w] : [N, w])).output.data;
-          fresh = true;
         }
       }
       // Each entry's output is a view of one buffer that belongs to this batch alone: the last
-      // stage's own result when this call made it, else one fresh copy (a typed array per entry,
-      // slice, costs an ArrayBuffer allocation each, ~3 µs per stream, more than the copy).
+      // stage's own result when this call made it (not a pooled buffer the next call reuses), else
+      // one fresh copy (a typed array per entry, slice, costs an ArrayBuffer allocation each, ~3 µs
+      // per stream, more than the copy).
       const outputs: TensorData[] = [];
-      if (fresh) {
+      if (!ws.owns(x)) {
         for (let b = 0; b < n; b++) {
           const from = (rank3 ? b * T : b) * w;
           outputs.push(x.subarray(from, from + (rank3 ? entries[b].steps : 1) * w));
