@@ -59,6 +59,8 @@ export interface ServerOptions {
   concurrency?: number;
 }
 
+const NO_QUERY = new URLSearchParams();
+
 class HttpError extends Error {
   constructor(readonly status: number, message: string) {
     super(message);
@@ -157,7 +159,7 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
     req.on('end', () => {
       if (size > maxBody) return;
       try {
-        const v = size === 0 ? {} : JSON.parse(Buffer.concat(parts).toString('utf8'));
+        const v = size === 0 ? {} : JSON.parse((parts.length === 1 ? parts[0] : Buffer.concat(parts)).toString('utf8'));
         if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('expected a JSON object');
         resolve(v as Record<string, unknown>);
       } catch (e) {
@@ -257,7 +259,7 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse, signal: () => AbortSignal): Promise<[number, unknown, string]> => {
     // The path and query by hand: new URL() per request allocates more than the rest of the routing.
     const raw = req.url ?? '/', q = raw.indexOf('?');
-    const url = { pathname: q < 0 ? raw : raw.slice(0, q), searchParams: new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)) };
+    const url = { pathname: q < 0 ? raw : raw.slice(0, q), searchParams: q < 0 ? NO_QUERY : new URLSearchParams(raw.slice(q + 1)) };
     const parts = url.pathname.split('/').filter(Boolean);
     if (req.method === 'GET' && url.pathname === '/healthz') return draining ? [503, 'draining\n', 'healthz'] : [200, 'ok\n', 'healthz'];
     if (req.method === 'GET' && url.pathname === '/metrics') return [200, await registry.metrics(), 'metrics'];
@@ -365,11 +367,10 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
       series.latency.observe((performance.now() - t0) / 1000);
       if (res.destroyed) return;
       const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
-      const headers: http.OutgoingHttpHeaders = {
-        'content-type': typeof payload === 'string' ? (route === 'metrics' ? registry.contentType : 'text/plain; charset=utf-8') : 'application/json',
-        'content-length': Buffer.byteLength(text),
-      };
-      if (draining) headers.connection = 'close';
+      // Headers as a flat [name, value, …] list: node:http takes it without walking an object.
+      const headers = ['content-type', typeof payload === 'string' ? (route === 'metrics' ? registry.contentType : 'text/plain; charset=utf-8') : 'application/json',
+        'content-length', String(Buffer.byteLength(text))];
+      if (draining) headers.push('connection', 'close');
       res.writeHead(status, headers);
       res.end(text);
       if (draining && inFlight === 0) server.closeIdleConnections();
