@@ -157,7 +157,9 @@ function nativeStackImpl(
         dy
           ? () => {
               const { run } = layer.forward(x, trainOptions);
-              return layer.backward(run!, dy).input;
+              const dx = layer.backward(run!, dy).input;
+              run!.release();  // as Model.fit does: the run's native memory goes back now, not at the next GC
+              return dx;
             }
           : () => layer.forward(x, inferOptions).output,
       );

@@ -206,7 +206,10 @@ export class RnnkitStack {
     const { batch: B, steps: T, hiddenSize: H } = this.c;
     if (this.layers.length === 1 && this.layers[0].length === 1) {
       const layer = this.layers[0][0];
-      return layer.backward(layer.forward(x, { training: true }).run!, dy).input.data as Float32Array;
+      const run = layer.forward(x, { training: true }).run!;
+      const dx = layer.backward(run, dy).input.data as Float32Array;
+      run.release();  // as Model.fit does: the run's native memory goes back now, not at the next GC
+      return dx;
     }
     const runs: TrainingRun[][] = [];
     let input = x;
@@ -220,6 +223,7 @@ export class RnnkitStack {
       const row = this.layers[l];
       const parts = row.length === 2 ? splitDirections(grad, B, T, H) : [grad];
       const dInputs = row.map((layer, d) => layer.backward(runs[l][d], Tensor.from(parts[d], [B, T, H])).input.data as Float32Array);
+      for (const run of runs[l]) run.release();
       grad = dInputs[0];
       if (dInputs.length === 2) {
         const other = dInputs[1];
