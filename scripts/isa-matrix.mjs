@@ -26,6 +26,7 @@ const SUITE = [
   'test/stack-native.test.ts',
   'test/gemm.test.ts',
   'test/training.test.ts',
+  'test/weight-grad-kernel.test.ts',
   'test/async.test.ts',
 ];
 

@@ -45,6 +45,7 @@ const KINDS = {
       'test/stacks.test.ts',
       'test/stack-native.test.ts',
       'test/gemm.test.ts',
+      'test/weight-grad-kernel.test.ts',
       'test/model.test.ts',
     ],
   },

@@ -3,6 +3,7 @@
 // their own -m flags); this file is compiled for baseline x86-64 and must not inline any of them.
 #include "packed_gemm.h"
 #include "isa.h"
+#include "scratch.h"
 
 #include <algorithm>
 #include <atomic>
@@ -201,6 +202,54 @@ void packed_gemm(int64_t M, const float* A, int64_t lda, const PackedMatrix& W, 
       run(t);
     }
   }
+}
+
+bool gemm_tn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                    float* C, int64_t ldc) {
+  if (active_isa() != kAvx512) return false;
+  if (M <= 0 || N <= 0) return true;
+  if (K <= 0) {
+    for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, size_t(N) * sizeof(float));
+    return true;
+  }
+  // K in near-equal chunks of at most kTnKc rows, in order. Each chunk of B is copied once into
+  // 32-column panels (kc × 128 contiguous bytes each, zero past N) and each chunk of a 32-row block
+  // of C's A columns into kc × 32 contiguous floats: read in place, rows 4·lda and 4·ldb bytes
+  // apart (4 KiB for 4H = 1024) fall into the same few L1 sets and every tile missed L1 (measured
+  // 1.4× OpenBLAS-Haswell in place, against ~2.5× packed).
+  constexpr int64_t kTnKc = 128, kTnRows = 32;
+  const int64_t k_chunks = chunk_count(K, kTnKc);
+  const int64_t kc_max = (K + k_chunks - 1) / k_chunks;
+  const int64_t np = (N + kP - 1) / kP;
+  Scratch<float> bpack(kc_max * np * kP), apack(kc_max * kTnRows);
+  packed_gemm_internal::TnTask t;
+  t.n = N;
+  t.B = bpack.data();
+  t.ldc = ldc;
+  for (int64_t kb = 0; kb < k_chunks; ++kb) {
+    const int64_t k_begin = kb * K / k_chunks, k_end = (kb + 1) * K / k_chunks, kc = k_end - k_begin;
+    for (int64_t p = 0; p < np; ++p) {
+      const int64_t j0 = p * kP, w = std::min(kP, N - j0);
+      float* dst = bpack.data() + p * kc * kP;
+      for (int64_t k = 0; k < kc; ++k, dst += kP) {
+        std::memcpy(dst, B + (k_begin + k) * ldb + j0, size_t(w) * sizeof(float));
+        if (w < kP) std::memset(dst + w, 0, size_t(kP - w) * sizeof(float));
+      }
+    }
+    t.kc = kc;
+    t.panel_stride = kc * kP;
+    t.accumulate = kb > 0;
+    for (int64_t r0 = 0; r0 < M; r0 += kTnRows) {
+      const int64_t mb = std::min(kTnRows, M - r0);
+      for (int64_t k = 0; k < kc; ++k) std::memcpy(apack.data() + k * mb, A + (k_begin + k) * lda + r0, size_t(mb) * sizeof(float));
+      t.m = mb;
+      t.A = apack.data();
+      t.lda = mb;
+      t.C = C + r0 * ldc;
+      packed_gemm_internal::avx512::run_tn(t);
+    }
+  }
+  return true;
 }
 
 const char* packed_gemm_isa() { return isa_name(active_isa()); }

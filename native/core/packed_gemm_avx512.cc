@@ -150,7 +150,64 @@ inline void tile_rows(int64_t r, PrefetchB pf, const TileArgs& t) {
   }
 }
 
+// One tile of gemm_tn: C[0:R, 0:32] (+)= Σ_k A[k, 0:R]ᵀ B[k, 0:32] on the lanes of (mask0, mask1);
+// B's row k is one 128-byte panel row (two aligned loads), A's row k gives R broadcasts. One chain
+// per element whatever R (its sum depends on the shape alone).
+template <int R>
+__attribute__((noinline)) void tn_tile(int64_t kc, const float* __restrict A, int64_t lda, const float* __restrict B,
+                                       float* C, int64_t ldc, __mmask16 mask0, __mmask16 mask1, bool accumulate) {
+  __m512 c0[R], c1[R];
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_load_ps(B + k * kP);
+    const __m512 b1 = _mm512_load_ps(B + k * kP + 16);
+    const float* a = A + k * lda;
+#pragma GCC unroll 16
+    for (int i = 0; i < R; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i) {
+    float* row = C + i * ldc;
+    __m512 v0 = c0[i], v1 = c1[i];
+    if (accumulate) {
+      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(mask0, row));
+      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(mask1, row + 16));
+    }
+    _mm512_mask_storeu_ps(row, mask0, v0);
+    _mm512_mask_storeu_ps(row + 16, mask1, v1);
+  }
+}
+
+template <int R>
+inline void tn_tile_rows(int64_t r, int64_t kc, const float* A, int64_t lda, const float* B, float* C, int64_t ldc,
+                         __mmask16 mask0, __mmask16 mask1, bool accumulate) {
+  if constexpr (R > 0) {
+    if (r != R) return tn_tile_rows<R - 1>(r, kc, A, lda, B, C, ldc, mask0, mask1, accumulate);
+    tn_tile<R>(kc, A, lda, B, C, ldc, mask0, mask1, accumulate);
+  }
+}
+
 }  // namespace
+
+// gemm_tn, one K chunk of up to 32 rows of C: 32-column panels of B outer (a panel's kc rows,
+// kc × 128 bytes, stay in L1 while every 8-row tile of C runs down them, as does the A chunk,
+// kc × 32 floats), tiles of 8 rows of C (8 columns of A) inner.
+void run_tn(const TnTask& t) {
+  for (int64_t j = 0, p = 0; j < t.n; j += kP, ++p) {
+    const int hi = static_cast<int>(t.n - j < kP ? t.n - j : kP);
+    const __mmask16 mask0 = lane_mask(0, hi, 0), mask1 = lane_mask(0, hi, 16);
+    const float* B = t.B + p * t.panel_stride;
+    for (int64_t i = 0; i < t.m; i += kMr) {
+      const int64_t r = t.m - i < kMr ? t.m - i : kMr;
+      tn_tile_rows<kMr>(r, t.kc, t.A + i, t.lda, B, t.C + i * t.ldc + j, t.ldc, mask0, mask1, t.accumulate);
+    }
+  }
+}
 
 // Loop order: panels outer, row blocks inner, so the panel chunk (kc × 32 floats) stays in L1 while
 // the A rows stream from L1/L2. Rows are split into ceil(m / kMr) blocks of near-equal size (e.g.
