@@ -38,7 +38,7 @@ const HELP = `Usage: node --import tsx bench/bench.ts [options]   (npm run bench
                      in its own python child, a few quick calls each; the fastest is then timed in the rounds)
   --torch-search-calls N  timed calls per configuration in the search, after 1 warm-up (default 3; quick 1)
   --torch-search-ms MS    stop timing a configuration after this much (default 1500; quick 200)
-  --peak-ms MS       time spent on each of the four machine-limit figures (measurePeak; default 300; quick 20)
+  --peak-ms MS       time spent on each of the five machine-limit figures (measurePeak; default 300; quick 20)
   --python PATH      python with torch (default /usr/bin/python3 when present, else python3)
   --json FILE        also write the results (with every sample) as JSON
   --rounds N         interleaved rounds per case (default 7; quick 2)
@@ -234,7 +234,8 @@ function printMachine(m: Machine): void {
     const p = m.peak;
     console.log(
       `peak:     FMA (${p.isa}, float32) ${fmt3(p.fmaPeakGflops1)} GFLOP/s on 1 thread, ${fmt3(p.fmaPeakGflopsAll)} on ${p.threads}; ` +
-        `packed GEMM (${p.gemmIsa}) M=64 N=1024 K=256 ${fmt3(p.gemmGflops1)} GFLOP/s on 1 thread, ${fmt3(p.gemmGflopsAll)} on ${p.threads} ` +
+        `packed GEMM (${p.gemmIsa}) M=64 N=1024 K=256 ${fmt3(p.gemmGflops1)} GFLOP/s on 1 thread, ${fmt3(p.gemmGflopsAll)} on ${p.threads}; ` +
+        `L2 read (256 KiB, 1 thread) ${fmt3(p.l2ReadGBs1)} GB/s ` +
         `(measurePeak, best batch of ${p.ms} ms each; '% peak' = GFLOP/s / ${fmt3(p.fmaPeakGflopsAll)})`,
     );
   }

@@ -222,15 +222,16 @@ export interface NativeBinding {
   /** The kernel builds in use: the step kernels' ISA (RNNKIT_ISA or the best), the best the CPU runs, the packed GEMM's. */
   cpuInfo(): CpuInfo;
   /**
-   * This machine's limits, measured on the calling thread (blocks for about 4·ms): the FMA peak of
-   * the widest vectors of the active ISA on 1 thread and on `threads` pool threads at once, and the
-   * packed GEMM's rate on M = 64, N = 1024, K = 256 (one call per step, split over the pool).
+   * This machine's limits, measured on the calling thread (blocks for about 5·ms): the FMA peak of
+   * the widest vectors of the active ISA on 1 thread and on `threads` pool threads at once, the
+   * packed GEMM's rate on M = 64, N = 1024, K = 256 (one call per step, split over the pool), and
+   * one thread's rate reading a 256 KiB buffer (L2).
    * ms in [1, 60000] (default 200) per figure; threads in [1, the pool's threads] (default all).
    */
   measurePeak(options?: { ms?: number; threads?: number }): PeakInfo;
 }
 
-/** measurePeak()'s figures, GFLOP/s (float32, 2 flops per FMA lane). */
+/** measurePeak()'s figures, GFLOP/s (float32, 2 flops per FMA lane), and one thread's rate reading a 256 KiB buffer (L2), GB/s. */
 export interface PeakInfo {
   isa: IsaName;
   gemmIsa: IsaName;
@@ -240,6 +241,7 @@ export interface PeakInfo {
   fmaPeakGflopsAll: number;
   gemmGflops1: number;
   gemmGflopsAll: number;
+  l2ReadGBs1: number;
 }
 
 export type IsaName = 'avx512' | 'avx2' | 'generic';

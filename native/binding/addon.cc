@@ -390,8 +390,8 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
 }
 
 // measurePeak({ ms?, threads? }) -> { isa, gemmIsa, threads, fmaPeakGflops1, fmaPeakGflopsAll,
-// gemmGflops1, gemmGflopsAll }: this machine's FMA peak and packed-GEMM rate (core/peak.h), on the
-// calling thread (it blocks for about 4·ms). threads: the pool's participants for the all-thread
+// gemmGflops1, gemmGflopsAll, l2ReadGBs1 }: this machine's FMA peak, packed-GEMM rate and one
+// thread's L2 read rate (core/peak.h), on the calling thread (it blocks for about 5·ms). threads: the pool's participants for the all-thread
 // figures, 1 .. the threads the pool runs (default: all of them).
 Napi::Value MeasurePeak(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -441,6 +441,7 @@ Napi::Value MeasurePeak(const Napi::CallbackInfo& info) {
   o.Set("fmaPeakGflopsAll", r.fma_gflops_all);
   o.Set("gemmGflops1", r.gemm_gflops_1);
   o.Set("gemmGflopsAll", r.gemm_gflops_all);
+  o.Set("l2ReadGBs1", r.l2_read_gbs_1);
   return o;
 }
 

@@ -7,6 +7,7 @@
 
 #include "isa.h"
 #include "packed_gemm.h"
+#include "scratch.h"
 #include "thread_pool.h"
 
 namespace rnnkit {
@@ -28,6 +29,19 @@ double generic_fma_chains(int64_t iters, float a, float b, float* sink) {
   *sink = s;
   return double(iters) * kChains * kLanes * 2.0;
 }
+// Portable build: 8 sums of 4 lanes (SSE loads on the x86-64 baseline).
+double generic_read_stream(const float* p, int64_t n, int64_t reps, float* sink) {
+  float acc[8][4] = {};
+  for (int64_t r = 0; r < reps; ++r)
+    for (int64_t i = 0; i < n; i += 32)
+      for (int j = 0; j < 8; ++j)
+        for (int l = 0; l < 4; ++l) acc[j][l] += p[i + j * 4 + l];
+  float s = 0;
+  for (auto& a : acc)
+    for (float v : a) s += v;
+  *sink = s;
+  return double(reps) * double(n) * 4.0;
+}
 }  // namespace peak_internal
 
 namespace {
@@ -36,6 +50,17 @@ using Clock = std::chrono::steady_clock;
 using FmaChains = double (*)(int64_t, float, float, float*);
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+using ReadStream = double (*)(const float*, int64_t, int64_t, float*);
+
+ReadStream read_stream_for(int isa) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (isa == kAvx512) return &peak_internal::avx512::read_stream;
+  if (isa == kAvx2) return &peak_internal::avx2::read_stream;
+#endif
+  (void)isa;
+  return &peak_internal::generic_read_stream;
+}
 
 FmaChains fma_chains_for(int isa) {
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -139,6 +164,21 @@ PeakResult measure_peak(const PeakOptions& opt) {
     for (int64_t i = 0; i < reps; ++i) parallel_for(threads, 1, slice);
     g_sink = C[size_t(M * N - 1)];
     return gemm_flops * double(reps);
+  }) / 1e9;
+
+  // One thread reading kL2ReadBytes again and again (warm: the first pass brings it into L2).
+  // 64-byte aligned (a std::vector's 16-byte alignment splits every zmm load over two lines and
+  // halves the figure).
+  const ReadStream read = read_stream_for(isa);
+  const int64_t n = kL2ReadBytes / 4;
+  Scratch<float> buffer(n);
+  for (int64_t i = 0; i < n; ++i) buffer.data()[i] = next();
+  float sink = 0;
+  read(buffer.data(), n, 1, &sink);
+  r.l2_read_gbs_1 = best_rate(opt.ms, [&](int64_t reps) {
+    const double bytes = read(buffer.data(), n, reps, &sink);
+    g_sink = sink;
+    return bytes;
   }) / 1e9;
   return r;
 }

@@ -33,6 +33,27 @@ double fma_chains(int64_t iters, float a, float b, float* sink) {
   return double(iters) * 12.0 * 8.0 * 2.0;
 }
 
+double read_stream(const float* p, int64_t n, int64_t reps, float* sink) {
+  // 8 ymm loads per 256 bytes into 8 independent sums.
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+  for (int64_t r = 0; r < reps; ++r) {
+    for (int64_t i = 0; i < n; i += 64) {
+      s0 = _mm256_add_ps(s0, _mm256_loadu_ps(p + i)); s1 = _mm256_add_ps(s1, _mm256_loadu_ps(p + i + 8));
+      s2 = _mm256_add_ps(s2, _mm256_loadu_ps(p + i + 16)); s3 = _mm256_add_ps(s3, _mm256_loadu_ps(p + i + 24));
+      s4 = _mm256_add_ps(s4, _mm256_loadu_ps(p + i + 32)); s5 = _mm256_add_ps(s5, _mm256_loadu_ps(p + i + 40));
+      s6 = _mm256_add_ps(s6, _mm256_loadu_ps(p + i + 48)); s7 = _mm256_add_ps(s7, _mm256_loadu_ps(p + i + 56));
+    }
+  }
+  __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)),
+                           _mm256_add_ps(_mm256_add_ps(s4, s5), _mm256_add_ps(s6, s7)));
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, s);
+  float total = 0;
+  for (float v : lanes) total += v;
+  *sink = total;
+  return double(reps) * double(n) * 4.0;
+}
+
 }  // namespace avx2
 }  // namespace peak_internal
 }  // namespace rnnkit

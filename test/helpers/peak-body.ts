@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { cpuInfo, setNumThreads } from '../../lib/index.js';
 import { native, type PeakInfo } from '../../lib/native.js';
 
-const FIGURES = ['fmaPeakGflops1', 'fmaPeakGflopsAll', 'gemmGflops1', 'gemmGflopsAll'] as const;
+const FIGURES = ['fmaPeakGflops1', 'fmaPeakGflopsAll', 'gemmGflops1', 'gemmGflopsAll', 'l2ReadGBs1'] as const;
 
 function checkShape(r: PeakInfo, threads: number, ms: number): void {
-  assert.deepEqual(Object.keys(r).sort(), ['fmaPeakGflops1', 'fmaPeakGflopsAll', 'gemmGflops1', 'gemmGflopsAll', 'gemmIsa', 'isa', 'ms', 'threads']);
+  assert.deepEqual(Object.keys(r).sort(), ['fmaPeakGflops1', 'fmaPeakGflopsAll', 'gemmGflops1', 'gemmGflopsAll', 'gemmIsa', 'isa', 'l2ReadGBs1', 'ms', 'threads']);
   assert.equal(r.isa, cpuInfo().isa, 'isa: the FMA loop runs the active build');
   assert.equal(r.gemmIsa, cpuInfo().gemm, 'gemmIsa: the packed GEMM in use');
   assert.equal(r.threads, threads);
