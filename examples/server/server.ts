@@ -309,7 +309,10 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
         const b = await body(req);
         const st = stream(s, id, true);
         // A step is not withdrawn when its client leaves: it is one cheap step of a batch anyway.
-        const out = await run(action, s, st, input(s, b.x, action === 'step'), action === 'feed' ? signal() : undefined);
+        // A step's features go to the batcher as the parsed JSON list: it checks and copies them
+        // once (a Float32Array and a Tensor made here first cost ~1.5 µs a request more).
+        const x = action === 'step' && s.batcher.engine.inputKind === 'features' && Array.isArray(b.x) ? (b.x as number[]) : input(s, b.x, action === 'step');
+        const out = await run(action, s, st, x, action === 'feed' ? signal() : undefined);
         return [200, shape(out, st.steps), action];
       }
       if (action === 'next-char' && req.method === 'POST') {
