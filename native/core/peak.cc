@@ -53,22 +53,19 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 
 using ReadStream = double (*)(const float*, int64_t, int64_t, float*);
 
-ReadStream read_stream_for(int isa) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (isa == kAvx512) return &peak_internal::avx512::read_stream;
-  if (isa == kAvx2) return &peak_internal::avx2::read_stream;
-#endif
-  (void)isa;
-  return &peak_internal::generic_read_stream;
-}
+// The measuring loops of one build.
+struct PeakLoops {
+  FmaChains fma_chains;
+  ReadStream read_stream;
+};
 
-FmaChains fma_chains_for(int isa) {
+PeakLoops loops_for(int isa) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (isa == kAvx512) return &peak_internal::avx512::fma_chains;
-  if (isa == kAvx2) return &peak_internal::avx2::fma_chains;
+  if (isa == kAvx512) return {&peak_internal::avx512::fma_chains, &peak_internal::avx512::read_stream};
+  if (isa == kAvx2) return {&peak_internal::avx2::fma_chains, &peak_internal::avx2::read_stream};
 #endif
   (void)isa;
-  return &peak_internal::generic_fma_chains;
+  return {&peak_internal::generic_fma_chains, &peak_internal::generic_read_stream};
 }
 
 // The best rate (flops per second) of run(reps) -> flops over batches of about ms / 8 (>= 1 ms),
@@ -107,7 +104,8 @@ PeakResult measure_peak(const PeakOptions& opt) {
   r.gemm_isa = packed_gemm_isa();
   r.threads = std::max(1, opt.threads);
   const int threads = r.threads;
-  const FmaChains chains = fma_chains_for(isa);
+  const PeakLoops loops = loops_for(isa);
+  const FmaChains chains = loops.fma_chains;
   // Multiplier and addend read at run time: the chains cannot be folded, and they converge to
   // b / (1 - a) = 1 (no overflow, no subnormals).
   volatile float va = 0.999999f, vb = 1e-6f;
@@ -169,7 +167,7 @@ PeakResult measure_peak(const PeakOptions& opt) {
   // One thread reading kL2ReadBytes again and again (warm: the first pass brings it into L2).
   // 64-byte aligned (a std::vector's 16-byte alignment splits every zmm load over two lines and
   // halves the figure).
-  const ReadStream read = read_stream_for(isa);
+  const ReadStream read = loops.read_stream;
   const int64_t n = kL2ReadBytes / 4;
   Scratch<float> buffer(n);
   for (int64_t i = 0; i < n; ++i) buffer.data()[i] = next();
