@@ -1,10 +1,11 @@
 /**
  * The float32 weight gradients of BPTT (dW = dGatesᵀ · inputs and dGatesᵀ · states; on an AVX-512
- * CPU rnnkit's own gemm_tn_avx512 tiles, else BLAS) against the same layers in float64 (BLAS
- * dgemm, a separate code path), on shapes that reach every edge of the kernel: gate rows that are
- * not a multiple of the 8-row tile or of the 32-row blocks (H = 5, 13), input widths that are not
- * a multiple of the 32-column panel (I = 3, 37), T·B above the 256-row K chunk (one, two and three
- * chunks), projections and both GRU forms, bidirectional and stacked. Runs under every ISA of
+ * or AVX2 CPU rnnkit's own gemm_tn_packed tiles, else BLAS) against the same layers in float64
+ * (BLAS dgemm, a separate code path), on shapes that reach every edge of both kernels: gate rows
+ * that are not a multiple of the 8- or 6-row tile or of the 32-row blocks (H = 5, 13, 21), widths
+ * that are not a multiple of the 32-column panel or of its 16-column halves (I = 3, 37, 53; states
+ * 5, 13, 21; 42 into a second layer), T·B above the 128-row K chunk (one, two and three chunks),
+ * projections and both GRU forms, bidirectional and stacked. Runs under every ISA of
  * `npm run test:isa`.
  */
 import { test } from 'node:test';
@@ -31,6 +32,7 @@ for (const [name, make] of kinds) {
     let worst = 0;
     for (const [H, I, B, T, numLayers, bidirectional] of [
       [5, 3, 2, 7, 1, false], [13, 37, 5, 70, 1, false], [13, 37, 4, 150, 2, true], [32, 64, 8, 40, 1, false],
+      [21, 53, 3, 60, 2, true],
     ] as [number, number, number, number, number, boolean][]) {
       const opts = { units: H, inputSize: I, numLayers, bidirectional, returnSequences: true, seed: 5 };
       const f32 = make(opts), f64 = make({ ...opts, dtype: 'float64' as const });

@@ -204,9 +204,12 @@ void packed_gemm(int64_t M, const float* A, int64_t lda, const PackedMatrix& W, 
   }
 }
 
-bool gemm_tn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+bool gemm_tn_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
                     float* C, int64_t ldc) {
-  if (active_isa() != kAvx512) return false;
+  const int isa = active_isa();
+  if (isa != kAvx512 && isa != kAvx2) return false;
+  void (*const run_tn)(const packed_gemm_internal::TnTask&) =
+      isa == kAvx512 ? &packed_gemm_internal::avx512::run_tn : &packed_gemm_internal::avx2::run_tn;
   if (M <= 0 || N <= 0) return true;
   if (K <= 0) {
     for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, size_t(N) * sizeof(float));
@@ -246,7 +249,7 @@ bool gemm_tn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda
       t.A = apack.data();
       t.lda = mb;
       t.C = C + r0 * ldc;
-      packed_gemm_internal::avx512::run_tn(t);
+      run_tn(t);
     }
   }
   return true;

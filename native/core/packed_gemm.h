@@ -75,13 +75,14 @@ void packed_gemm(int64_t M, const float* A, int64_t lda, const PackedMatrix& W, 
 
 // C[M, N] = A[K, M]ᵀ · B[K, N], overwriting C (the weight gradients of BPTT: A the pre-activation
 // gradients [T·B, G·H], B the inputs or states [T·B, I]). Single-threaded. Row-major, lda >= M,
-// ldb >= N, ldc >= N; no alignment needed; C must not overlap A or B. Runs only on the AVX-512
-// kernel (8 × 32 register tiles over chunks of A and B copied contiguous) and returns false,
-// touching nothing, when the active kernel is another one (the caller then uses BLAS). K is summed
-// in chunks of at most 128 in order and each element in one chain, so the result depends on the
-// shape alone (not on how callers split the rows of C). Give each thread one large row range: the
-// chunks of B are copied into panels once per call.
-bool gemm_tn_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+// ldb >= N, ldc >= N; no alignment needed; C must not overlap A or B. Runs on the AVX-512 kernel
+// (8 × 32 register tiles) or the AVX2 one (6 × 16), over chunks of A and B copied contiguous, and
+// returns false, touching nothing, when the active kernel is the generic one (the caller then uses
+// BLAS). K is summed in chunks of at most 128 in order and each element in one chain, so the result
+// depends on the shape alone, not on how callers split the rows of C (the two kernels also do the
+// same operations in the same order). Give each thread one large row range: the chunks of B are
+// copied into panels once per call.
+bool gemm_tn_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
                     float* C, int64_t ldc);
 
 // Which kernel runs on this CPU: "avx512", "avx2" or "generic".
@@ -120,7 +121,7 @@ struct PanelTask {
   int64_t ldc;
 };
 
-// One K chunk of gemm_tn_avx512 over up to 32 rows of C: C[0:m, 0:n] (+)= A[0:kc, 0:m]ᵀ · B[0:kc, 0:n],
+// One K chunk of gemm_tn_packed over up to 32 rows of C: C[0:m, 0:n] (+)= A[0:kc, 0:m]ᵀ · B[0:kc, 0:n],
 // B in 32-column panels (panel p: kc rows of 32 floats, 64-byte aligned, zero past n).
 struct TnTask {
   int64_t m, n, kc;
@@ -140,6 +141,7 @@ void run_tn(const TnTask& t);
 }
 namespace avx2 {
 void run_panels(const PanelTask& t);
+void run_tn(const TnTask& t);
 }
 
 }  // namespace packed_gemm_internal

@@ -223,6 +223,85 @@ void run_panels(const PanelTask& pt) {
   }
 }
 
+namespace {
+
+// One tile of gemm_tn: C[0:R, 0:16] (+)= Σ_k A[k, 0:R]ᵀ B[k, 0:16] for one 16-column half of a
+// panel (row k: one 64-byte line, two aligned loads), A's row k giving R broadcasts; 6 × 16 as in
+// run_panels (12 accumulators). One chain per element over k in order, whatever R, the same
+// arithmetic as the AVX-512 tile (so both builds give the same bits).
+template <int R>
+__attribute__((noinline)) void tn_tile(int64_t kc, const float* __restrict A, int64_t lda, const float* __restrict B,
+                                       float* C, int64_t ldc, __m256i mask0, __m256i mask1, bool full, bool accumulate) {
+  __m256 c0[R], c1[R];
+#pragma GCC unroll 8
+  for (int i = 0; i < R; ++i) c0[i] = c1[i] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_load_ps(B + k * kP);
+    const __m256 b1 = _mm256_load_ps(B + k * kP + 8);
+    const float* a = A + k * lda;
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i) {
+      const __m256 ai = _mm256_broadcast_ss(a + i);
+      c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
+      c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < R; ++i) {
+    float* row = C + i * ldc;
+    __m256 v0 = c0[i], v1 = c1[i];
+    if (full) {
+      if (accumulate) {
+        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(row));
+        v1 = _mm256_add_ps(v1, _mm256_loadu_ps(row + 8));
+      }
+      _mm256_storeu_ps(row, v0);
+      _mm256_storeu_ps(row + 8, v1);
+    } else {
+      if (accumulate) {
+        v0 = _mm256_add_ps(v0, _mm256_maskload_ps(row, mask0));
+        v1 = _mm256_add_ps(v1, _mm256_maskload_ps(row + 8, mask1));
+      }
+      _mm256_maskstore_ps(row, mask0, v0);
+      _mm256_maskstore_ps(row + 8, mask1, v1);
+    }
+  }
+}
+
+template <int R>
+inline void tn_tile_rows(int64_t r, int64_t kc, const float* A, int64_t lda, const float* B, float* C, int64_t ldc,
+                         __m256i mask0, __m256i mask1, bool full, bool accumulate) {
+  if constexpr (R > 0) {
+    if (r != R) return tn_tile_rows<R - 1>(r, kc, A, lda, B, C, ldc, mask0, mask1, full, accumulate);
+    tn_tile<R>(kc, A, lda, B, C, ldc, mask0, mask1, full, accumulate);
+  }
+}
+
+}  // namespace
+
+// gemm_tn, one K chunk of up to 32 rows of C, as avx512::run_tn: 32-column panels of B outer, each
+// as two 16-column halves (the half panel, kc × 64 bytes, stays in L1 while the 6-row tiles of C
+// run down it), tiles of up to 6 rows of C (columns of A) inner.
+void run_tn(const TnTask& t) {
+  for (int64_t j = 0, p = 0; j < t.n; j += kP, ++p) {
+    const int hi = static_cast<int>(t.n - j < kP ? t.n - j : kP);
+    for (int half = 0; half < 2 && 16 * half < hi; ++half) {
+      const int base = 16 * half;
+      const __m256i mask0 = lane_mask(0, hi, base), mask1 = lane_mask(0, hi, base + 8);
+      const bool full = hi >= base + 16;
+      const float* B = t.B + p * t.panel_stride + base;
+      // Near-equal row tiles (32 rows: 6, 6, 5, 5, 5, 5, not 6 × 5 + 2): a 2-row tile has too few
+      // independent FMAs to hide their latency.
+      const int64_t nb = (t.m + kMr - 1) / kMr, rows = t.m / nb, extra = t.m % nb;
+      for (int64_t b = 0, i = 0; b < nb; ++b) {
+        const int64_t r = rows + (b < extra ? 1 : 0);
+        tn_tile_rows<kMr>(r, t.kc, t.A + i, t.lda, B, t.C + i * t.ldc + j + base, t.ldc, mask0, mask1, full, t.accumulate);
+        i += r;
+      }
+    }
+  }
+}
+
 }  // namespace avx2
 }  // namespace packed_gemm_internal
 }  // namespace rnnkit
