@@ -15,12 +15,19 @@ inline void lstm_forward_row(S* __restrict gates, S* __restrict c, S* __restrict
   S* gf = gates + H;
   S* gg = gates + 2 * H;
   S* go = gates + 3 * H;
+  // In passes over the row rather than one loop per unit: a unit's five activations and its cell
+  // form one chain of ~100 dependent operations, and a short row (batch 1: 128 units, 8 vectors a
+  // gate) gives the out-of-order core too few units to overlap; each pass's elements are
+  // independent. Same functions, same bits. Measured alone, H = 128: 276–306 against 346–372 ns a
+  // row (B = 64 × 256 units: 39 against 41 µs, where the rows come from L2).
+  for (int64_t k = k0; k < k1; ++k) gi[k] = sigmoid(gi[k]);
+  for (int64_t k = k0; k < k1; ++k) gf[k] = sigmoid(gf[k]);
+  for (int64_t k = k0; k < k1; ++k) go[k] = sigmoid(go[k]);
+  for (int64_t k = k0; k < k1; ++k) gg[k] = tanh_act(gg[k]);
   for (int64_t k = k0; k < k1; ++k) {
-    S i = sigmoid(gi[k]), f = sigmoid(gf[k]), g = tanh_act(gg[k]), o = sigmoid(go[k]);
-    S cn = g * i + c_prev[k] * f;
-    gi[k] = i; gf[k] = f; gg[k] = g; go[k] = o;
+    const S cn = gg[k] * gi[k] + c_prev[k] * gf[k];
     c[k] = cn;
-    h[k] = o * tanh_act(cn);
+    h[k] = go[k] * tanh_act(cn);
   }
 }
 
