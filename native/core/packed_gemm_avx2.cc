@@ -227,8 +227,8 @@ namespace {
 
 // One tile of gemm_tn: C[0:R, 0:16] (+)= Σ_k A[k, 0:R]ᵀ B[k, 0:16] for one 16-column half of a
 // panel (row k: one 64-byte line, two aligned loads), A's row k giving R broadcasts; 6 × 16 as in
-// run_panels (12 accumulators). One chain per element over k in order, whatever R, the same
-// arithmetic as the AVX-512 tile (so both builds give the same bits).
+// run_panels (12 accumulators). One chain per element over k in order, whatever R: the same
+// arithmetic as the AVX-512 tile, so gemm_tn_packed gives the same bits in both builds.
 template <int R>
 __attribute__((noinline)) void tn_tile(int64_t kc, const float* __restrict A, int64_t lda, const float* __restrict B,
                                        float* C, int64_t ldc, __m256i mask0, __m256i mask1, bool full, bool accumulate) {

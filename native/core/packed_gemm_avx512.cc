@@ -196,15 +196,18 @@ inline void tn_tile_rows(int64_t r, int64_t kc, const float* A, int64_t lda, con
 
 // gemm_tn, one K chunk of up to 32 rows of C: 32-column panels of B outer (a panel's kc rows,
 // kc × 128 bytes, stay in L1 while every 8-row tile of C runs down them, as does the A chunk,
-// kc × 32 floats), tiles of 8 rows of C (8 columns of A) inner.
+// kc × 32 floats), tiles of up to 8 rows of C (columns of A) inner.
 void run_tn(const TnTask& t) {
   for (int64_t j = 0, p = 0; j < t.n; j += kP, ++p) {
     const int hi = static_cast<int>(t.n - j < kP ? t.n - j : kP);
     const __mmask16 mask0 = lane_mask(0, hi, 0), mask1 = lane_mask(0, hi, 16);
     const float* B = t.B + p * t.panel_stride;
-    for (int64_t i = 0; i < t.m; i += kMr) {
-      const int64_t r = t.m - i < kMr ? t.m - i : kMr;
+    // Near-equal row tiles, as in run_panels (20 rows: 7, 7, 6, not 8, 8, 4).
+    const int64_t nb = (t.m + kMr - 1) / kMr, rows = t.m / nb, extra = t.m % nb;
+    for (int64_t b = 0, i = 0; b < nb; ++b) {
+      const int64_t r = rows + (b < extra ? 1 : 0);
       tn_tile_rows<kMr>(r, t.kc, t.A + i, t.lda, B, t.C + i * t.ldc + j, t.ldc, mask0, mask1, t.accumulate);
+      i += r;
     }
   }
 }
