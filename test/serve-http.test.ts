@@ -64,6 +64,15 @@ test('example server: routes, /metrics parses, SIGTERM drains in-flight requests
   const probs = Object.values(cls.json.probabilities as Record<string, number>);
   assert.equal(probs.length, 2);
   assert.ok(Math.abs(probs[0] + probs[1] - 1) < 1e-5);
+  // ?top=k: the k largest outputs of the step, as [index, value], largest first (two streams fed the same).
+  for (const id of [3, 0, 7]) {
+    const full = await post('/v1/models/lm/streams/full/step', { x: id }), best = await post('/v1/models/lm/streams/best/step?top=3', { x: id });
+    assert.equal(best.status, 200, JSON.stringify(best.json));
+    const out = full.json.output as number[];
+    const want = out.map((v, i) => [i, v]).sort((p, q) => q[1] - p[1] || p[0] - q[0]).slice(0, 3);
+    assert.deepEqual(best.json.top, want);
+    assert.equal(best.json.steps, full.json.steps);
+  }
   assert.equal((await post('/v1/models/lm/streams/a/next-char', { text: '\u0000' })).status, 400);
   assert.equal((await post('/v1/models/nope/predict', {})).status, 404);
 
@@ -75,6 +84,10 @@ test('example server: routes, /metrics parses, SIGTERM drains in-flight requests
     samples = parseMetrics(await (await fetch(`${url}/metrics`)).text());
   }
   const names = new Set(samples.map((s) => s.name));
+  const answered = (route: string, code: string) => samples.find((s) => s.name === 'rnnkit_requests_total' && s.labels.route === route && s.labels.code === code)?.value;
+  assert.equal(answered('next-char', '200'), 5);  // a, b twice, c1, c2 (the 10 in flight are not answered yet)
+  assert.equal(answered('step', '200'), 6);
+  assert.equal(answered('error', '400'), 1);
   for (const n of ['rnnkit_queue_depth', 'rnnkit_batch_size_bucket', 'rnnkit_batch_size_count', 'rnnkit_request_duration_seconds', 'rnnkit_requests_rejected_total', 'rnnkit_requests_in_flight', 'rnnkit_event_loop_delay_seconds']) {
     assert.ok(names.has(n), `/metrics lacks ${n}`);
   }

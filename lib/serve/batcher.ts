@@ -117,7 +117,7 @@ export class Batcher {
   readonly eager: boolean;
   readonly engine: StreamEngine;
   private readonly onBatch: ((info: BatchInfo) => void) | undefined;
-  private readonly queue: Request[] = [];
+  private queue: Request[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private immediate = false;
   private inFlight = 0;
@@ -247,21 +247,20 @@ export class Batcher {
 
   private dispatch(): void {
     while (this.inFlight < this.concurrency && this.queue.length > 0) {
-      const batch: Request[] = [];
+      const batch: Request[] = [], rest: Request[] = [];
       const inBatch = new Set<ModelStream>();
-      for (let i = 0; i < this.queue.length && batch.length < this.maxBatch; ) {
-        const r = this.queue[i];
+      for (const r of this.queue) {
         // One request per stream per batch, in order; a stream another call holds waits.
-        if (r.stream && (inBatch.has(r.stream) || r.stream.busy)) {
-          if (r.stream.busy && !inBatch.has(r.stream)) inBatch.add(r.stream);  // keep its later requests behind it
-          i++;
+        if (batch.length >= this.maxBatch || (r.stream && (inBatch.has(r.stream) || r.stream.busy))) {
+          if (r.stream?.busy && !inBatch.has(r.stream)) inBatch.add(r.stream);  // keep its later requests behind it
+          rest.push(r);
           continue;
         }
-        this.queue.splice(i, 1);
         if (r.stream) inBatch.add(r.stream);
         batch.push(r);
       }
       if (batch.length === 0) return;  // every waiting request's stream is busy; retried when a batch ends
+      this.queue = rest;  // one pass: splicing each taken request out is quadratic in the queue
       for (const r of batch) if (r.stream) r.stream.busy = true;
       for (const r of batch) if (r.signal && r.onAbort) r.signal.removeEventListener('abort', r.onAbort);
       this.inFlight++;
