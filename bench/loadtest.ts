@@ -12,7 +12,7 @@
  * against the per-step cost inside one whole-sequence call (layer.forward of [B, 100, 64] / 100),
  * medians of 5 alternating rounds.
  *
- *   node --import tsx bench/loadtest.ts [--duration 5] [--warmup 1] [--connections 1,16,64,256] [--threads 1] [--concurrency 2] [--json out.json]
+ *   node --import tsx bench/loadtest.ts [--duration 5] [--warmup 1] [--connections 1,16,64,256] [--threads 1] [--concurrency 2] [--semi-space 64] [--json out.json]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,12 +27,15 @@ import { parseMetrics } from '../examples/server/parse-metrics.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
-  options: { duration: { type: 'string' }, warmup: { type: 'string' }, connections: { type: 'string' }, json: { type: 'string' }, threads: { type: 'string' }, concurrency: { type: 'string' } },
+  options: { duration: { type: 'string' }, warmup: { type: 'string' }, connections: { type: 'string' }, json: { type: 'string' }, threads: { type: 'string' }, concurrency: { type: 'string' }, 'semi-space': { type: 'string' } },
 });
 /** The server's native threads (--threads; default 1: the other core is left to the event loop and autocannon). */
 const threads = values.threads ?? '1';
 /** Batches in flight in the batcher (--concurrency; default 2: the event loop answers one batch while the next computes). */
 const concurrency = values.concurrency ?? '2';
+/** The servers' V8 young-generation semi-space, MB (--semi-space; the same for every mode). */
+const semiSpaceMB = Number(values['semi-space'] ?? 64);
+if (!(Number.isInteger(semiSpaceMB) && semiSpaceMB >= 1 && semiSpaceMB <= 1024)) throw new Error('--semi-space: a whole number of MB in [1, 1024]');
 const duration = Number(values.duration ?? 5), warmup = Number(values.warmup ?? 1);
 const connectionsList = (values.connections ?? '1,16,64,256').split(',').map(Number);
 if (!(duration > 0 && duration <= 60) || !(warmup >= 0 && warmup <= 10)) throw new Error('--duration in (0, 60], --warmup in [0, 10] seconds');
@@ -56,7 +59,9 @@ interface Row {
 }
 
 async function startServer(dir: string, mode: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'examples', 'server', 'server.ts'), '--port', '0', '--host', '127.0.0.1',
+  // A young generation of 64 MB semi-spaces (V8's default is 16 MB): every request in flight is
+  // alive at each scavenge, so fewer scavenges cost less (the batcher holds hundreds; see README).
+  const child = spawn(process.execPath, [`--max-semi-space-size=${semiSpaceMB}`, '--import', 'tsx', path.join(root, 'examples', 'server', 'server.ts'), '--port', '0', '--host', '127.0.0.1',
     '--mode', mode, '--threads', threads, '--concurrency', concurrency, '--max-batch', '256', '--max-queue', '100000', '--model', `big=${dir}`], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
@@ -163,7 +168,7 @@ try {
   await model.save(dir);
   const body = JSON.stringify({ x: Array.from({ length: 64 }, (_, k) => Math.round(Math.sin(k) * 1e4) / 1e4) });
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  console.log(`# rnnkit serving load test: LSTM(64 → 256), ${os.cpus().length} cores (${cpu}), node ${process.version}, ${duration} s per run (+${warmup} s warm-up), server native threads ${threads}, batcher concurrency ${concurrency}`);
+  console.log(`# rnnkit serving load test: LSTM(64 → 256), ${os.cpus().length} cores (${cpu}), node ${process.version}, ${duration} s per run (+${warmup} s warm-up), server native threads ${threads}, batcher concurrency ${concurrency}, server --max-semi-space-size=${semiSpaceMB}`);
   // The step costs first, while this process has not yet run autocannon (after the HTTP runs its
   // heap holds their results and both figures come out 10–30 % slower, the batched one more).
   const costs: { B: number; batched: number; inSequence: number }[] = [];
