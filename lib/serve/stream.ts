@@ -49,7 +49,7 @@ class Workspace {
   floats(key: string, n: number): TensorData {
     let b = this.f.get(key);
     if (!b || b.length < n) {
-      b = this.dtype === 'float64' ? new Float64Array(Math.max(n, 2 * (b?.length ?? 0))) : new Float32Array(Math.max(n, 2 * (b?.length ?? 0)));
+      b = zeros(this.dtype, Math.max(n, 2 * (b?.length ?? 0)));
       this.f.set(key, b);
     }
     return b.subarray(0, n);
@@ -200,9 +200,9 @@ export class StreamEngine {
    */
   private row(n: number): TensorData {
     const SLAB = 1 << 14;
-    if (n > SLAB / 16) return this.dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+    if (n > SLAB / 16) return zeros(this.dtype, n);
     if (this.slab === undefined || this.slabUsed + n > SLAB) {
-      this.slab = this.dtype === 'float64' ? new Float64Array(SLAB) : new Float32Array(SLAB);
+      this.slab = zeros(this.dtype, SLAB);
       this.slabUsed = 0;
     }
     const r = this.slab.subarray(this.slabUsed, this.slabUsed + n);
@@ -231,7 +231,7 @@ export class StreamEngine {
       } else {
         throw new TypeError(`${where}: expected ${single ? 'an id (an integer in [0, ' + this.idLimit + '))' : 'an array-like of ids [steps]'}, got ${show(x)}`);
       }
-      const out = this.dtype === 'float64' ? new Float64Array(data.length) : new Float32Array(data.length);
+      const out = zeros(this.dtype, data.length);
       for (let k = 0; k < data.length; k++) {
         const v = data[k];
         if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= this.idLimit) {
@@ -257,8 +257,8 @@ export class StreamEngine {
         const v = list[k];
         if (typeof v !== 'number') throw new TypeError(`${where}: entry ${k} must be a number, got ${show(v)}`);
         out[k] = v;
-        if (!Number.isFinite(out[k])) throw new RangeError(`${where}: entry ${k} is ${out[k]} (inputs must be finite)`);
       }
+      checkFinite(out, where);
       return { data: out, steps: 1 };
     }
     throw new TypeError(`${where}: expected ${single ? `a Tensor [inputSize=${I}] or ${I} numbers` : `a Tensor [steps, inputSize=${I}]`}, got ${show(x)}`);
@@ -392,7 +392,7 @@ export class StreamEngine {
       } else {
         let total = 0;
         for (let b = 0; b < n; b++) total += (rank3 ? entries[b].steps : 1) * w;
-        const all = this.dtype === 'float64' ? new Float64Array(total) : new Float32Array(total);
+        const all = zeros(this.dtype, total);
         for (let b = 0, o = 0; b < n; b++) {
           const len = (rank3 ? entries[b].steps : 1) * w, from = (rank3 ? b * T : b) * w;
           all.set(x.subarray(from, from + len), o);
@@ -417,6 +417,11 @@ export class StreamEngine {
       this.free.push(ws);
     }
   }
+}
+
+/** A zero-filled array of the dtype. */
+function zeros(dtype: DType, n: number): TensorData {
+  return dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
 }
 
 function checkFinite(data: TensorData, where: string): void {
@@ -467,7 +472,7 @@ export class ModelStream {
 
   /** @internal Use model.openStream(). */
   constructor(readonly engine: StreamEngine) {
-    this.state = engine.dtype === 'float64' ? new Float64Array(engine.stateSize) : new Float32Array(engine.stateSize);
+    this.state = zeros(engine.dtype, engine.stateSize);
   }
 
   /** @internal Throws unless the stream can take a call now. */
@@ -616,7 +621,7 @@ function decodeState(bytes: Uint8Array, engine: StreamEngine, where: string): St
   const head = 24 + n, o = head + ((es - (head % es)) % es);
   if (bytes.length !== o + engine.stateSize * es) throw bad(`expected ${o + engine.stateSize * es} bytes, got ${bytes.length}`);
   if (!Number.isSafeInteger(steps) || steps < 0) throw bad(`step count ${steps}`);
-  const state = engine.dtype === 'float64' ? new Float64Array(engine.stateSize) : new Float32Array(engine.stateSize);
+  const state = zeros(engine.dtype, engine.stateSize);
   for (let k = 0; k < state.length; k++) state[k] = es === 8 ? v.getFloat64(o + 8 * k, true) : v.getFloat32(o + 4 * k, true);
   for (let k = 0; k < state.length; k++) if (!Number.isFinite(state[k])) throw bad(`state entry ${k} is ${state[k]}`);
   return { layout, steps, state };
