@@ -59,7 +59,6 @@ export interface ServerOptions {
   concurrency?: number;
 }
 
-const NO_QUERY = new URLSearchParams();
 
 /** A route's answer: status, payload (a string is sent as text/plain, anything else as JSON), route name (metrics). */
 type Answer = [status: number, payload: unknown, route: string];
