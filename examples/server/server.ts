@@ -59,7 +59,6 @@ export interface ServerOptions {
   concurrency?: number;
 }
 
-
 /** A route's answer: status, payload (a string is sent as text/plain, anything else as JSON), route name (metrics). */
 type Answer = [status: number, payload: unknown, route: string];
 type Reply = Answer | Promise<Answer>;
