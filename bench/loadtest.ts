@@ -8,11 +8,18 @@
  * JSON code), which measures the most either can serve on this machine. Each configuration gets a fresh server process; reported: requests/s, latency p50/p99, the
  * server's event-loop delay p99/max over the run (perf_hooks.monitorEventLoopDelay), its peak RSS.
  *
+ * The per-request server is measured twice: with the library's defaults ('direct'), and in its best
+ * configuration on this machine ('direct*'), found first by a search at the largest connection
+ * count over the async calls allowed to run at once (RNNKIT_MAX_RUNNING_CALLS 1, 2, 4; the default
+ * is cores ÷ native threads) and the engine's batch invariance (on, or off with
+ * --no-batch-invariant: a one-row call is then not padded to the kernels' row minimum). The
+ * batcher's throughput is compared with both; the target is the tuned one.
+ *
  * Then, in this process, the per-step cost of a batched stream step (stepStreams over B streams)
  * against the per-step cost inside one whole-sequence call (layer.forward of [B, 100, 64] / 100),
  * medians of 5 alternating rounds.
  *
- *   node --import tsx bench/loadtest.ts [--duration 5] [--warmup 1] [--connections 1,16,64,256] [--threads 1] [--concurrency 2] [--semi-space 64] [--json out.json]
+ *   node --import tsx bench/loadtest.ts [--duration 5] [--warmup 1] [--connections 1,16,64,256] [--threads 1] [--concurrency 2] [--semi-space 64] [--search-duration 2] [--json out.json]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,7 +34,7 @@ import { parseMetrics } from '../examples/server/parse-metrics.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
-  options: { duration: { type: 'string' }, warmup: { type: 'string' }, connections: { type: 'string' }, json: { type: 'string' }, threads: { type: 'string' }, concurrency: { type: 'string' }, 'semi-space': { type: 'string' } },
+  options: { duration: { type: 'string' }, warmup: { type: 'string' }, connections: { type: 'string' }, json: { type: 'string' }, threads: { type: 'string' }, concurrency: { type: 'string' }, 'semi-space': { type: 'string' }, 'search-duration': { type: 'string' } },
 });
 /** The server's native threads (--threads; default 1: the other core is left to the event loop and autocannon). */
 const threads = values.threads ?? '1';
@@ -37,11 +44,24 @@ const concurrency = values.concurrency ?? '2';
 const semiSpaceMB = Number(values['semi-space'] ?? 64);
 if (!(Number.isInteger(semiSpaceMB) && semiSpaceMB >= 1 && semiSpaceMB <= 1024)) throw new Error('--semi-space: a whole number of MB in [1, 1024]');
 const duration = Number(values.duration ?? 5), warmup = Number(values.warmup ?? 1);
+/** Seconds per configuration of the per-request server's search (--search-duration; after a 0.5 s warm-up). */
+const searchDuration = Number(values['search-duration'] ?? 2);
+if (!(searchDuration > 0 && searchDuration <= 60)) throw new Error('--search-duration in (0, 60] seconds');
 const connectionsList = (values.connections ?? '1,16,64,256').split(',').map(Number);
 if (!(duration > 0 && duration <= 60) || !(warmup >= 0 && warmup <= 10)) throw new Error('--duration in (0, 60], --warmup in [0, 10] seconds');
 
+/** A server configuration beyond the mode: async calls allowed at once, batch invariance. */
+interface Config {
+  /** RNNKIT_MAX_RUNNING_CALLS; undefined: the library's default. */
+  runningCalls?: number;
+  batchInvariant: boolean;
+}
+const DEFAULTS: Config = { batchInvariant: true };
+const describeConfig = (c: Config) => `running calls ${c.runningCalls ?? 'default'}, batch invariance ${c.batchInvariant ? 'on' : 'off'}`;
+
 interface Row {
   mode: string;
+  config: string;
   connections: number;
   rps: number;
   p50: number;
@@ -58,11 +78,15 @@ interface Row {
   steal: number;
 }
 
-async function startServer(dir: string, mode: string): Promise<{ child: ChildProcess; url: string }> {
+async function startServer(dir: string, mode: string, config: Config): Promise<{ child: ChildProcess; url: string }> {
+  const env = { ...process.env };
+  if (config.runningCalls === undefined) delete env.RNNKIT_MAX_RUNNING_CALLS;
+  else env.RNNKIT_MAX_RUNNING_CALLS = String(config.runningCalls);
   // A young generation of 64 MB semi-spaces (V8's default is 16 MB): every request in flight is
   // alive at each scavenge, so fewer scavenges cost less (the batcher holds hundreds; see README).
   const child = spawn(process.execPath, [`--max-semi-space-size=${semiSpaceMB}`, '--import', 'tsx', path.join(root, 'examples', 'server', 'server.ts'), '--port', '0', '--host', '127.0.0.1',
-    '--mode', mode, '--threads', threads, '--concurrency', concurrency, '--max-batch', '256', '--max-queue', '100000', '--model', `big=${dir}`], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    '--mode', mode, '--threads', threads, '--concurrency', concurrency, '--max-batch', '256', '--max-queue', '100000', '--model', `big=${dir}`,
+    ...(config.batchInvariant ? [] : ['--no-batch-invariant'])], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => {
@@ -106,14 +130,14 @@ function cpuTimes(): { total: number; steal: number } {
   }
 }
 
-async function measure(dir: string, mode: string, connections: number, body: string): Promise<Row> {
-  const { child, url } = await startServer(dir, mode);
+async function measure(dir: string, mode: string, connections: number, body: string, config: Config = DEFAULTS, label = mode, seconds = duration, warm = warmup): Promise<Row> {
+  const { child, url } = await startServer(dir, mode, config);
   try {
-    if (warmup > 0) await load(url, connections, warmup, body);
+    if (warm > 0) await load(url, connections, warm, body);
     await fetch(`${url}/admin/reset-loop-delay`, { method: 'POST' });
     const before = parseMetrics(await (await fetch(`${url}/metrics`)).text());
     const c0 = cpuTimes();
-    const r = await load(url, connections, duration, body);
+    const r = await load(url, connections, seconds, body);
     const c1 = cpuTimes();
     const m = parseMetrics(await (await fetch(`${url}/metrics`)).text());
     const get = (name: string, labels: Record<string, string> = {}, from = m) =>
@@ -121,7 +145,7 @@ async function measure(dir: string, mode: string, connections: number, body: str
     const batches = get('rnnkit_batch_size_count', { model: 'big' }) - (get('rnnkit_batch_size_count', { model: 'big' }, before) || 0);
     const batched = get('rnnkit_batch_size_sum', { model: 'big' }) - (get('rnnkit_batch_size_sum', { model: 'big' }, before) || 0);
     return {
-      mode, connections, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99,
+      mode: label, config: describeConfig(config), connections, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99,
       loopP99: get('rnnkit_event_loop_delay_seconds', { quantile: '0.99' }) * 1000, loopMax: get('rnnkit_event_loop_delay_seconds', { quantile: '1' }) * 1000,
       peakRssMB: get('process_peak_resident_memory_bytes') / 2 ** 20, errors: r.errors, non2xx: r.non2xx,
       meanBatch: batches > 0 ? batched / batches : NaN,
@@ -173,13 +197,26 @@ try {
   // heap holds their results and both figures come out 10–30 % slower, the batched one more).
   const costs: { B: number; batched: number; inSequence: number }[] = [];
   for (const B of [1, 16, 64, 256]) costs.push({ B, ...stepCost(model, B) });
+  // The per-request server at its best: a short search at the largest connection count.
+  const searchAt = Math.max(...connectionsList);
+  const search: Row[] = [];
+  for (const runningCalls of [1, 2, 4]) {
+    for (const batchInvariant of [true, false]) {
+      const row = await measure(dir, 'direct', searchAt, body, { runningCalls, batchInvariant }, 'direct', searchDuration, 0.5);
+      search.push(row);
+      console.log(`search: direct ${searchAt} conn, ${row.config}: ${row.rps.toFixed(0)} req/s`);
+    }
+  }
+  const bestSearch = search.reduce((a, b) => (b.rps > a.rps ? b : a));
+  const best: Config = { runningCalls: [1, 2, 4][search.indexOf(bestSearch) >> 1], batchInvariant: search.indexOf(bestSearch) % 2 === 0 };
+  console.log(`direct*: ${describeConfig(best)}`);
   const rows: Row[] = [];
   for (const connections of connectionsList) {
-    for (const mode of ['direct', 'batcher', 'floor']) {
-      const row = await measure(dir, mode, connections, body);
+    for (const [mode, config, label] of [['direct', DEFAULTS, 'direct'], ['direct', best, 'direct*'], ['batcher', DEFAULTS, 'batcher'], ['floor', DEFAULTS, 'floor']] as const) {
+      const row = await measure(dir, mode, connections, body, config, label);
       rows.push(row);
-      if (row.non2xx > 0 || row.errors > 0) console.error(`warning: ${mode} at ${connections} connections: ${row.errors} errors, ${row.non2xx} non-2xx responses (server: ${row.statuses})`);
-      console.log(`${mode.padEnd(8)} ${String(connections).padStart(4)} conn: ${row.rps.toFixed(0).padStart(6)} req/s  p50 ${row.p50} ms  p99 ${row.p99} ms  loop p99 ${row.loopP99.toFixed(2)} ms max ${row.loopMax.toFixed(2)} ms  peak RSS ${row.peakRssMB.toFixed(0)} MB  mean batch ${row.meanBatch.toFixed(1)}  steal ${(100 * row.steal).toFixed(0)}%  errors ${row.errors} non-2xx ${row.non2xx}`);
+      if (row.non2xx > 0 || row.errors > 0) console.error(`warning: ${label} at ${connections} connections: ${row.errors} errors, ${row.non2xx} non-2xx responses (server: ${row.statuses})`);
+      console.log(`${label.padEnd(8)} ${String(connections).padStart(4)} conn: ${row.rps.toFixed(0).padStart(6)} req/s  p50 ${row.p50} ms  p99 ${row.p99} ms  loop p99 ${row.loopP99.toFixed(2)} ms max ${row.loopMax.toFixed(2)} ms  peak RSS ${row.peakRssMB.toFixed(0)} MB  mean batch ${row.meanBatch.toFixed(1)}  steal ${(100 * row.steal).toFixed(0)}%  errors ${row.errors} non-2xx ${row.non2xx}`);
     }
   }
   console.log('\n| connections | mode | req/s | p50 ms | p99 ms | loop delay p99 ms | loop delay max ms | peak RSS MB | mean batch | CPU stolen | errors / non-2xx |');
@@ -187,17 +224,18 @@ try {
   for (const r of rows) {
     console.log(`| ${r.connections} | ${r.mode} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.loopP99.toFixed(2)} | ${r.loopMax.toFixed(2)} | ${r.peakRssMB.toFixed(0)} | ${Number.isNaN(r.meanBatch) ? '–' : r.meanBatch.toFixed(1)} | ${(100 * r.steal).toFixed(0)}% | ${r.errors} / ${r.non2xx} |`);
   }
-  console.log('\n| connections | batcher ÷ direct throughput | p99 batcher / direct ms | floor ÷ direct throughput | batcher ÷ floor |');
-  console.log('|---:|---:|---:|---:|---:|');
+  console.log(`\ndirect: the library's defaults; direct*: ${describeConfig(best)} (the best of the search above)`);
+  console.log('\n| connections | batcher ÷ direct* throughput | batcher ÷ direct | p99 batcher / direct* ms | floor ÷ direct* throughput | batcher ÷ floor |');
+  console.log('|---:|---:|---:|---:|---:|---:|');
   for (const c of connectionsList) {
     const of = (mode: string) => rows.find((r) => r.mode === mode && r.connections === c)!;
-    const d = of('direct'), b = of('batcher'), f = of('floor');
-    console.log(`| ${c} | ${(b.rps / d.rps).toFixed(2)}× | ${b.p99} / ${d.p99} | ${(f.rps / d.rps).toFixed(2)}× | ${(100 * b.rps / f.rps).toFixed(0)}% |`);
+    const d = of('direct'), t = of('direct*'), b = of('batcher'), f = of('floor');
+    console.log(`| ${c} | ${(b.rps / t.rps).toFixed(2)}× | ${(b.rps / d.rps).toFixed(2)}× | ${b.p99} / ${t.p99} | ${(f.rps / t.rps).toFixed(2)}× | ${(100 * b.rps / f.rps).toFixed(0)}% |`);
   }
   console.log('\n| streams B | batched step µs | in-sequence µs per step | ratio |');
   console.log('|---:|---:|---:|---:|');
   for (const c of costs) console.log(`| ${c.B} | ${c.batched.toFixed(1)} | ${c.inSequence.toFixed(1)} | ${(c.batched / c.inSequence).toFixed(2)} |`);
-  if (values.json) fs.writeFileSync(values.json, JSON.stringify({ cpu, cores: os.cpus().length, node: process.version, duration, threads, rows, costs }, null, 2));
+  if (values.json) fs.writeFileSync(values.json, JSON.stringify({ cpu, cores: os.cpus().length, node: process.version, duration, threads, search, best, rows, costs }, null, 2));
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });
 }

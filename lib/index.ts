@@ -69,6 +69,18 @@ export function getNumThreads(): number {
 }
 
 /**
+ * How many async calls (forwardAsync, stepAsync, a batch of the Batcher…) of one JavaScript thread
+ * run at once; the others wait for one to finish without holding a libuv thread. Each call runs on
+ * getNumThreads() threads, so the default is cores ÷ threads (at least 1): one call at a time on
+ * every core by default, two at once on 2 cores after setNumThreads(1) — which serves many small
+ * calls (a request each) faster. The environment variable RNNKIT_MAX_RUNNING_CALLS, read at load,
+ * sets it instead.
+ */
+export function getMaxRunningCalls(): number {
+  return native.maxRunningCalls();
+}
+
+/**
  * Which kernel builds run on this CPU: `isa` is the step kernels' (the best the CPU runs, or the
  * environment variable RNNKIT_ISA=avx512|avx2|generic when the CPU can run it, read at load),
  * `best` the best the CPU runs, `gemm` the packed GEMM's.

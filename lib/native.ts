@@ -219,6 +219,8 @@ export interface NativeBinding {
   /** Makes the rows of each of `blocks` stacked [n, n] matrices in q orthonormal, in place. */
   orthonormalizeRows(q: Float64Array, n: number, blocks?: number): void;
   getNumThreads(): number;
+  /** Async calls of one JavaScript thread allowed on libuv threads at once (see getMaxRunningCalls). */
+  maxRunningCalls(): number;
   /** The kernel builds in use: the step kernels' ISA (RNNKIT_ISA or the best), the best the CPU runs, the packed GEMM's. */
   cpuInfo(): CpuInfo;
   /**

@@ -12,8 +12,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+import { repoRoot } from './helpers/child.js';
 
-import { getNumThreads, LSTM, setNumThreads, Tensor } from '../lib/index.js';
+import { getMaxRunningCalls, getNumThreads, LSTM, setNumThreads, Tensor } from '../lib/index.js';
 import { buildJob, mixedSpecs, resultOf, type Family, type Job, type JobResult, type JobSpec } from './helpers/async-jobs.js';
 import { assertBitIdentical, uniform32, rng } from './helpers/compare.js';
 
@@ -132,6 +135,24 @@ test('results do not depend on the number of native threads', async () => {
     setNumThreads(before);
   }
   assert.equal(getNumThreads(), before);
+});
+
+test('async calls at once: cores ÷ native threads by default, RNNKIT_MAX_RUNNING_CALLS when set', () => {
+  const before = getNumThreads(), cores = os.cpus().length;
+  try {
+    setNumThreads(1);
+    assert.equal(getMaxRunningCalls(), cores, 'one thread per call: a call per core');
+    setNumThreads(cores);
+    assert.equal(getMaxRunningCalls(), 1, 'every core per call: one at a time');
+    setNumThreads(2 * cores);
+    assert.equal(getMaxRunningCalls(), 1, 'more threads than cores: still one');
+  } finally {
+    setNumThreads(before);
+  }
+  const code = `import { getMaxRunningCalls, setNumThreads } from './lib/index.js'; setNumThreads(1); console.log('calls', getMaxRunningCalls());`;
+  const res = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, RNNKIT_MAX_RUNNING_CALLS: '3' }, timeout: 60_000 });
+  assert.equal(res.status, 0, res.stderr);
+  assert.match(res.stdout, /calls 3\b/);
 });
 
 /**

@@ -3,10 +3,14 @@
  *
  *   node --import tsx examples/server/server.ts --model lm=examples/out/server/lm \
  *        --model classifier=examples/out/server/classifier [--port 8080] [--host 127.0.0.1] \
- *        [--mode batcher|direct|floor] [--window-ms 1] [--no-eager] [--max-batch 64] [--max-queue 1024] [--max-streams 10000] [--threads n] [--concurrency 1]
+ *        [--mode batcher|direct|floor] [--window-ms 1] [--no-eager] [--max-batch 64] [--max-queue 1024] [--max-streams 10000] [--threads n] [--concurrency 1] [--no-batch-invariant]
  *
  * (examples/server/make-models.ts trains and saves the models.) --mode direct answers each request
  * with its own call (stream.stepAsync / model.predict) instead of the batcher: the load test's baseline.
+ * --no-batch-invariant runs every call as one product over its rows (EngineOptions.batchInvariant
+ * false): a stream's last bits may then depend on which streams share its batch, and a call of one
+ * row is not padded to the kernels' row minimum (faster per-request calls; the load test's tuned
+ * baseline searches it).
  * --mode floor runs no model: every step, feed or predict is answered with zeros of the model's
  * output width, through the same HTTP, routing and JSON code; the load test measures with it what
  * this server can serve at all on the machine (the ceiling of both other modes).
@@ -57,6 +61,8 @@ export interface ServerOptions {
   threads?: number;
   /** Batches in flight per model (Batcher concurrency; default 1). */
   concurrency?: number;
+  /** See EngineOptions.batchInvariant (default true; --no-batch-invariant). */
+  batchInvariant?: boolean;
 }
 
 /** A route's answer: status, payload (a string is sent as text/plain, anything else as JSON), route name (metrics). */
@@ -162,6 +168,7 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
       ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
       ...(options.maxQueue !== undefined ? { maxQueue: options.maxQueue } : {}),
       ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+      ...(options.batchInvariant !== undefined ? { batchInvariant: options.batchInvariant } : {}),
       onBatch: (info) => batches.observe(info.size),
     });
     const s: Served = { name, model, batcher, streams: new Map() };
@@ -265,7 +272,7 @@ export async function startServer(options: ServerOptions): Promise<{ server: htt
       if (kind === 'predict') return s.batcher.predict(x as Tensor, signal ? { signal } : undefined);
       return kind === 'step' ? s.batcher.step(st!, x, signal ? { signal } : undefined) : s.batcher.feed(st!, x as Tensor, signal ? { signal } : undefined);
     }
-    if (kind === 'predict') return s.model.openStream().feedAsync(x as Tensor);
+    if (kind === 'predict') return s.batcher.openStream().feedAsync(x as Tensor);  // a stream of the batcher's engine: the same batchInvariant setting
     return kind === 'step' ? st!.stepAsync(x) : st!.feedAsync(x as Tensor);
   };
 
@@ -496,6 +503,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
       model: { type: 'string', multiple: true }, port: { type: 'string' }, host: { type: 'string' }, mode: { type: 'string' },
       'window-ms': { type: 'string' }, 'max-batch': { type: 'string' }, 'max-queue': { type: 'string' }, 'max-streams': { type: 'string' },
       threads: { type: 'string' }, concurrency: { type: 'string' }, 'no-eager': { type: 'boolean' },
+      'no-batch-invariant': { type: 'boolean' },
     },
   });
   const models: Record<string, string> = {};
@@ -512,6 +520,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     models, mode, port: opt(values.port) ?? 8080, host: values.host ?? '127.0.0.1',
     ...(values['window-ms'] !== undefined ? { windowMs: opt(values['window-ms'])! } : {}),
     ...(values['no-eager'] ? { eager: false } : {}),
+    ...(values['no-batch-invariant'] ? { batchInvariant: false } : {}),
     ...(values['max-batch'] !== undefined ? { maxBatch: opt(values['max-batch'])! } : {}),
     ...(values['max-queue'] !== undefined ? { maxQueue: opt(values['max-queue'])! } : {}),
     ...(values['max-streams'] !== undefined ? { maxStreams: opt(values['max-streams'])! } : {}),

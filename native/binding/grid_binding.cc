@@ -22,6 +22,7 @@
 // transfer or resize its buffers meanwhile; its work touches no JavaScript.
 #include "grid_binding.h"
 
+#include <algorithm>
 #include <atomic>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -34,6 +35,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -689,6 +691,9 @@ class CallWorker;
 // max_running_calls() of them are on libuv threads at a time; the others wait here, on nothing (not
 // on a libuv thread, which file and network work need too). Calls beyond what the cores can run
 // add no throughput: they slow the running ones and the JavaScript thread that competes with them.
+// A call runs on the pool's num_threads() threads, so cores / num_threads() calls fit (one with the
+// default, every core's thread; two on 2 cores after setNumThreads(1), where one call at a time
+// served 7.1-7.3k one-step requests/s in the load test's per-request server and two 8.5-9.0k).
 struct CallQueue {
   int running = 0;
   bool start_scheduled = false;
@@ -699,13 +704,15 @@ CallQueue& call_queue() {
   return q;
 }
 int max_running_calls() {
-  static const int n = [] {
+  static const int forced = [] {
     const char* v = std::getenv("RNNKIT_MAX_RUNNING_CALLS");
-    const int k = v ? std::atoi(v) : 0;
-    return k > 0 ? k : 1;
+    return v ? std::max(0, std::atoi(v)) : 0;
   }();
-  return n;
+  if (forced > 0) return forced;
+  static const int cores = std::max(1, int(std::thread::hardware_concurrency()));
+  return std::max(1, cores / std::max(1, ThreadPool::instance().num_threads()));
 }
+Napi::Value MaxRunningCalls(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), max_running_calls()); }
 // Queues waiting calls on libuv while fewer than max_running_calls() run.
 void start_waiting_calls();
 Napi::Value StartWaitingCalls(const Napi::CallbackInfo& info) {
@@ -867,6 +874,7 @@ void register_grid(Napi::Env env, Napi::Object exports) {
   exports.Set("stackForwardAsync", Napi::Function::New(env, StackForwardAsync, "stackForwardAsync"));
   exports.Set("stackBackward", Napi::Function::New(env, StackBackward, "stackBackward"));
   exports.Set("stackBackwardAsync", Napi::Function::New(env, StackBackwardAsync, "stackBackwardAsync"));
+  exports.Set("maxRunningCalls", Napi::Function::New(env, MaxRunningCalls, "maxRunningCalls"));
   exports.Set("liveObjects", Napi::Function::New(env, LiveObjects, "liveObjects"));
   exports.Set("dropoutMask", Napi::Function::New(env, DropoutMask, "dropoutMask"));
   exports.Set("cellParameters", Napi::Function::New(env, CellParameters, "cellParameters"));
