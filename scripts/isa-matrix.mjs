@@ -28,6 +28,8 @@ const SUITE = [
   'test/training.test.ts',
   'test/weight-grad-kernel.test.ts',
   'test/async.test.ts',
+  'test/batch-invariance.test.ts',
+  'test/serve.test.ts',
 ];
 
 const ORDER = ['generic', 'avx2', 'avx512'];

@@ -6,13 +6,14 @@
 // final states back. Its buffers are pooled per workspace and grow only when a larger batch comes,
 // so a step allocates no state-sized buffer in JavaScript.
 //
-// Batch invariance. The native float32 kernels sum in an order that depends only on a row's data
-// when every GEMM sees at least 3 rows (the 1- and 2-row register tiles of native/core/packed_gemm
-// split the k loop into interleaved chains) and, when an inner dimension exceeds 256, more than 8
-// rows (below that K is not cut into chunks). The engine therefore pads each batch with zero rows
-// of full length up to `minRows` active rows at every step, and runs Dense layers row by row (BLAS
-// picks its summation path by the shape it is given). A stream's results are then bit-identical
-// whichever other streams share its batch, and to the stream run alone.
+// Batch invariance. The native float32 kernels (native/core/packed_gemm) sum every element of a
+// product in one chain over k in order whatever the number of rows and however K is cut, so a
+// float32 stack's rows never depend on which other rows share the call. float64 stacks run on BLAS,
+// whose summation path depends on the shape: the engine pads each of their batches with zero rows of
+// full length up to `minRows` active rows at every step (3, or 9 when an inner dimension exceeds 256:
+// no GEMV path, no K chunks decided by the row count). Dense layers run row by row (BLAS picks its
+// path by the shape it is given). A stream's results are then bit-identical whichever other
+// streams share its batch, and to the stream run alone.
 import { native, type NativeArray, type NativeStackCall, type NativeStackResult } from '../native.js';
 import { Tensor, formatShape, type DType, type TensorData } from '../tensor.js';
 import { show } from '../options.js';
@@ -69,7 +70,7 @@ class Workspace {
   }
 }
 
-/** The largest inner dimension of the GEMMs up to which the native kernels never cut K into chunks. */
+/** float64 stacks (BLAS): the largest inner dimension up to which small batches are padded to 3 rows only. */
 const NATIVE_K_CHUNK = 256;
 
 export interface EngineOptions {
@@ -180,9 +181,9 @@ export class StreamEngine {
     this.idLimit = idLimit;
     this.outputWidth = width;
     this.perStepOutput = perStep;
-    // Rows per native call: at least 3 (no 1- or 2-row register tiles), more than 8 when an inner
-    // dimension is above 256 (K is then cut into chunks only for more than 8 rows).
-    this.minRows = this.batchInvariant ? (maxK > NATIVE_K_CHUNK ? 9 : 3) : 1;
+    // Rows per native call: any number for float32; for float64 (BLAS) at least 3, more than 8
+    // when an inner dimension is above 256 (see the batch invariance note above).
+    this.minRows = this.batchInvariant && this.dtype === 'float64' ? (maxK > NATIVE_K_CHUNK ? 9 : 3) : 1;
     this.layout = `${this.dtype};${layouts.join(',')}`;
   }
 

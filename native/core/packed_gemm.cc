@@ -21,7 +21,8 @@ constexpr std::align_val_t kAlign{64};
 // ---- Cache blocking (sizes in floats; L1d 32-48 KiB, L2 >= 1 MiB on the targets) ----------------
 // K is cut into chunks of at most kKcMax so that a panel chunk (kc × 32 floats = 32 KiB at kc = 256)
 // stays in L1 while all row blocks of A use it. Longer K is split into near-equal chunks; the
-// partial sums go through C (the first chunk honours `accumulate`, the others accumulate). With
+// partial sums go through C (the first chunk honours `accumulate`, the others accumulate), and as
+// every kernel goes on from the C it stored, the chunks change no bit of the result. With
 // M <= kMNoKChunks there is a single row block (8 rows for AVX-512), nothing reuses the panel, and
 // chunking would only re-read C and break the panel stream (measured 3-8% slower at M = 1-8).
 constexpr int64_t kKcMax = 256;
@@ -42,17 +43,21 @@ constexpr int64_t kWBytesPerMcRow = 32 << 10;
 inline int64_t chunk_count(int64_t n, int64_t max_chunk) { return (n + max_chunk - 1) / max_chunk; }
 
 // ---- Portable kernel ----------------------------------------------------------------------------
-// One row of A times one panel: acc[0:32] = A[0, 0:kc] · B[0:kc, 0:32], then columns [lo, hi) of
-// the C row are stored. The compiler keeps acc in 8 SSE registers (baseline x86-64: ~20 GFLOP/s on
-// the development machine, where wider tiles of this plain form came out 1.5-8x slower).
+// One row of A times one panel: acc[0:32] = C[0, 0:32] (accumulating; else 0) + A[0, 0:kc] ·
+// B[0:kc, 0:32], then columns [lo, hi) of the C row are stored: each element one chain over k in
+// order, as in the AVX kernels (batch invariance, packed_gemm_avx512.cc). The compiler keeps acc in
+// 8 SSE registers (baseline x86-64: ~20 GFLOP/s on the development machine, where wider tiles of
+// this plain form came out 1.5-8x slower).
 void generic_row(int64_t kc, const float* A, const float* B, float* C, int lo, int hi, bool accumulate) {
   float acc[kP] = {};
+  if (accumulate)
+    for (int j = lo; j < hi; ++j) acc[j] = C[j];
   for (int64_t k = 0; k < kc; ++k) {
     const float a = A[k];
     const float* b = B + k * kP;
     for (int j = 0; j < kP; ++j) acc[j] += a * b[j];
   }
-  for (int j = lo; j < hi; ++j) C[j] = accumulate ? C[j] + acc[j] : acc[j];
+  for (int j = lo; j < hi; ++j) C[j] = acc[j];
 }
 
 void generic_run_panels(const packed_gemm_internal::PanelTask& t) {

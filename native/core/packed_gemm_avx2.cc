@@ -30,19 +30,21 @@ inline __m256i lane_mask(int lo, int hi, int base) {
   return _mm256_and_si256(ge_lo, lt_hi);
 }
 
-// One register tile: C[0:R, 0:16] (+)= A[0:R, 0:kc] · B[0:kc, 0:16] on the lanes of (mask0, mask1),
-// plus software prefetches for what comes next (see run_panels).
+// One register tile: C[0:R, 0:16·G] (+)= A[0:R, 0:kc] · B[0:kc, 0:16·G] over G consecutive 16-column
+// half panels (units, see run_panels; G > 1 only for 1- and 2-row tiles, see tile()) on the lanes
+// of (mask0[g], mask1[g]), plus software prefetches for what comes next.
+constexpr int kGMax = 4;
 struct TileArgs {
   int64_t kc;
   const float* A;  // row i at A + i·lda
   int64_t lda;
-  const float* B;  // half panel: row k at B + k·32, 64-byte aligned
-  float* C;        // row i at C + i·ldc
+  const float* B[kGMax];  // unit g: row k at B[g] + k·32, 64-byte aligned
+  float* C;        // row i at C + i·ldc; unit g's columns from C + 16·g
   int64_t ldc;
-  __m256i mask0, mask1;  // columns 0-7 / 8-15 to store
-  bool full;             // both masks all-ones: plain loads/stores (masked ones are slow on some CPUs)
+  __m256i mask0[kGMax], mask1[kGMax];  // per unit: columns 0-7 / 8-15 to store
+  bool full;             // every mask all-ones: plain loads/stores (masked ones are slow on some CPUs)
   bool accumulate;
-  const float* next_B;  // half panel to prefetch alongside B (row k with row k), or nullptr
+  const float* next_B;  // half panel to prefetch alongside B (row k with row k), or nullptr (G = 1 only)
   const float* next_C;  // C tile to prefetch: next_C_rows rows at stride ldc, columns [next_lo, next_hi)
   int next_C_rows, next_lo, next_hi;
 };
@@ -56,14 +58,15 @@ inline void prefetch_line(const float* p) {
   if constexpr (kPf == kToL2) _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1);
 }
 
-// For R <= 3 the k loop is split into S interleaved accumulator chains (summed at the end) so that
-// at least 8 FMAs are independent (latency 4-5 cycles, 2 per cycle).
-template <int R, PrefetchB kPf>
+// Every element of C is one chain of FMAs over k in order, started from C itself when accumulating
+// (else from zero), whatever the tile's height R: a row of C comes out bit-identical whichever rows
+// share its GEMM and however K is cut into chunks (batch invariance, see packed_gemm_avx512.cc).
+// The FMA latency needs about 8 independent chains: R rows × 2 ymm have 2R (a 3-row tile runs at
+// ~3/4 of the peak); a 1- or 2-row tile covers G = 4 or 2 units instead.
+template <int R, int G, PrefetchB kPf>
 __attribute__((noinline)) void tile(const TileArgs& t) {
-  constexpr int S = R == 1 ? 4 : R <= 3 ? 2 : 1;
   const int64_t kc = t.kc, lda = t.lda;
   const float* __restrict A = t.A;
-  const float* __restrict B = t.B;
   const float* __restrict next_B = t.next_B;
 
   // The next C tile is needed in ~R·kc/6 cycles: fetch its row starts and ends now.
@@ -73,70 +76,51 @@ __attribute__((noinline)) void tile(const TileArgs& t) {
     _mm_prefetch(reinterpret_cast<const char*>(row + t.next_hi - 1), _MM_HINT_T0);
   }
 
-  __m256 c0[S][R], c1[S][R];
+  __m256 c0[G][R], c1[G][R];
 #pragma GCC unroll 16
-  for (int s = 0; s < S; ++s) {
+  for (int g = 0; g < G; ++g) {
 #pragma GCC unroll 16
-    for (int i = 0; i < R; ++i) c0[s][i] = c1[s][i] = _mm256_setzero_ps();
+    for (int i = 0; i < R; ++i) {
+      const float* row = t.C + i * t.ldc + g * 16;
+      if (!t.accumulate) {
+        c0[g][i] = c1[g][i] = _mm256_setzero_ps();
+      } else if (t.full) {
+        c0[g][i] = _mm256_loadu_ps(row);
+        c1[g][i] = _mm256_loadu_ps(row + 8);
+      } else {
+        c0[g][i] = _mm256_maskload_ps(row, t.mask0[g]);
+        c1[g][i] = _mm256_maskload_ps(row + 8, t.mask1[g]);
+      }
+    }
   }
 
-  int64_t k = 0;
-  for (; k + S <= kc; k += S) {
+  for (int64_t k = 0; k < kc; ++k) {
+    if constexpr (G == 1) prefetch_line<kPf>(next_B + k * kP);
 #pragma GCC unroll 16
-    for (int s = 0; s < S; ++s) {
-      const __m256 b0 = _mm256_load_ps(B + (k + s) * kP);
-      const __m256 b1 = _mm256_load_ps(B + (k + s) * kP + 8);
-      prefetch_line<kPf>(next_B + (k + s) * kP);
+    for (int g = 0; g < G; ++g) {
+      const __m256 b0 = _mm256_load_ps(t.B[g] + k * kP);
+      const __m256 b1 = _mm256_load_ps(t.B[g] + k * kP + 8);
 #pragma GCC unroll 16
       for (int i = 0; i < R; ++i) {
-        const __m256 a = _mm256_broadcast_ss(A + i * lda + k + s);
-        c0[s][i] = _mm256_fmadd_ps(a, b0, c0[s][i]);
-        c1[s][i] = _mm256_fmadd_ps(a, b1, c1[s][i]);
+        const __m256 a = _mm256_broadcast_ss(A + i * lda + k);
+        c0[g][i] = _mm256_fmadd_ps(a, b0, c0[g][i]);
+        c1[g][i] = _mm256_fmadd_ps(a, b1, c1[g][i]);
       }
-    }
-  }
-  for (; k < kc; ++k) {  // only when S > 1: the last kc % S steps
-    const __m256 b0 = _mm256_load_ps(B + k * kP);
-    const __m256 b1 = _mm256_load_ps(B + k * kP + 8);
-#pragma GCC unroll 16
-    for (int i = 0; i < R; ++i) {
-      const __m256 a = _mm256_broadcast_ss(A + i * lda + k);
-      c0[0][i] = _mm256_fmadd_ps(a, b0, c0[0][i]);
-      c1[0][i] = _mm256_fmadd_ps(a, b1, c1[0][i]);
-    }
-  }
-#pragma GCC unroll 16
-  for (int s = 1; s < S; ++s) {
-#pragma GCC unroll 16
-    for (int i = 0; i < R; ++i) {
-      c0[0][i] = _mm256_add_ps(c0[0][i], c0[s][i]);
-      c1[0][i] = _mm256_add_ps(c1[0][i], c1[s][i]);
     }
   }
 
-  if (t.full) {
+#pragma GCC unroll 16
+  for (int g = 0; g < G; ++g) {
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
-      float* row = t.C + i * t.ldc;
-      __m256 v0 = c0[0][i], v1 = c1[0][i];
-      if (t.accumulate) {
-        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(row));
-        v1 = _mm256_add_ps(v1, _mm256_loadu_ps(row + 8));
+      float* row = t.C + i * t.ldc + g * 16;
+      if (t.full) {
+        _mm256_storeu_ps(row, c0[g][i]);
+        _mm256_storeu_ps(row + 8, c1[g][i]);
+      } else {
+        _mm256_maskstore_ps(row, t.mask0[g], c0[g][i]);
+        _mm256_maskstore_ps(row + 8, t.mask1[g], c1[g][i]);
       }
-      _mm256_storeu_ps(row, v0);
-      _mm256_storeu_ps(row + 8, v1);
-    }
-  } else {
-#pragma GCC unroll 16
-    for (int i = 0; i < R; ++i) {
-      float* row = t.C + i * t.ldc;
-      __m256 v0 = c0[0][i], v1 = c1[0][i];
-      if (t.accumulate) {
-        v0 = _mm256_add_ps(v0, _mm256_maskload_ps(row, t.mask0));
-        v1 = _mm256_add_ps(v1, _mm256_maskload_ps(row + 8, t.mask1));
-      }
-      _mm256_maskstore_ps(row, t.mask0, v0);
-      _mm256_maskstore_ps(row + 8, t.mask1, v1);
     }
   }
 }
@@ -148,9 +132,18 @@ inline void tile_rows(int64_t r, PrefetchB pf, const TileArgs& t) {
   if constexpr (R > 0) {
     if (r != R) return tile_rows<R - 1>(r, pf, t);
     // 1-row tiles are bound by the panel loads (GEMV): prefetches would only compete (measured).
-    if (R < 2 || pf == kNoPrefetch) return tile<R, kNoPrefetch>(t);
-    if (pf == kToL2) return tile<R, kToL2>(t);
-    return tile<R, kToL1>(t);
+    if (R < 2 || pf == kNoPrefetch) return tile<R, 1, kNoPrefetch>(t);
+    if (pf == kToL2) return tile<R, 1, kToL2>(t);
+    return tile<R, 1, kToL1>(t);
+  }
+}
+
+// A 1- or 2-row tile over g in [1, G] units (see tile()).
+template <int R, int G>
+inline void wide_tile(int g, const TileArgs& t) {
+  if constexpr (G > 0) {
+    if (g != G) return wide_tile<R, G - 1>(g, t);
+    tile<R, G, kNoPrefetch>(t);
   }
 }
 
@@ -187,13 +180,35 @@ void run_panels(const PanelTask& pt) {
   t.lda = pt.lda;
   t.ldc = pt.ldc;
   t.accumulate = pt.accumulate;
+  if (pt.m <= 2) {  // one or two rows: tiles of G units side by side (see tile())
+    const int64_t G = pt.m == 1 ? kGMax : 2;
+    t.A = pt.A;
+    t.next_B = nullptr;
+    t.next_C = nullptr;
+    t.next_C_rows = 0;
+    for (int64_t u = u_begin; u < u_end; u += G) {
+      const int g_count = static_cast<int>(u_end - u < G ? u_end - u : G);
+      t.full = true;
+      for (int g = 0; g < g_count; ++g) {
+        const int lo = unit_lo(u + g), hi = unit_hi(u + g);
+        t.full = t.full && lo == 0 && hi == 16;
+        t.mask0[g] = lane_mask(lo, hi, 0);
+        t.mask1[g] = lane_mask(lo, hi, 8);
+        t.B[g] = unit_B(u + g);
+      }
+      t.C = unit_C(u);
+      if (pt.m == 1) wide_tile<1, kGMax>(g_count, t);
+      else wide_tile<2, 2>(g_count, t);
+    }
+    return;
+  }
   for (int64_t u = u_begin; u < u_end; ++u) {
     const int lo = unit_lo(u), hi = unit_hi(u);
     const bool has_next = u + 1 < u_end;
     t.full = lo == 0 && hi == 16;
-    t.mask0 = lane_mask(lo, hi, 0);
-    t.mask1 = lane_mask(lo, hi, 8);
-    t.B = unit_B(u);
+    t.mask0[0] = lane_mask(lo, hi, 0);
+    t.mask1[0] = lane_mask(lo, hi, 8);
+    t.B[0] = unit_B(u);
     t.next_B = has_next ? unit_B(u + 1) : nullptr;
     float* C = unit_C(u);
     int64_t i0 = 0;

@@ -36,18 +36,21 @@ inline __mmask16 lane_mask(int lo, int hi, int base) {
   return static_cast<__mmask16>(((1u << b) - 1u) & ~((1u << a) - 1u));
 }
 
-// One register tile: C[0:R, 0:32] (+)= A[0:R, 0:kc] · B[0:kc, 0:32] on the lanes of (mask0, mask1),
-// plus software prefetches for what comes next (see run_panels).
+// One register tile: C[0:R, 0:32·G] (+)= A[0:R, 0:kc] · B[0:kc, 0:32·G] over G consecutive panels
+// (G > 1 only for 1- and 2-row tiles, see tile()) on the lanes of (mask0[g], mask1[g]), plus
+// software prefetches for what comes next (see run_panels).
+constexpr int kGMax = 4;
 struct TileArgs {
   int64_t kc;
   const float* A;  // row i at A + i·lda
   int64_t lda;
-  const float* B;  // k-major panel rows of 32 floats, 64-byte aligned
-  float* C;        // row i at C + i·ldc
+  const float* B;  // k-major panel rows of 32 floats, 64-byte aligned; panel g at B + g·panel_stride
+  int64_t panel_stride;
+  float* C;        // row i at C + i·ldc; panel g's columns from C + 32·g
   int64_t ldc;
-  __mmask16 mask0, mask1;  // columns 0-15 / 16-31 to store
+  __mmask16 mask0[kGMax], mask1[kGMax];  // per panel: columns 0-15 / 16-31 to store
   bool accumulate;
-  const float* next_B;  // panel to prefetch alongside B (row k with row k), or nullptr
+  const float* next_B;  // panel to prefetch alongside B (row k with row k), or nullptr (G = 1 only)
   const float* next_C;  // C tile to prefetch: next_C_rows rows at stride ldc, columns [next_lo, next_hi)
   int next_C_rows, next_lo, next_hi;
 };
@@ -61,12 +64,16 @@ inline void prefetch_line(const float* p) {
   if constexpr (kPf == kToL2) _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1);
 }
 
-// For R = 1 or 2 the tile has only 2 or 4 accumulators, too few to hide the FMA latency (4 cycles,
-// 2 per cycle), so the k loop is split into S interleaved chains that are summed at the end.
-template <int R, PrefetchB kPf>
+// Every element of C is one chain of FMAs over k in order, started from C itself when accumulating
+// (else from zero), whatever the tile's height R: a row of C comes out bit-identical whichever rows
+// share its GEMM and however K is cut into chunks (a chunk stores C exactly, the next one goes on
+// from it). That is what lets a stream's step run in any batch with the same result (batch
+// invariance, lib/serve/stream.ts). The FMA latency (4 cycles, 2 per cycle) needs 8 independent
+// chains: R = 8 rows × 2 zmm have 16; a 1- or 2-row tile covers G = 4 or 2 panels instead (8
+// chains), not S interleaved chains per element, which would change the order of the sum.
+template <int R, int G, PrefetchB kPf>
 __attribute__((noinline)) void tile(const TileArgs& t) {
-  constexpr int S = R == 1 ? 4 : R == 2 ? 2 : 1;
-  const int64_t kc = t.kc, lda = t.lda;
+  const int64_t kc = t.kc, lda = t.lda, ps = t.panel_stride;
   const float* __restrict A = t.A;
   const float* __restrict B = t.B;
   const float* __restrict next_B = t.next_B;
@@ -78,61 +85,51 @@ __attribute__((noinline)) void tile(const TileArgs& t) {
     _mm_prefetch(reinterpret_cast<const char*>(row + t.next_hi - 1), _MM_HINT_T0);
   }
 
-  __m512 c0[S][R], c1[S][R];
+  __m512 c0[G][R], c1[G][R];
 #pragma GCC unroll 16
-  for (int s = 0; s < S; ++s) {
+  for (int g = 0; g < G; ++g) {
 #pragma GCC unroll 16
-    for (int i = 0; i < R; ++i) c0[s][i] = c1[s][i] = _mm512_setzero_ps();
-  }
-
-  int64_t k = 0;
-  for (; k + S <= kc; k += S) {
-#pragma GCC unroll 16
-    for (int s = 0; s < S; ++s) {
-      const __m512 b0 = _mm512_load_ps(B + (k + s) * kP);
-      const __m512 b1 = _mm512_load_ps(B + (k + s) * kP + 16);
-      prefetch_line<kPf>(next_B + (k + s) * kP);
-      prefetch_line<kPf>(next_B + (k + s) * kP + 16);
-#pragma GCC unroll 16
-      for (int i = 0; i < R; ++i) {
-        const __m512 a = _mm512_set1_ps(A[i * lda + k + s]);
-        c0[s][i] = _mm512_fmadd_ps(a, b0, c0[s][i]);
-        c1[s][i] = _mm512_fmadd_ps(a, b1, c1[s][i]);
+    for (int i = 0; i < R; ++i) {
+      if (t.accumulate) {
+        const float* row = t.C + i * t.ldc + g * kP;
+        c0[g][i] = _mm512_maskz_loadu_ps(t.mask0[g], row);
+        c1[g][i] = _mm512_maskz_loadu_ps(t.mask1[g], row + 16);
+      } else {
+        c0[g][i] = c1[g][i] = _mm512_setzero_ps();
       }
     }
   }
-  for (; k < kc; ++k) {  // only when S > 1: the last kc % S steps
-    const __m512 b0 = _mm512_load_ps(B + k * kP);
-    const __m512 b1 = _mm512_load_ps(B + k * kP + 16);
-    prefetch_line<kPf>(next_B + k * kP);
-    prefetch_line<kPf>(next_B + k * kP + 16);
+
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 b0[G], b1[G];
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) {
+      b0[g] = _mm512_load_ps(B + g * ps + k * kP);
+      b1[g] = _mm512_load_ps(B + g * ps + k * kP + 16);
+    }
+    if constexpr (G == 1) {
+      prefetch_line<kPf>(next_B + k * kP);
+      prefetch_line<kPf>(next_B + k * kP + 16);
+    }
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
       const __m512 a = _mm512_set1_ps(A[i * lda + k]);
-      c0[0][i] = _mm512_fmadd_ps(a, b0, c0[0][i]);
-      c1[0][i] = _mm512_fmadd_ps(a, b1, c1[0][i]);
-    }
-  }
 #pragma GCC unroll 16
-  for (int s = 1; s < S; ++s) {
-#pragma GCC unroll 16
-    for (int i = 0; i < R; ++i) {
-      c0[0][i] = _mm512_add_ps(c0[0][i], c0[s][i]);
-      c1[0][i] = _mm512_add_ps(c1[0][i], c1[s][i]);
+      for (int g = 0; g < G; ++g) {
+        c0[g][i] = _mm512_fmadd_ps(a, b0[g], c0[g][i]);
+        c1[g][i] = _mm512_fmadd_ps(a, b1[g], c1[g][i]);
+      }
     }
   }
 
-  const __mmask16 mask0 = t.mask0, mask1 = t.mask1;
 #pragma GCC unroll 16
-  for (int i = 0; i < R; ++i) {
-    float* row = t.C + i * t.ldc;
-    __m512 v0 = c0[0][i], v1 = c1[0][i];
-    if (t.accumulate) {
-      v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(mask0, row));
-      v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(mask1, row + 16));
+  for (int g = 0; g < G; ++g) {
+#pragma GCC unroll 16
+    for (int i = 0; i < R; ++i) {
+      float* row = t.C + i * t.ldc + g * kP;
+      _mm512_mask_storeu_ps(row, t.mask0[g], c0[g][i]);
+      _mm512_mask_storeu_ps(row + 16, t.mask1[g], c1[g][i]);
     }
-    _mm512_mask_storeu_ps(row, mask0, v0);
-    _mm512_mask_storeu_ps(row + 16, mask1, v1);
   }
 }
 
@@ -144,9 +141,18 @@ inline void tile_rows(int64_t r, PrefetchB pf, const TileArgs& t) {
   if constexpr (R > 0) {
     if (r != R) return tile_rows<R - 1>(r, pf, t);
     // 1-row tiles are bound by the panel loads (GEMV): prefetches would only compete (measured).
-    if (R < 2 || pf == kNoPrefetch) return tile<R, kNoPrefetch>(t);
-    if (pf == kToL2) return tile<R, kToL2>(t);
-    return tile<R, kToL1>(t);
+    if (R < 2 || pf == kNoPrefetch) return tile<R, 1, kNoPrefetch>(t);
+    if (pf == kToL2) return tile<R, 1, kToL2>(t);
+    return tile<R, 1, kToL1>(t);
+  }
+}
+
+// A 1- or 2-row tile over g in [1, G] panels (see tile()).
+template <int R, int G>
+inline void wide_tile(int g, const TileArgs& t) {
+  if constexpr (G > 0) {
+    if (g != G) return wide_tile<R, G - 1>(g, t);
+    tile<R, G, kNoPrefetch>(t);
   }
 }
 
@@ -231,11 +237,31 @@ void run_panels(const PanelTask& pt) {
   t.lda = pt.lda;
   t.ldc = pt.ldc;
   t.accumulate = pt.accumulate;
+  t.panel_stride = pt.panel_stride;
+  if (pt.m <= 2) {  // one or two rows: tiles of G panels side by side (see tile())
+    const int G = pt.m == 1 ? kGMax : 2;
+    t.A = pt.A;
+    t.next_B = nullptr;
+    t.next_C = nullptr;
+    t.next_C_rows = 0;
+    for (int64_t p = 0; p < pt.num_panels; p += G) {
+      const int g_count = static_cast<int>(pt.num_panels - p < G ? pt.num_panels - p : G);
+      for (int g = 0; g < g_count; ++g) {
+        t.mask0[g] = lane_mask(col_lo(p + g), col_hi(p + g), 0);
+        t.mask1[g] = lane_mask(col_lo(p + g), col_hi(p + g), 16);
+      }
+      t.B = pt.B + p * pt.panel_stride;
+      t.C = pt.C + p * kP;
+      if (pt.m == 1) wide_tile<1, kGMax>(g_count, t);
+      else wide_tile<2, 2>(g_count, t);
+    }
+    return;
+  }
   for (int64_t p = 0; p < pt.num_panels; ++p) {
     const int lo = col_lo(p), hi = col_hi(p);
     const bool has_next_panel = p + 1 < pt.num_panels;
-    t.mask0 = lane_mask(lo, hi, 0);
-    t.mask1 = lane_mask(lo, hi, 16);
+    t.mask0[0] = lane_mask(lo, hi, 0);
+    t.mask1[0] = lane_mask(lo, hi, 16);
     t.B = pt.B + p * pt.panel_stride;
     t.next_B = has_next_panel ? t.B + pt.panel_stride : nullptr;
     float* C = pt.C + p * kP;
