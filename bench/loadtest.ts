@@ -12,8 +12,9 @@
  * configuration on this machine ('direct*'), found first by a search at the largest connection
  * count over the async calls allowed to run at once (RNNKIT_MAX_RUNNING_CALLS 1, 2, 4; the default
  * is cores ÷ native threads) and the engine's batch invariance (on, or off with
- * --no-batch-invariant: a one-row call is then not padded to the kernels' row minimum). The
- * batcher's throughput is compared with both; the target is the tuned one.
+ * --no-batch-invariant: Dense layers as one product, float64 batches not padded; for this float32
+ * LSTM it changes no work, and the search shows it within noise). The batcher's throughput is
+ * compared with both; the target is the tuned one.
  *
  * Then, in this process, the per-step cost of a batched stream step (stepStreams over B streams)
  * against the per-step cost inside one whole-sequence call (layer.forward of [B, 100, 64] / 100),

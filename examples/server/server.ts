@@ -7,10 +7,9 @@
  *
  * (examples/server/make-models.ts trains and saves the models.) --mode direct answers each request
  * with its own call (stream.stepAsync / model.predict) instead of the batcher: the load test's baseline.
- * --no-batch-invariant runs every call as one product over its rows (EngineOptions.batchInvariant
- * false): a stream's last bits may then depend on which streams share its batch, and a call of one
- * row is not padded to the kernels' row minimum (faster per-request calls; the load test's tuned
- * baseline searches it).
+ * --no-batch-invariant: EngineOptions.batchInvariant false — Dense layers run as one product over
+ * the batch and float64 batches are not padded, so a stream's last bits may then depend on which
+ * streams share its batch (the load test's tuned per-request baseline searches it).
  * --mode floor runs no model: every step, feed or predict is answered with zeros of the model's
  * output width, through the same HTTP, routing and JSON code; the load test measures with it what
  * this server can serve at all on the machine (the ceiling of both other modes).
