@@ -75,8 +75,8 @@ const NATIVE_K_CHUNK = 256;
 
 export interface EngineOptions {
   /**
-   * Keep results independent of the batch composition (default true): pad small batches to the
-   * native kernels' row minimum and run Dense layers row by row. false runs each Dense layer as one
+   * Keep results independent of the batch composition (default true): run Dense layers row by row
+   * and pad small float64 batches to BLAS's row minimum (float32 needs no padding). false runs each Dense layer as one
    * product over the batch (faster; the last bits may then depend on which rows share a batch).
    */
   batchInvariant?: boolean;
