@@ -200,16 +200,16 @@ try {
   for (const B of [1, 16, 64, 256]) costs.push({ B, ...stepCost(model, B) });
   // The per-request server at its best: a short search at the largest connection count.
   const searchAt = Math.max(...connectionsList);
+  const candidates: Config[] = [1, 2, 4].flatMap((runningCalls) => [true, false].map((batchInvariant) => ({ runningCalls, batchInvariant })));
   const search: Row[] = [];
-  for (const runningCalls of [1, 2, 4]) {
-    for (const batchInvariant of [true, false]) {
-      const row = await measure(dir, 'direct', searchAt, body, { runningCalls, batchInvariant }, 'direct', searchDuration, 0.5);
-      search.push(row);
-      console.log(`search: direct ${searchAt} conn, ${row.config}: ${row.rps.toFixed(0)} req/s`);
-    }
+  for (const config of candidates) {
+    const row = await measure(dir, 'direct', searchAt, body, config, 'direct', searchDuration, 0.5);
+    search.push(row);
+    console.log(`search: direct ${searchAt} conn, ${row.config}: ${row.rps.toFixed(0)} req/s`);
   }
-  const bestSearch = search.reduce((a, b) => (b.rps > a.rps ? b : a));
-  const best: Config = { runningCalls: [1, 2, 4][search.indexOf(bestSearch) >> 1], batchInvariant: search.indexOf(bestSearch) % 2 === 0 };
+  let won = 0;
+  search.forEach((r, i) => { if (r.rps > search[won].rps) won = i; });
+  const best = candidates[won];
   console.log(`direct*: ${describeConfig(best)}`);
   const rows: Row[] = [];
   for (const connections of connectionsList) {

@@ -12,9 +12,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import { spawnSync } from 'node:child_process';
 import os from 'node:os';
-import { repoRoot } from './helpers/child.js';
+import { assertChildOk, runNodeChild } from './helpers/child.js';
 
 import { getMaxRunningCalls, getNumThreads, LSTM, setNumThreads, Tensor } from '../lib/index.js';
 import { buildJob, mixedSpecs, resultOf, type Family, type Job, type JobResult, type JobSpec } from './helpers/async-jobs.js';
@@ -149,10 +148,9 @@ test('async calls at once: cores ÷ native threads by default, RNNKIT_MAX_RUNNIN
   } finally {
     setNumThreads(before);
   }
-  const code = `import { getMaxRunningCalls, setNumThreads } from './lib/index.js'; setNumThreads(1); console.log('calls', getMaxRunningCalls());`;
-  const res = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, RNNKIT_MAX_RUNNING_CALLS: '3' }, timeout: 60_000 });
-  assert.equal(res.status, 0, res.stderr);
-  assert.match(res.stdout, /calls 3\b/);
+  const code = `import { getMaxRunningCalls, setNumThreads } from './lib/index.js'; setNumThreads(1); console.log('ok: calls', getMaxRunningCalls());`;
+  const line = assertChildOk(runNodeChild('-e', [code], { nodeArgs: ['--input-type=module'], env: { RNNKIT_MAX_RUNNING_CALLS: '3' } }), 'RNNKIT_MAX_RUNNING_CALLS=3');
+  assert.match(line, /calls 3\b/);
 });
 
 /**

@@ -71,7 +71,7 @@ class Workspace {
 }
 
 /** float64 stacks (BLAS): the largest inner dimension up to which small batches are padded to 3 rows only. */
-const NATIVE_K_CHUNK = 256;
+const FLOAT64_PAD_K = 256;
 
 export interface EngineOptions {
   /**
@@ -183,7 +183,7 @@ export class StreamEngine {
     this.perStepOutput = perStep;
     // Rows per native call: any number for float32; for float64 (BLAS) at least 3, more than 8
     // when an inner dimension is above 256 (see the batch invariance note above).
-    this.minRows = this.batchInvariant && this.dtype === 'float64' ? (maxK > NATIVE_K_CHUNK ? 9 : 3) : 1;
+    this.minRows = this.batchInvariant && this.dtype === 'float64' ? (maxK > FLOAT64_PAD_K ? 9 : 3) : 1;
     this.layout = `${this.dtype};${layouts.join(',')}`;
   }
 
