@@ -67,5 +67,22 @@ template <> inline double exp_act<double>(double x) { return std::exp(x); }
 // libm's log1pf is accurate and vectorises poorly only in the rarely used Softplus.
 template <typename S> inline S log1p_act(S x) { return std::log1p(x); }
 
+// Over spans: y[k] = act(x[k]) for k < n (x and y may alias), y[k] = m[k]·tanh(x[k]). The AVX-512
+// and AVX2 builds overload the float versions with explicit vector code (simd_math.h).
+template <typename S>
+inline void sigmoid_n(const S* x, S* y, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) y[k] = sigmoid(x[k]);
+}
+template <typename S>
+inline void tanh_n(const S* x, S* y, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) y[k] = tanh_act(x[k]);
+}
+template <typename S>
+inline void mul_tanh_n(const S* x, const S* m, S* y, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) y[k] = m[k] * tanh_act(x[k]);
+}
+
 }  // namespace RNNKIT_KERNEL_NS
 }  // namespace rnnkit
+
+#include "simd_math.h"

@@ -26,8 +26,8 @@ template <typename S>
 inline void act_forward(const ActParams<S>& a, const S* x, S* y, int64_t n) {
   const S al = a.alpha, be = a.beta;
   switch (a.kind) {
-    case Act::kSigmoid: for (int64_t j = 0; j < n; ++j) y[j] = sigmoid(x[j]); break;
-    case Act::kTanh: for (int64_t j = 0; j < n; ++j) y[j] = tanh_act(x[j]); break;
+    case Act::kSigmoid: sigmoid_n(x, y, n); break;
+    case Act::kTanh: tanh_n(x, y, n); break;
     case Act::kRelu: for (int64_t j = 0; j < n; ++j) y[j] = x[j] < S(0) ? S(0) : x[j]; break;  // NaN stays NaN
     case Act::kHardSigmoid:
       for (int64_t j = 0; j < n; ++j) {
@@ -61,10 +61,12 @@ inline void act_derivative(const ActParams<S>& a, const S* x, S* d, int64_t n) {
   const S al = a.alpha, be = a.beta;
   switch (a.kind) {
     case Act::kSigmoid:
-      for (int64_t j = 0; j < n; ++j) { S s = sigmoid(x[j]); d[j] = s * (S(1) - s); }
+      sigmoid_n(x, d, n);
+      for (int64_t j = 0; j < n; ++j) d[j] = d[j] * (S(1) - d[j]);
       break;
     case Act::kTanh:
-      for (int64_t j = 0; j < n; ++j) { S t = tanh_act(x[j]); d[j] = S(1) - t * t; }
+      tanh_n(x, d, n);
+      for (int64_t j = 0; j < n; ++j) d[j] = S(1) - d[j] * d[j];
       break;
     case Act::kRelu: for (int64_t j = 0; j < n; ++j) d[j] = x[j] > S(0) ? S(1) : S(0); break;
     case Act::kHardSigmoid:
@@ -83,7 +85,7 @@ inline void act_derivative(const ActParams<S>& a, const S* x, S* d, int64_t n) {
         d[j] = S(1) / (q * q);
       }
       break;
-    case Act::kSoftplus: for (int64_t j = 0; j < n; ++j) d[j] = sigmoid(x[j]); break;
+    case Act::kSoftplus: sigmoid_n(x, d, n); break;
   }
 }
 

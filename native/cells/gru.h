@@ -14,14 +14,19 @@ namespace RNNKIT_KERNEL_NS {
 template <typename S>
 inline void gru_lbr_forward_row(S* __restrict gates, S* __restrict hn, S* __restrict h, const S* __restrict hh, const S* __restrict b_hh, const S* __restrict h_prev,
                                 int64_t H, int64_t k0, int64_t k1) {
+  // In passes, so the activations run over spans (activations.h): r, z; then n; then h.
+  const int64_t len = k1 - k0;
   for (int64_t k = k0; k < k1; ++k) {
-    S br = b_hh[k], bz = b_hh[H + k], bn = b_hh[2 * H + k];
-    S r = sigmoid(gates[k] + hh[k] + br);
-    S z = sigmoid(gates[H + k] + hh[H + k] + bz);
-    S hnk = hh[2 * H + k] + bn;
-    S n = tanh_act(gates[2 * H + k] + r * hnk);
-    gates[k] = r; gates[H + k] = z; gates[2 * H + k] = n;
-    hn[k] = hnk;
+    gates[k] = gates[k] + hh[k] + b_hh[k];
+    gates[H + k] = gates[H + k] + hh[H + k] + b_hh[H + k];
+    hn[k] = hh[2 * H + k] + b_hh[2 * H + k];
+  }
+  sigmoid_n(gates + k0, gates + k0, len);
+  sigmoid_n(gates + H + k0, gates + H + k0, len);
+  for (int64_t k = k0; k < k1; ++k) gates[2 * H + k] = gates[2 * H + k] + gates[k] * hn[k];
+  tanh_n(gates + 2 * H + k0, gates + 2 * H + k0, len);
+  for (int64_t k = k0; k < k1; ++k) {
+    const S z = gates[H + k], n = gates[2 * H + k];
     h[k] = (S(1) - z) * n + z * h_prev[k];
   }
 }
@@ -48,20 +53,16 @@ inline void gru_lbr_backward_row(S* __restrict dgx, S* __restrict dgh, S* __rest
 // rh: [H] out (r ⊙ h_prev).
 template <typename S>
 inline void gru_rb_forward_rz_row(S* __restrict gates, S* __restrict rh, const S* __restrict h_prev, int64_t H, int64_t k0, int64_t k1) {
-  for (int64_t k = k0; k < k1; ++k) {
-    S r = sigmoid(gates[k]);
-    S z = sigmoid(gates[H + k]);
-    gates[k] = r; gates[H + k] = z;
-    rh[k] = r * h_prev[k];
-  }
+  sigmoid_n(gates + k0, gates + k0, k1 - k0);
+  sigmoid_n(gates + H + k0, gates + H + k0, k1 - k0);
+  for (int64_t k = k0; k < k1; ++k) rh[k] = gates[k] * h_prev[k];
 }
 // Phase 2. gates n block: pre-activation in (x-side + R_n rh), activation out.
 template <typename S>
 inline void gru_rb_forward_n_row(S* __restrict gates, S* __restrict h, const S* __restrict h_prev, int64_t H, int64_t k0, int64_t k1) {
+  tanh_n(gates + 2 * H + k0, gates + 2 * H + k0, k1 - k0);
   for (int64_t k = k0; k < k1; ++k) {
-    S z = gates[H + k];
-    S n = tanh_act(gates[2 * H + k]);
-    gates[2 * H + k] = n;
+    const S z = gates[H + k], n = gates[2 * H + k];
     h[k] = (S(1) - z) * n + z * h_prev[k];
   }
 }

@@ -8,7 +8,11 @@ namespace RNNKIT_KERNEL_NS {
 // a: [H] pre-activation (in); h: [H] out.
 template <typename S, bool kRelu>
 inline void rnn_forward_row(S* __restrict h, const S* __restrict a, int64_t k0, int64_t k1) {
-  for (int64_t k = k0; k < k1; ++k) h[k] = kRelu ? relu_act(a[k]) : tanh_act(a[k]);
+  if constexpr (kRelu) {
+    for (int64_t k = k0; k < k1; ++k) h[k] = relu_act(a[k]);
+  } else {
+    tanh_n(a + k0, h + k0, k1 - k0);
+  }
 }
 
 // da: [H] out; h: [H] the step's output; dh: [H] carried gradient; dy: [H].
