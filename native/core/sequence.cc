@@ -21,6 +21,15 @@ namespace {
 constexpr int64_t kUnitBlock = PackedMatrix::kPanelWidth;
 // A step (or GEMM) with fewer flops than this runs on the calling thread alone.
 constexpr int64_t kMinParallelFlops = 1 << 18;
+// A step with fewer flops than kMinParallelFlops still runs staged across the pool when W_hh has
+// at least this many elements: at small batches a step streams all of W_hh from L2, and two
+// threads each streaming half win despite the per-step meeting. Measured (2 threads, T = 50,
+// staged / inline): LSTM(64 → 128) B 1 0.68, LSTM(64 → 96) B 1 0.77 and B 2 0.85 (W_hh 36 864);
+// LSTM(64 → 64) B 2 1.12 and B 1 (32 → 64) 1.09 (W_hh 16 384: the meeting costs more than it
+// saves). Above kMinParallelFlops staged beat one hand-off per step on every shape measured:
+// LSTM(64 → 64) B 16 0.95, B 32 0.96; LSTM(64 → 256) B 1 0.87; LSTM(128 → 512) B 1 0.97;
+// LSTM(128 → 256) B 64 1.00–1.02 and GRU 1.00 (the same split and the same imbalance waits).
+constexpr int64_t kMinStagedWeights = 1 << 15;
 // Inference projects the input in chunks of at most this many scalars (bounds memory).
 constexpr int64_t kProjectionChunk = 1 << 21;
 
@@ -194,6 +203,9 @@ struct CellFamily {
   CellTraits keeps;
   StepKernel<S> fwd[2] = {}, bwd[2] = {};
   void (*forward)(const CellFamily&, const ForwardStep<S>&) = nullptr;
+  // The units [u0, u1) of a forward step, when a step is one pass over the units (a whole step is
+  // then forward_units over a split of [0, H)); null when it needs two (GRU reset before).
+  void (*forward_units)(const CellFamily&, const ForwardStep<S>&, int64_t u0, int64_t u1) = nullptr;
   void (*backward)(const CellFamily&, const BackwardStep<S>&) = nullptr;
   // dW_hh from the h-side gate gradients [N, G·H], the aligned previous states [N, P] and the aux rows.
   void (*hh_gradient)(int64_t N, int64_t H, int64_t P, const S* dgh, const S* h_prev, const S* aux, S* dw_hh) = nullptr;
@@ -225,21 +237,24 @@ const S* aligned_previous(const StepPlan& p, const S* base, int64_t w, std::vect
 
 // SimpleRNN and LSTM: every gate from one recurrent GEMM (and, with full gate recurrence, the
 // previous step's effective i, f, o · W_grᵀ into i, f and o), then the cell.
+// The units [u0, u1) of a step (reads all of h_prev and acts_prev, writes only those units).
 template <typename S>
-void gates_forward(const CellFamily<S>& f, const ForwardStep<S>& s) {
+void gates_forward_units(const CellFamily<S>& f, const ForwardStep<S>& s, int64_t u0, int64_t u1) {
   const StepArgs<S>& a = s.a;
   const int64_t H = s.H, GH = a.GH, A3 = 3 * H;
   const int G = int(GH / H);
-  for_unit_ranges(H, s.flops, [&](int64_t u0, int64_t u1) {
-    gate_slices_gemm(s.W.hh(), s.Bs, a.h_prev, s.P, H, 0, G, u0, u1, true, a.gates, GH);
-    if (f.keeps.gate_acts) {  // gates i, f (columns 0..2H) and o (3H..4H)
-      const WeightGemm<S>& w_gr = s.W.gr();
-      w_gr.run(s.Bs, s.acts_prev, A3, u0, u1, true, a.gates, GH);
-      w_gr.run(s.Bs, s.acts_prev, A3, H + u0, H + u1, true, a.gates, GH);
-      w_gr.run(s.Bs, s.acts_prev, A3, 2 * H + u0, 2 * H + u1, true, a.gates + H, GH);
-    }
-    f.fwd[0](a, 0, s.Bs, u0, u1);
-  });
+  gate_slices_gemm(s.W.hh(), s.Bs, a.h_prev, s.P, H, 0, G, u0, u1, true, a.gates, GH);
+  if (f.keeps.gate_acts) {  // gates i, f (columns 0..2H) and o (3H..4H)
+    const WeightGemm<S>& w_gr = s.W.gr();
+    w_gr.run(s.Bs, s.acts_prev, A3, u0, u1, true, a.gates, GH);
+    w_gr.run(s.Bs, s.acts_prev, A3, H + u0, H + u1, true, a.gates, GH);
+    w_gr.run(s.Bs, s.acts_prev, A3, 2 * H + u0, 2 * H + u1, true, a.gates + H, GH);
+  }
+  f.fwd[0](a, 0, s.Bs, u0, u1);
+}
+template <typename S>
+void gates_forward(const CellFamily<S>& f, const ForwardStep<S>& s) {
+  for_unit_ranges(s.H, s.flops, [&](int64_t u0, int64_t u1) { gates_forward_units(f, s, u0, u1); });
 }
 template <typename S>
 void gates_backward(const CellFamily<S>& f, const BackwardStep<S>& s) {
@@ -258,12 +273,13 @@ void gates_backward(const CellFamily<S>& f, const BackwardStep<S>& s) {
 // GRU, linear before reset: h_prev·Rᵀ for all three gates into its own rows (the kernel needs
 // R_n h_prev + b_Rn apart), then the cell.
 template <typename S>
+void gru_lbr_forward_units(const CellFamily<S>& f, const ForwardStep<S>& s, int64_t u0, int64_t u1) {
+  gate_slices_gemm(s.W.hh(), s.Bs, s.a.h_prev, s.H, s.H, 0, 3, u0, u1, false, s.hh, s.a.GH);
+  f.fwd[0](s.a, 0, s.Bs, u0, u1);
+}
+template <typename S>
 void gru_lbr_forward(const CellFamily<S>& f, const ForwardStep<S>& s) {
-  const StepArgs<S>& a = s.a;
-  for_unit_ranges(s.H, s.flops, [&](int64_t u0, int64_t u1) {
-    gate_slices_gemm(s.W.hh(), s.Bs, a.h_prev, s.H, s.H, 0, 3, u0, u1, false, s.hh, a.GH);
-    f.fwd[0](a, 0, s.Bs, u0, u1);
-  });
+  for_unit_ranges(s.H, s.flops, [&](int64_t u0, int64_t u1) { gru_lbr_forward_units(f, s, u0, u1); });
 }
 template <typename S>
 void gru_lbr_backward(const CellFamily<S>& f, const BackwardStep<S>& s) {
@@ -317,6 +333,7 @@ CellFamily<S> family_of(const SeqConfig& c) {
   CellFamily<S> f;
   f.keeps = traits_of(c);
   f.forward = gates_forward<S>;
+  f.forward_units = gates_forward_units<S>;
   f.backward = gates_backward<S>;
   f.hh_gradient = hh_gradient<S>;
   switch (c.cell) {
@@ -337,6 +354,7 @@ CellFamily<S> family_of(const SeqConfig& c) {
         f.fwd[0] = g ? K.gru_lbr_general_forward : K.gru_lbr_forward;
         f.bwd[0] = g ? K.gru_lbr_general_backward : K.gru_lbr_backward;
         f.forward = gru_lbr_forward<S>;
+        f.forward_units = gru_lbr_forward_units<S>;
         f.backward = gru_lbr_backward<S>;
       } else {
         f.fwd[0] = g ? K.gru_rb_general_rz_forward : K.gru_rb_rz_forward;
@@ -344,6 +362,7 @@ CellFamily<S> family_of(const SeqConfig& c) {
         f.bwd[0] = g ? K.gru_rb_general_zn_backward : K.gru_rb_zn_backward;
         f.bwd[1] = g ? K.gru_rb_general_r_backward : K.gru_rb_r_backward;
         f.forward = gru_rb_forward<S>;
+        f.forward_units = nullptr;
         f.backward = gru_rb_backward<S>;
         f.hh_gradient = gru_rb_hh_gradient<S>;
       }
@@ -459,26 +478,102 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
     if (cstate) c_prev = buf.c0 ? buf.c0 : zeros;
   }
 
+  // Where step s writes: its gate rows (in the chunk that starts at packed row r0), h, c and the
+  // effective i, f, o (LSTM full gate recurrence).
+  struct Outputs {
+    S* g;
+    S* h;
+    S* c;
+    S* acts;
+  };
+  auto outputs_of = [&](int64_t s, S* gbase, int64_t r0) {
+    const int64_t off = plan.offset(s);
+    Outputs o{gbase + (off - r0) * GH, nullptr, nullptr, nullptr};  // gates [B_s, G·H]
+    if (train) {
+      o.h = hs + (B + off) * P;
+      if (cstate) o.c = cs + (B + off) * H;
+    } else {
+      const int64_t parity = s & 1;
+      o.h = buf.y ? buf.y + off * P : h_rows + parity * BP;
+      if (cstate) o.c = c_rows + parity * BH;
+    }
+    if (gate_acts) o.acts = train ? acts + (B + off) * A3 : acts_rows + (s & 1) * B * A3;
+    return o;
+  };
+  // The steps run as one pool job per chunk (parallel_stages: threads meet at one counter per step
+  // instead of a pool hand-off) when a step is one pass over the units, has no projection (which
+  // needs all of m) and no state mask (applied to all of h_prev between steps), and is worth
+  // splitting; each thread then keeps the same slice of units, and so of W_hh, in its cache.
+  const int64_t unit_blocks = (H + kUnitBlock - 1) / kUnitBlock;
+  const int64_t slices = std::min<int64_t>(ThreadPool::instance().num_threads(), unit_blocks);
+  const bool staged = fam.forward_units && !proj && !smask && slices >= 2 &&
+                      (2.0 * double(B) * double(GH) * double(P) >= double(kMinParallelFlops) || GH * P >= kMinStagedWeights);
+  struct StagedStep {
+    StepArgs<S> a;
+    int64_t Bs, off, next;
+    const S* acts_prev;
+  };
+  std::vector<StagedStep> steps;
+  if (staged) steps.reserve(size_t(std::min(T, chunk_steps)));
+
   for (int64_t s0 = 0; s0 < T; s0 += chunk_steps) {
     const int64_t n = std::min(chunk_steps, T - s0);
     const int64_t r0 = plan.offset(s0), r1 = plan.offset(s0 + n);
     S* gbase = train ? ws + L.gates + r0 * GH : chunk;  // row 0 is packed row r0
     project_inputs(w_ih, r1 - r0, I, buf.x + r0 * I, bias, gbase);
 
+    if (staged) {  // one pool job for the chunk's steps (parallel_stages), no projection, no state mask
+      steps.clear();
+      for (int64_t s = s0; s < s0 + n; ++s) {
+        const Outputs o = outputs_of(s, gbase, r0);
+        StagedStep st;
+        st.Bs = plan.size(s);
+        st.off = plan.offset(s);
+        st.next = s + 1 < T ? plan.size(s + 1) : 0;
+        st.acts_prev = acts_prev;
+        StepArgs<S>& a = st.a;
+        a.H = H; a.GH = GH; a.gates = o.g; a.h = o.h; a.c = o.c; a.h_prev = h_prev; a.c_prev = c_prev;
+        a.aux = fam.keeps.aux ? (train ? aux + st.off * H : aux_row) : nullptr;
+        a.hh = hh; a.b_hh = b_hh;
+        a.opt = &c.opt; a.peep = W.peep(); a.acts = o.acts;
+        steps.push_back(st);
+        h_prev = o.h;
+        c_prev = o.c;
+        acts_prev = o.acts;
+      }
+      // The final states of the sequences whose last step t was (rows [next, B_t)), units [u0, u1).
+      // Written one step later, by the item of step t + 1 or after the job: h_n is often h0 itself
+      // (the state carried in place from chunk to chunk, grid.cc), which every item of the chunk's
+      // first step reads whole, and step t + 1 is the first whose items all start after those reads.
+      auto final_states = [&](const StagedStep& st, int64_t u0, int64_t u1) {
+        const size_t units = sizeof(S) * size_t(u1 - u0);
+        for (int64_t r = st.next; r < st.Bs; ++r) {
+          if (buf.h_n) std::memcpy(buf.h_n + r * P + u0, st.a.h + r * P + u0, units);
+          if (cstate && buf.c_n) std::memcpy(buf.c_n + r * H + u0, st.a.c + r * H + u0, units);
+        }
+      };
+      const int64_t blocks = (H + kUnitBlock - 1) / kUnitBlock;
+      parallel_stages(n, slices, [&](int64_t t, int64_t j) {
+        const StagedStep& st = steps[size_t(t)];
+        const int64_t u0 = std::min(H, blocks * j / slices * kUnitBlock);
+        const int64_t u1 = std::min(H, blocks * (j + 1) / slices * kUnitBlock);
+        fam.forward_units(fam, ForwardStep<S>{W, st.a, st.Bs, H, P, 0, st.acts_prev, hh}, u0, u1);
+        if (train && buf.y)
+          for (int64_t r = 0; r < st.Bs; ++r)
+            std::memcpy(buf.y + (st.off + r) * P + u0, st.a.h + r * P + u0, sizeof(S) * size_t(u1 - u0));
+        if (t > 0) final_states(steps[size_t(t - 1)], u0, u1);
+      });
+      final_states(steps.back(), 0, H);
+      continue;
+    }
+
     for (int64_t s = s0; s < s0 + n; ++s) {
       const int64_t Bs = plan.size(s), off = plan.offset(s);
       const double step_flops = 2.0 * Bs * GH * P;
-      S* g = gbase + (off - r0) * GH;  // [Bs, G·H]
-      S* h_out;
-      S* c_out = nullptr;
-      if (train) {
-        h_out = hs + (B + off) * P;
-        if (cstate) c_out = cs + (B + off) * H;
-      } else {
-        const int64_t parity = s & 1;
-        h_out = buf.y ? buf.y + off * P : h_rows + parity * BP;
-        if (cstate) c_out = c_rows + parity * BH;
-      }
+      const Outputs o = outputs_of(s, gbase, r0);
+      S* g = o.g;
+      S* h_out = o.h;
+      S* c_out = o.c;
       if (smask) {  // the recurrence reads h_prev ⊙ mask (TF1 state_keep_prob, Keras recurrent_dropout)
         S* dst = train ? hd + off * P : hd_row;
         const S* m = smask + off * P;
@@ -486,7 +581,7 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
         h_prev = dst;
       }
       S* m_out = proj ? (train ? ms + off * H : m_row) : h_out;  // the cell's output before any projection
-      S* acts_out = gate_acts ? (train ? acts + (B + off) * A3 : acts_rows + (s & 1) * B * A3) : nullptr;
+      S* acts_out = o.acts;
       StepArgs<S> a;
       a.H = H; a.GH = GH; a.gates = g; a.h = m_out; a.c = c_out; a.h_prev = h_prev; a.c_prev = c_prev;
       a.aux = fam.keeps.aux ? (train ? aux + off * H : aux_row) : nullptr;

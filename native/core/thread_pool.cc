@@ -1,6 +1,8 @@
 #include "thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+#include <memory>
 #include <system_error>
 
 namespace rnnkit {
@@ -189,6 +191,91 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const RangeFn& fn) {
     std::swap(e, job_error_);
     std::rethrow_exception(e);
   }
+}
+
+namespace {
+// The shared state of one parallel_stages call: the next stage to claim of each slice (each on
+// its own cache line: the owners claim them every stage) and the count of finished items.
+struct alignas(64) SliceCursor {
+  std::atomic<int64_t> next{0};
+};
+struct StageGrid {
+  int64_t stages, slices;
+  std::unique_ptr<SliceCursor[]> cursor;
+  alignas(64) std::atomic<int64_t> done{0};
+  // Claims (cursor's stage, slice) if that stage is runnable; -1 otherwise.
+  int64_t try_claim(int64_t slice, int64_t finished) {
+    std::atomic<int64_t>& next = cursor[size_t(slice)].next;
+    int64_t t = next.load(std::memory_order_relaxed);
+    if (t >= stages || finished < t * slices) return -1;
+    return next.compare_exchange_strong(t, t + 1, std::memory_order_acq_rel) ? t : -1;
+  }
+};
+// How long a participant waits for one of its own items before taking another slice's runnable
+// item. A home item that is runnable but unclaimed means its owner is a whole stage behind (late
+// to wake, descheduled); stealing it earlier costs the cache locality of the weights.
+constexpr auto kStealAfter = std::chrono::microseconds(20);
+// Polls with `pause` this many times before each poll also yields the core (see cpu_relax).
+constexpr int kStagePausesBeforeYield = 4000;
+}  // namespace
+
+void parallel_stages(int64_t stages, int64_t slices, const StageFn& fn) {
+  if (stages <= 0 || slices <= 0) return;
+  StageGrid grid{stages, slices, std::make_unique<SliceCursor[]>(size_t(slices))};
+  const int64_t total = stages * slices;
+  parallel_for(slices, 1, [&](int64_t h0, int64_t h1) {
+    if (h0 == 0 && h1 == slices) {  // alone (one part): in order, no atomics needed but harmless
+      for (int64_t t = 0; t < stages; ++t)
+        for (int64_t j = 0; j < slices; ++j) {
+          if (grid.try_claim(j, grid.done.load(std::memory_order_acquire)) < 0) continue;  // taken already
+          fn(t, j);
+          grid.done.fetch_add(1, std::memory_order_acq_rel);
+        }
+      // A late participant may have claimed items this thread skipped: wait for them below.
+    }
+    int spins = 0;
+    std::chrono::steady_clock::time_point idle_since{};
+    for (;;) {
+      const int64_t finished = grid.done.load(std::memory_order_acquire);
+      if (finished >= total) return;
+      bool ran = false;
+      for (int64_t j = h0; j < h1 && !ran; ++j) {
+        const int64_t t = grid.try_claim(j, finished);
+        if (t < 0) continue;
+        fn(t, j);
+        grid.done.fetch_add(1, std::memory_order_acq_rel);
+        ran = true;
+      }
+      if (ran) {
+        spins = 0;
+        continue;
+      }
+      // Nothing of our own: after kStealAfter of waiting, any runnable item.
+      if (spins == 0) idle_since = std::chrono::steady_clock::now();
+      if ((spins & 63) == 63 && std::chrono::steady_clock::now() - idle_since >= kStealAfter) {
+        for (int64_t j = 0; j < slices && !ran; ++j) {
+          if (j >= h0 && j < h1) continue;
+          const int64_t t = grid.try_claim(j, finished);
+          if (t < 0) continue;
+          fn(t, j);
+          grid.done.fetch_add(1, std::memory_order_acq_rel);
+          ran = true;
+        }
+        if (ran) {
+          spins = 0;
+          continue;
+        }
+      }
+      ++spins;
+      if (spins >= kStagePausesBeforeYield) {
+        std::this_thread::yield();
+      } else {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      }
+    }
+  });
 }
 
 }  // namespace rnnkit

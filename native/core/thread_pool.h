@@ -84,4 +84,18 @@ inline void parallel_for(int64_t n, int64_t grain, const ThreadPool::RangeFn& fn
   ThreadPool::instance().parallel_for(n, grain, fn);
 }
 
+// Runs fn(stage, slice) for every stage in [0, stages) and slice in [0, slices), where every item
+// of a stage may read what every item of the previous stage wrote (a recurrence: stage = time
+// step, slice = a range of hidden units). One pool job for all the stages: each participant owns
+// a home range of slices, runs its items stage after stage, and meets the others at one atomic
+// counter per stage instead of a pool hand-off. An item becomes runnable when the whole previous
+// stage is done; it is claimed by one compare-and-swap, so it runs exactly once, by any thread. A
+// participant that finds no home item runnable for a while takes another slice's runnable item,
+// so a worker that is late, asleep or descheduled (or absent: a nested or concurrent call runs
+// every part on its own thread) delays the job instead of deadlocking it. Items of one slice
+// never run at the same time (each waits for the previous stage), and the order within a stage is
+// the only freedom, so results cannot depend on which thread ran what. fn must not throw.
+using StageFn = std::function<void(int64_t stage, int64_t slice)>;
+void parallel_stages(int64_t stages, int64_t slices, const StageFn& fn);
+
 }  // namespace rnnkit
