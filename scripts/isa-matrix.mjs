@@ -29,6 +29,7 @@ const SUITE = [
   'test/weight-grad-kernel.test.ts',
   'test/async.test.ts',
   'test/batch-invariance.test.ts',
+  'test/staged-steps.test.ts',
   'test/serve.test.ts',
 ];
 

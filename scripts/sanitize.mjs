@@ -42,6 +42,7 @@ const KINDS = {
       'test/crashes.test.ts',
       'test/fuzz.test.ts',
       'test/concurrency.test.ts',
+      'test/staged-steps.test.ts',
       'test/stacks.test.ts',
       'test/stack-native.test.ts',
       'test/gemm.test.ts',
@@ -59,7 +60,7 @@ const KINDS = {
       RNNKIT_CONCURRENCY_SCALE: '0.1',
       RNNKIT_RACE_ITERATIONS: '300',
     },
-    suite: ['test/concurrency.test.ts', 'test/async.test.ts', 'test/crashes.test.ts', 'test/stack-native.test.ts'],
+    suite: ['test/concurrency.test.ts', 'test/staged-steps.test.ts', 'test/async.test.ts', 'test/crashes.test.ts', 'test/stack-native.test.ts'],
   },
 };
 
