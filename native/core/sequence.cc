@@ -50,9 +50,15 @@ void for_ranges(int64_t n, int64_t min_items, double flops, Fn&& fn) {
 }
 
 // C[B, g·H + u0 .. g·H + u1) (+)= A[B, K] · W[g·H + u0 .. g·H + u1, :]ᵀ for the gates g in [g0, g1).
+// float32 over all the units of a small batch: the gates' columns are one range, [g0·H, g1·H), and
+// one call (less per-call work at B = 1; the packed kernels give every element the same chain
+// however the columns are cut, and up to 64 rows the blocking does not depend on the range; BLAS,
+// for float64, picks its path by the shape, so its calls keep the per-gate shape of split steps).
 template <typename S>
 void gate_slices_gemm(const WeightGemm<S>& W, int64_t B, const S* A, int64_t lda, int64_t H, int g0, int g1,
                       int64_t u0, int64_t u1, bool accumulate, S* C, int64_t ldc) {
+  if constexpr (std::is_same_v<S, float>)
+    if (u0 == 0 && u1 == H && B <= 64) return W.run(B, A, lda, g0 * H, g1 * H, accumulate, C, ldc);
   for (int g = g0; g < g1; ++g) W.run(B, A, lda, g * H + u0, g * H + u1, accumulate, C, ldc);
 }
 
