@@ -239,9 +239,13 @@ bool gemm_tn_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda
     for (int64_t p = 0; p < np; ++p) {
       const int64_t j0 = p * kP, w = std::min(kP, N - j0);
       float* dst = bpack.data() + p * kc * kP;
-      for (int64_t k = 0; k < kc; ++k, dst += kP) {
-        std::memcpy(dst, B + (k_begin + k) * ldb + j0, size_t(w) * sizeof(float));
-        if (w < kP) std::memset(dst + w, 0, size_t(kP - w) * sizeof(float));
+      if (w == kP) {  // (a constant size: the copy is inlined as a few vector moves)
+        for (int64_t k = 0; k < kc; ++k, dst += kP) std::memcpy(dst, B + (k_begin + k) * ldb + j0, sizeof(float) * kP);
+      } else {
+        for (int64_t k = 0; k < kc; ++k, dst += kP) {
+          std::memcpy(dst, B + (k_begin + k) * ldb + j0, size_t(w) * sizeof(float));
+          std::memset(dst + w, 0, size_t(kP - w) * sizeof(float));
+        }
       }
     }
     t.kc = kc;
@@ -249,7 +253,14 @@ bool gemm_tn_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda
     t.accumulate = kb > 0;
     for (int64_t r0 = 0; r0 < M; r0 += kTnRows) {
       const int64_t mb = std::min(kTnRows, M - r0);
-      for (int64_t k = 0; k < kc; ++k) std::memcpy(apack.data() + k * mb, A + (k_begin + k) * lda + r0, size_t(mb) * sizeof(float));
+      // 128-byte rows: a constant-size copy (a variable one compiled to `rep movsq`, whose start-up
+      // cost made this loop ~7% of a 2-layer BiLSTM training step on Zen 5).
+      const float* a_src = A + k_begin * lda + r0;
+      if (mb == kTnRows) {
+        for (int64_t k = 0; k < kc; ++k) std::memcpy(apack.data() + k * kTnRows, a_src + k * lda, sizeof(float) * kTnRows);
+      } else {
+        for (int64_t k = 0; k < kc; ++k) std::memcpy(apack.data() + k * mb, a_src + k * lda, size_t(mb) * sizeof(float));
+      }
       t.m = mb;
       t.A = apack.data();
       t.lda = mb;

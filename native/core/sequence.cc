@@ -213,6 +213,12 @@ struct CellFamily {
   // then forward_units over a split of [0, H)); null when it needs two (GRU reset before).
   void (*forward_units)(const CellFamily&, const ForwardStep<S>&, int64_t u0, int64_t u1) = nullptr;
   void (*backward)(const CellFamily&, const BackwardStep<S>&) = nullptr;
+  // A backward step in two passes over the units, when it is one element-wise pass and then
+  // dh_prev = dGates · R (null otherwise: GRU reset before): the element-wise kernel on units
+  // [u0, u1), then columns [u0, u1) of dh_prev (into dh_next). The first reads only its own units of
+  // dh and dc; the second reads every unit's gate gradients.
+  void (*backward_cell_units)(const CellFamily&, const BackwardStep<S>&, int64_t u0, int64_t u1) = nullptr;
+  void (*backward_dh_units)(const CellFamily&, const BackwardStep<S>&, int64_t u0, int64_t u1) = nullptr;
   // dW_hh from the h-side gate gradients [N, G·H], the aligned previous states [N, P] and the aux rows.
   void (*hh_gradient)(int64_t N, int64_t H, int64_t P, const S* dgh, const S* h_prev, const S* aux, S* dw_hh) = nullptr;
 };
@@ -263,6 +269,14 @@ void gates_forward(const CellFamily<S>& f, const ForwardStep<S>& s) {
   for_unit_ranges(s.H, s.flops, [&](int64_t u0, int64_t u1) { gates_forward_units(f, s, u0, u1); });
 }
 template <typename S>
+void cell_backward_units(const CellFamily<S>& f, const BackwardStep<S>& s, int64_t u0, int64_t u1) {
+  f.bwd[0](s.a, 0, s.Bs, u0, u1);
+}
+template <typename S>
+void gates_backward_dh_units(const CellFamily<S>&, const BackwardStep<S>& s, int64_t u0, int64_t u1) {
+  s.W.backward().hh_t.run(s.Bs, s.a.dgx, s.a.GH, u0, u1, false, s.dh_next, s.P);
+}
+template <typename S>
 void gates_backward(const CellFamily<S>& f, const BackwardStep<S>& s) {
   const StepArgs<S>& a = s.a;
   const int64_t H = s.H, GH = a.GH, A3 = 3 * H;
@@ -286,6 +300,10 @@ void gru_lbr_forward_units(const CellFamily<S>& f, const ForwardStep<S>& s, int6
 template <typename S>
 void gru_lbr_forward(const CellFamily<S>& f, const ForwardStep<S>& s) {
   for_unit_ranges(s.H, s.flops, [&](int64_t u0, int64_t u1) { gru_lbr_forward_units(f, s, u0, u1); });
+}
+template <typename S>
+void gru_lbr_backward_dh_units(const CellFamily<S>&, const BackwardStep<S>& s, int64_t u0, int64_t u1) {
+  s.W.backward().hh_t.run(s.Bs, s.a.dgh, s.a.GH, u0, u1, true, s.dh_next, s.H);  // onto dh ⊙ z
 }
 template <typename S>
 void gru_lbr_backward(const CellFamily<S>& f, const BackwardStep<S>& s) {
@@ -341,6 +359,8 @@ CellFamily<S> family_of(const SeqConfig& c) {
   f.forward = gates_forward<S>;
   f.forward_units = gates_forward_units<S>;
   f.backward = gates_backward<S>;
+  f.backward_cell_units = cell_backward_units<S>;
+  f.backward_dh_units = f.keeps.gate_acts ? nullptr : gates_backward_dh_units<S>;
   f.hh_gradient = hh_gradient<S>;
   switch (c.cell) {
     case CellKind::kRnnTanh:
@@ -362,6 +382,7 @@ CellFamily<S> family_of(const SeqConfig& c) {
         f.forward = gru_lbr_forward<S>;
         f.forward_units = gru_lbr_forward_units<S>;
         f.backward = gru_lbr_backward<S>;
+        f.backward_dh_units = gru_lbr_backward_dh_units<S>;
       } else {
         f.fwd[0] = g ? K.gru_rb_general_rz_forward : K.gru_rb_rz_forward;
         f.fwd[1] = g ? K.gru_rb_general_n_forward : K.gru_rb_n_forward;
@@ -369,6 +390,8 @@ CellFamily<S> family_of(const SeqConfig& c) {
         f.bwd[1] = g ? K.gru_rb_general_r_backward : K.gru_rb_r_backward;
         f.forward = gru_rb_forward<S>;
         f.forward_units = nullptr;
+        f.backward_cell_units = nullptr;
+        f.backward_dh_units = nullptr;
         f.backward = gru_rb_backward<S>;
         f.hh_gradient = gru_rb_hh_gradient<S>;
       }
@@ -658,7 +681,54 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
   if (buf.dh_n) std::memcpy(dh, buf.dh_n, sizeof(S) * BP);
   if (cstate && buf.dc_n) std::memcpy(dc, buf.dc_n, sizeof(S) * BH);
 
-  for (int64_t s = T - 1; s >= 0; --s) {
+  // The steps as one staged pool job (parallel_stages, as in sequence_forward), when a step is one
+  // element-wise pass and then dh_prev = dGates · R, with no projection and no state mask. Stage k
+  // on a slice of units: step T − k's dh_prev for those units (it needs every unit's gate gradients
+  // of that step: the previous stage), then step T − 1 − k's element-wise pass on them (it needs
+  // only those units of dh and dc: this item's own first half). So the threads meet once a step.
+  const int64_t unit_blocks = (H + kUnitBlock - 1) / kUnitBlock;
+  const int64_t slices = std::min<int64_t>(ThreadPool::instance().num_threads(), unit_blocks);
+  const bool staged = fam.backward_cell_units && fam.backward_dh_units && !proj && !smask && T > 0 && slices >= 2 &&
+                      (2.0 * double(B) * double(GH) * double(P) >= double(kMinParallelFlops) || GH * P >= kMinStagedWeights);
+  if (staged) {
+    S* const dh_buf[2] = {dh, dh_next};
+    auto dh_in = [&](int64_t s) { return dh_buf[(T - 1 - s) & 1]; };   // what step s reads
+    auto dh_out = [&](int64_t s) { return dh_buf[(T - s) & 1]; };      // what step s writes (step s − 1 reads)
+    std::vector<StepArgs<S>> args(static_cast<size_t>(T));
+    for (int64_t s = 0; s < T; ++s) {
+      const int64_t off = plan.offset(s);
+      StepArgs<S>& a = args[size_t(s)];
+      a.H = H; a.GH = GH;
+      a.gates = const_cast<S*>(ws + L.gates + off * GH);
+      a.h_prev = s == 0 ? hs : hs + (B + plan.offset(s - 1)) * P;
+      a.h_cur = hs + (B + off) * P;
+      a.dh = dh_in(s); a.dy = buf.dy ? buf.dy + off * P : dy_zeros;
+      a.dgx = dgx + off * GH; a.dgh = dgh + off * GH;
+      a.dh_prev = dh_out(s); a.dc = dc; a.drh = drh;
+      a.opt = &c.opt; a.peep = W.peep(); a.dacts = nullptr;
+      if (cstate) { a.c_prev = s == 0 ? cs : cs + (B + plan.offset(s - 1)) * H; a.c_cur = cs + (B + off) * H; }
+      if (fam.keeps.aux) a.aux = const_cast<S*>(aux + off * H);
+    }
+    parallel_stages(T + 1, slices, [&](int64_t k, int64_t j) {
+      const int64_t u0 = std::min(H, unit_blocks * j / slices * kUnitBlock);
+      const int64_t u1 = std::min(H, unit_blocks * (j + 1) / slices * kUnitBlock);
+      if (k > 0) {
+        const int64_t s = T - k, Bs = plan.size(s);
+        const StepArgs<S>& a = args[size_t(s)];
+        fam.backward_dh_units(fam, BackwardStep<S>{W, a, Bs, H, P, 0, dh_out(s), drh, nullptr}, u0, u1);
+        // Rows [B_s, B) have not reached their last step yet: their dh_n stays with them.
+        for (int64_t r = Bs; r < B; ++r)
+          std::memcpy(dh_out(s) + r * P + u0, dh_in(s) + r * P + u0, sizeof(S) * size_t(u1 - u0));
+      }
+      if (k < T) {
+        const int64_t s = T - 1 - k;
+        fam.backward_cell_units(fam, BackwardStep<S>{W, args[size_t(s)], plan.size(s), H, P, 0, dh_out(s), drh, nullptr}, u0, u1);
+      }
+    });
+    dh = dh_out(0);
+  }
+
+  for (int64_t s = staged ? -1 : T - 1; s >= 0; --s) {
     const int64_t Bs = plan.size(s), off = plan.offset(s);
     const double cell_flops = 30.0 * Bs * H;  // rough cost of the element-wise work, for the threading choice
     StepArgs<S> a;

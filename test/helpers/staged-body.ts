@@ -4,6 +4,7 @@
  * native/core/sequence.cc: one pool job per chunk of steps, threads meeting at one counter per
  * step; with 5 threads on a 2-core machine most participants are descheduled at any time and the
  * others take over their slices), and requires every output, state and gradient to be bit-identical.
+ * Training cases run forward and backward (gradients into the output and the final states).
  * Prints `ok: <cases> cases` or throws.
  */
 import { Bidirectional, GRU, LSTM, SimpleRNN, Tensor, getNumThreads, setNumThreads } from '../../lib/index.js';
@@ -66,7 +67,9 @@ function run(c: Case, dtype: Dtype): Out {
   const f = layer.forward(x, { lengths: c.lengths, training: c.train });
   const out: Out = [{ label: 'output', data: f.output.data }, ...f.states.map((s, k) => ({ label: `state ${k}`, data: s.data }))];
   if (c.train) {
-    const g = layer.backward(f.run!, f.output);
+    // Gradients into the final states too (they wait in their rows until the sequence's last step).
+    const dStates = f.states.map((st) => Tensor.from(st.data.map((v) => 0.5 * v), st.shape));
+    const g = layer.backward(f.run!, f.output, { dStates });
     out.push({ label: 'dx', data: g.input.data });
     for (const [k, v] of Object.entries(g.params).sort(([a], [b]) => a.localeCompare(b))) out.push({ label: `d${k}`, data: v.data });
   }
