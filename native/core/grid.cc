@@ -159,7 +159,7 @@ struct GridRun {
   bool reverse[2] = {false, true};
   struct Cell {
     std::vector<S> x;           // [N, I] packed input (masked)
-    std::vector<S> workspace;
+    Scratch<S> workspace;       // every element written by the training forward before it is read
     std::vector<S> state_mask;  // [N, P] or empty
   };
   std::vector<Cell> cells;      // layer·D + dir
@@ -729,7 +729,7 @@ std::shared_ptr<GridRun<S>> grid_forward(std::shared_ptr<const PreparedStack<S>>
         const bool sd = dr.state_keep < 1;
         SeqConfig cc = c;
         cc.T = k.S; cc.B = B;
-        cell.workspace.resize(size_t(workspace_elems(cc, N, sd)));
+        cell.workspace.reset(workspace_elems(cc, N, sd));
         f.workspace = cell.workspace.data();
         if (sd) {
           cell.state_mask.resize(size_t(N * P));
@@ -813,7 +813,7 @@ void grid_backward(const GridRun<S>& run, const GridBackwardIO<S>& io) {
     for (int d = 0; d < D; ++d) w += st.at(l, d).config().state_size();
     const int64_t in_w = run.in_width(l);
     const bool need_dx = l > 0 || io.dx;
-    std::vector<std::vector<S>> dxp(static_cast<size_t>(D));
+    std::vector<Scratch<S>> dxp(static_cast<size_t>(D));  // written whole by sequence_backward
     const bool concurrent = directions_concurrently(st.at(l, 0).config(), B, D);
     std::vector<int64_t> cols(size_t(D), 0);
     for (int d = 1; d < D; ++d) cols[d] = cols[d - 1] + st.at(l, d - 1).config().state_size();
@@ -823,9 +823,10 @@ void grid_backward(const GridRun<S>& run, const GridBackwardIO<S>& io) {
       const int64_t P = c.state_size(), H = c.H;
       const bool lstm = c.cell == CellKind::kLstm;
       const auto& cell = run.cells[size_t(l * D + d)];
-      std::vector<S> dyp, dhn, dcn, dh0s(size_t(B * P)), dc0s(lstm ? size_t(B * H) : 0);
+      std::vector<S> dhn, dcn, dh0s(size_t(B * P)), dc0s(lstm ? size_t(B * H) : 0);
+      Scratch<S> dyp;  // every packed row written by the gather
       if (dcur) {
-        dyp.resize(size_t(N * P));
+        dyp.reset(N * P);
         gather_output_grads(k, d, dcur, dcur_bf, w, cols[d], P, dr, dr.output_keep < 1, l, dyp.data());
       }
       if (io.dh_n) { dhn.resize(size_t(B * P)); sort_rows(k, io.dh_n + (l * D + d) * B * P, P, dhn.data()); }
@@ -834,10 +835,10 @@ void grid_backward(const GridRun<S>& run, const GridBackwardIO<S>& io) {
       b.x = cell.x.data();
       b.workspace = cell.workspace.data();
       b.state_mask = cell.state_mask.empty() ? nullptr : cell.state_mask.data();
-      b.dy = dyp.empty() ? nullptr : dyp.data();
+      b.dy = dyp.data();
       b.dh_n = dhn.empty() ? nullptr : dhn.data();
       b.dc_n = dcn.empty() ? nullptr : dcn.data();
-      if (need_dx) { dxp[d].resize(size_t(N * in_w)); b.dx = dxp[d].data(); }
+      if (need_dx) { dxp[d].reset(N * in_w); b.dx = dxp[d].data(); }
       b.dx_accumulate = false;
       b.dh0 = dh0s.data();
       b.dc0 = lstm ? dc0s.data() : nullptr;

@@ -1,6 +1,7 @@
 #include "scratch.h"
 
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <new>
 #include <vector>
@@ -24,6 +25,20 @@ int index_of(size_t size_class) { return __builtin_ctzll(size_class); }
 
 }  // namespace
 
+namespace {
+// The ASan build (CMakeLists.txt) hands every block out as all-ones bytes: NaN as float and as
+// double, so a read of scratch that nothing wrote shows in the results instead of reading whatever
+// an earlier call left (often the very values it would have computed).
+inline void* handed_out(void* p, size_t size_class) {
+#ifdef RNNKIT_SCRATCH_POISON
+  std::memset(p, 0xFF, size_class);
+#else
+  (void)size_class;
+#endif
+  return p;
+}
+}  // namespace
+
 void* ScratchPool::take(size_t bytes, size_t& size_class) {
   size_class = 4096;
   while (size_class < bytes) {
@@ -38,12 +53,12 @@ void* ScratchPool::take(size_t bytes, size_t& size_class) {
       void* p = list.back();
       list.pop_back();
       s.cached -= size_class;
-      return p;
+      return handed_out(p, size_class);
     }
   }
   void* p = std::aligned_alloc(64, size_class);
   if (!p) throw std::bad_alloc();
-  return p;
+  return handed_out(p, size_class);
 }
 
 void ScratchPool::give(void* p, size_t size_class) {
