@@ -210,6 +210,18 @@ struct StageGrid {
     if (t >= stages || finished < t * slices) return -1;
     return next.compare_exchange_strong(t, t + 1, std::memory_order_acq_rel) ? t : -1;
   }
+  // Runs one runnable item of a slice in [j0, j1) outside [skip0, skip1); false when none is.
+  bool run_one(const StageFn& fn, int64_t finished, int64_t j0, int64_t j1, int64_t skip0, int64_t skip1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      if (j >= skip0 && j < skip1) continue;
+      const int64_t t = try_claim(j, finished);
+      if (t < 0) continue;
+      fn(t, j);
+      done.fetch_add(1, std::memory_order_acq_rel);
+      return true;
+    }
+    return false;
+  }
 };
 // How long a participant waits for one of its own items before taking another slice's runnable
 // item. A home item that is runnable but unclaimed means its owner is a whole stage behind (late
@@ -238,33 +250,16 @@ void parallel_stages(int64_t stages, int64_t slices, const StageFn& fn) {
     for (;;) {
       const int64_t finished = grid.done.load(std::memory_order_acquire);
       if (finished >= total) return;
-      bool ran = false;
-      for (int64_t j = h0; j < h1 && !ran; ++j) {
-        const int64_t t = grid.try_claim(j, finished);
-        if (t < 0) continue;
-        fn(t, j);
-        grid.done.fetch_add(1, std::memory_order_acq_rel);
-        ran = true;
-      }
-      if (ran) {
+      if (grid.run_one(fn, finished, h0, h1, 0, 0)) {  // our own slices first
         spins = 0;
         continue;
       }
       // Nothing of our own: after kStealAfter of waiting, any runnable item.
       if (spins == 0) idle_since = std::chrono::steady_clock::now();
-      if ((spins & 63) == 63 && std::chrono::steady_clock::now() - idle_since >= kStealAfter) {
-        for (int64_t j = 0; j < slices && !ran; ++j) {
-          if (j >= h0 && j < h1) continue;
-          const int64_t t = grid.try_claim(j, finished);
-          if (t < 0) continue;
-          fn(t, j);
-          grid.done.fetch_add(1, std::memory_order_acq_rel);
-          ran = true;
-        }
-        if (ran) {
-          spins = 0;
-          continue;
-        }
+      if ((spins & 63) == 63 && std::chrono::steady_clock::now() - idle_since >= kStealAfter &&
+          grid.run_one(fn, finished, 0, slices, h0, h1)) {
+        spins = 0;
+        continue;
       }
       ++spins;
       if (spins >= kStagePausesBeforeYield) {
