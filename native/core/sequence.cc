@@ -785,12 +785,26 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
       gemm_tn_by_rows(H, A3, N, dgx + gate_col[j], GH, acts_prev_all, buf.grad[kWeightGr] + j * H * A3, A3);
   }
   if (buf.dx) gemm_by_rows(Wb.ih_t, N, GH, dgx, GH, buf.dx_accumulate, buf.dx, I);
+  // out[j] = Σ_r m[r, j], each column summed over the rows in order. In blocks of 32 columns held
+  // in a local array the compiler keeps in registers: summing into out[] directly reloaded and
+  // stored it for every row (out may alias m as far as the compiler knows), 5.4 % of a GRU(128 →
+  // 256) B 32 training step on Zen 5 (perf). The same additions in the same order: the same bits.
   auto column_sums = [&](const S* m, S* out) {
+    constexpr int64_t kBlock = 32;
     for_ranges(GH, 64, double(N) * GH * 8, [&](int64_t j0, int64_t j1) {
-      std::fill(out + j0, out + j1, S(0));
+      int64_t b0 = j0;
+      for (; b0 + kBlock <= j1; b0 += kBlock) {
+        S acc[kBlock] = {};
+        for (int64_t r = 0; r < N; ++r) {
+          const S* row = m + r * GH + b0;
+          for (int64_t j = 0; j < kBlock; ++j) acc[j] += row[j];
+        }
+        std::copy(acc, acc + kBlock, out + b0);
+      }
+      std::fill(out + b0, out + j1, S(0));
       for (int64_t r = 0; r < N; ++r) {
         const S* row = m + r * GH;
-        for (int64_t j = j0; j < j1; ++j) out[j] += row[j];
+        for (int64_t j = b0; j < j1; ++j) out[j] += row[j];
       }
     });
   };
