@@ -49,6 +49,26 @@ void for_ranges(int64_t n, int64_t min_items, double flops, Fn&& fn) {
   parallel_for(n, grain, fn);
 }
 
+// How a sequence's steps split their hidden units when they run staged (parallel_stages): `count`
+// ranges of whole kUnitBlock blocks, one per pool thread, or count 0 when the steps do not run
+// staged (not eligible, one block or one thread, or a step too small to split; see
+// kMinStagedWeights).
+struct UnitSlices {
+  int64_t H = 0, blocks = 0, count = 0;
+  int64_t begin(int64_t j) const { return std::min(H, blocks * j / count * kUnitBlock); }
+  int64_t end(int64_t j) const { return begin(j + 1); }
+};
+UnitSlices staged_slices(bool eligible, int64_t H, int64_t B, int64_t GH, int64_t P) {
+  UnitSlices u;
+  u.H = H;
+  u.blocks = (H + kUnitBlock - 1) / kUnitBlock;
+  const int64_t n = std::min<int64_t>(ThreadPool::instance().num_threads(), u.blocks);
+  if (eligible && n >= 2 &&
+      (2.0 * double(B) * double(GH) * double(P) >= double(kMinParallelFlops) || GH * P >= kMinStagedWeights))
+    u.count = n;
+  return u;
+}
+
 // C[B, g·H + u0 .. g·H + u1) (+)= A[B, K] · W[g·H + u0 .. g·H + u1, :]ᵀ for the gates g in [g0, g1).
 // float32 over all the units of a small batch: the gates' columns are one range, [g0·H, g1·H), and
 // one call (less per-call work at B = 1; the packed kernels give every element the same chain
@@ -533,10 +553,17 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
   // instead of a pool hand-off) when a step is one pass over the units, has no projection (which
   // needs all of m) and no state mask (applied to all of h_prev between steps), and is worth
   // splitting; each thread then keeps the same slice of units, and so of W_hh, in its cache.
-  const int64_t unit_blocks = (H + kUnitBlock - 1) / kUnitBlock;
-  const int64_t slices = std::min<int64_t>(ThreadPool::instance().num_threads(), unit_blocks);
-  const bool staged = fam.forward_units && !proj && !smask && slices >= 2 &&
-                      (2.0 * double(B) * double(GH) * double(P) >= double(kMinParallelFlops) || GH * P >= kMinStagedWeights);
+  const UnitSlices slices = staged_slices(fam.forward_units && !proj && !smask, H, B, GH, P);
+  const bool staged = slices.count > 0;
+  // The step's arguments, given where it writes (o, m_out: the cell's output) and what it reads.
+  auto step_args = [&](const Outputs& o, int64_t off, S* m_out, const S* hp, const S* cp) {
+    StepArgs<S> a;
+    a.H = H; a.GH = GH; a.gates = o.g; a.h = m_out; a.c = o.c; a.h_prev = hp; a.c_prev = cp;
+    a.aux = fam.keeps.aux ? (train ? aux + off * H : aux_row) : nullptr;
+    a.hh = hh; a.b_hh = b_hh;
+    a.opt = &c.opt; a.peep = W.peep(); a.acts = o.acts;
+    return a;
+  };
   struct StagedStep {
     StepArgs<S> a;
     int64_t Bs, off, next;
@@ -560,11 +587,7 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
         st.off = plan.offset(s);
         st.next = s + 1 < T ? plan.size(s + 1) : 0;
         st.acts_prev = acts_prev;
-        StepArgs<S>& a = st.a;
-        a.H = H; a.GH = GH; a.gates = o.g; a.h = o.h; a.c = o.c; a.h_prev = h_prev; a.c_prev = c_prev;
-        a.aux = fam.keeps.aux ? (train ? aux + st.off * H : aux_row) : nullptr;
-        a.hh = hh; a.b_hh = b_hh;
-        a.opt = &c.opt; a.peep = W.peep(); a.acts = o.acts;
+        st.a = step_args(o, st.off, o.h, h_prev, c_prev);
         steps.push_back(st);
         h_prev = o.h;
         c_prev = o.c;
@@ -581,11 +604,9 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
           if (cstate && buf.c_n) std::memcpy(buf.c_n + r * H + u0, st.a.c + r * H + u0, units);
         }
       };
-      const int64_t blocks = (H + kUnitBlock - 1) / kUnitBlock;
-      parallel_stages(n, slices, [&](int64_t t, int64_t j) {
+      parallel_stages(n, slices.count, [&](int64_t t, int64_t j) {
         const StagedStep& st = steps[size_t(t)];
-        const int64_t u0 = std::min(H, blocks * j / slices * kUnitBlock);
-        const int64_t u1 = std::min(H, blocks * (j + 1) / slices * kUnitBlock);
+        const int64_t u0 = slices.begin(j), u1 = slices.end(j);
         fam.forward_units(fam, ForwardStep<S>{W, st.a, st.Bs, H, P, 0, st.acts_prev, hh}, u0, u1);
         if (train && buf.y)
           for (int64_t r = 0; r < st.Bs; ++r)
@@ -600,7 +621,6 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
       const int64_t Bs = plan.size(s), off = plan.offset(s);
       const double step_flops = 2.0 * Bs * GH * P;
       const Outputs o = outputs_of(s, gbase, r0);
-      S* g = o.g;
       S* h_out = o.h;
       S* c_out = o.c;
       if (smask) {  // the recurrence reads h_prev ⊙ mask (TF1 state_keep_prob, Keras recurrent_dropout)
@@ -611,12 +631,7 @@ void sequence_forward(const PreparedLayer<S>& W, const StepPlan& plan, const For
       }
       S* m_out = proj ? (train ? ms + off * H : m_row) : h_out;  // the cell's output before any projection
       S* acts_out = o.acts;
-      StepArgs<S> a;
-      a.H = H; a.GH = GH; a.gates = g; a.h = m_out; a.c = c_out; a.h_prev = h_prev; a.c_prev = c_prev;
-      a.aux = fam.keeps.aux ? (train ? aux + off * H : aux_row) : nullptr;
-      a.hh = hh; a.b_hh = b_hh;
-      a.opt = &c.opt; a.peep = W.peep(); a.acts = acts_out;
-
+      const StepArgs<S> a = step_args(o, off, m_out, h_prev, c_prev);
       fam.forward(fam, ForwardStep<S>{W, a, Bs, H, P, step_flops, acts_prev, hh});
       if (proj) {
         gemm_by_columns(w_hr, Bs, H, m_out, H, false, h_out, P);
@@ -692,32 +707,32 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
   // on a slice of units: step T − k's dh_prev for those units (it needs every unit's gate gradients
   // of that step: the previous stage), then step T − 1 − k's element-wise pass on them (it needs
   // only those units of dh and dc: this item's own first half). So the threads meet once a step.
-  const int64_t unit_blocks = (H + kUnitBlock - 1) / kUnitBlock;
-  const int64_t slices = std::min<int64_t>(ThreadPool::instance().num_threads(), unit_blocks);
-  const bool staged = fam.backward_cell_units && fam.backward_dh_units && !proj && !smask && T > 0 && slices >= 2 &&
-                      (2.0 * double(B) * double(GH) * double(P) >= double(kMinParallelFlops) || GH * P >= kMinStagedWeights);
+  // Step s's arguments, reading the carried dh_in and writing dh_prev into dh_out.
+  auto step_args = [&](int64_t s, S* dh_in, S* dh_out) {
+    const int64_t off = plan.offset(s);
+    StepArgs<S> a;
+    a.H = H; a.GH = GH;
+    a.gates = const_cast<S*>(ws + L.gates + off * GH);
+    a.h_prev = smask ? hd + off * P : (s == 0 ? hs : hs + (B + plan.offset(s - 1)) * P);
+    a.h_cur = hs + (B + off) * P;
+    a.dh = dh_in; a.dy = buf.dy ? buf.dy + off * P : dy_zeros;
+    a.dgx = dgx + off * GH; a.dgh = dgh + off * GH;
+    a.dh_prev = dh_out; a.dc = dc; a.drh = drh;
+    a.opt = &c.opt; a.peep = W.peep(); a.dacts = dacts_in;
+    if (cstate) { a.c_prev = s == 0 ? cs : cs + (B + plan.offset(s - 1)) * H; a.c_cur = cs + (B + off) * H; }
+    if (fam.keeps.aux) a.aux = const_cast<S*>(aux + off * H);
+    return a;
+  };
+  const UnitSlices slices = staged_slices(fam.backward_cell_units && fam.backward_dh_units && !proj && !smask && T > 0, H, B, GH, P);
+  const bool staged = slices.count > 0;
   if (staged) {
     S* const dh_buf[2] = {dh, dh_next};
     auto dh_in = [&](int64_t s) { return dh_buf[(T - 1 - s) & 1]; };   // what step s reads
     auto dh_out = [&](int64_t s) { return dh_buf[(T - s) & 1]; };      // what step s writes (step s − 1 reads)
     std::vector<StepArgs<S>> args(static_cast<size_t>(T));
-    for (int64_t s = 0; s < T; ++s) {
-      const int64_t off = plan.offset(s);
-      StepArgs<S>& a = args[size_t(s)];
-      a.H = H; a.GH = GH;
-      a.gates = const_cast<S*>(ws + L.gates + off * GH);
-      a.h_prev = s == 0 ? hs : hs + (B + plan.offset(s - 1)) * P;
-      a.h_cur = hs + (B + off) * P;
-      a.dh = dh_in(s); a.dy = buf.dy ? buf.dy + off * P : dy_zeros;
-      a.dgx = dgx + off * GH; a.dgh = dgh + off * GH;
-      a.dh_prev = dh_out(s); a.dc = dc; a.drh = drh;
-      a.opt = &c.opt; a.peep = W.peep(); a.dacts = nullptr;
-      if (cstate) { a.c_prev = s == 0 ? cs : cs + (B + plan.offset(s - 1)) * H; a.c_cur = cs + (B + off) * H; }
-      if (fam.keeps.aux) a.aux = const_cast<S*>(aux + off * H);
-    }
-    parallel_stages(T + 1, slices, [&](int64_t k, int64_t j) {
-      const int64_t u0 = std::min(H, unit_blocks * j / slices * kUnitBlock);
-      const int64_t u1 = std::min(H, unit_blocks * (j + 1) / slices * kUnitBlock);
+    for (int64_t s = 0; s < T; ++s) args[size_t(s)] = step_args(s, dh_in(s), dh_out(s));
+    parallel_stages(T + 1, slices.count, [&](int64_t k, int64_t j) {
+      const int64_t u0 = slices.begin(j), u1 = slices.end(j);
       if (k > 0) {
         const int64_t s = T - k, Bs = plan.size(s);
         const StepArgs<S>& a = args[size_t(s)];
@@ -737,12 +752,7 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
   for (int64_t s = staged ? -1 : T - 1; s >= 0; --s) {
     const int64_t Bs = plan.size(s), off = plan.offset(s);
     const double cell_flops = 30.0 * Bs * H;  // rough cost of the element-wise work, for the threading choice
-    StepArgs<S> a;
-    a.H = H; a.GH = GH;
-    a.gates = const_cast<S*>(ws + L.gates + off * GH);
-    a.h_prev = smask ? hd + off * P : (s == 0 ? hs : hs + (B + plan.offset(s - 1)) * P);
-    a.h_cur = hs + (B + off) * P;
-    a.dh = dh; a.dy = buf.dy ? buf.dy + off * P : dy_zeros;
+    StepArgs<S> a = step_args(s, dh, dh_next);
     if (proj) {
       // dh_t = carried + dy_t (zero where proj_clip clamped h_t); the cell sees dm = dh_t · W_hr.
       S* dht = dhs + off * P;
@@ -754,11 +764,6 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
       gemm_by_columns(w_hr_t, Bs, P, dht, P, false, dm, H);
       a.dh = dm; a.dy = dy_zeros;
     }
-    a.dgx = dgx + off * GH; a.dgh = dgh + off * GH;
-    a.dh_prev = dh_next; a.dc = dc; a.drh = drh;
-    a.opt = &c.opt; a.peep = W.peep(); a.dacts = dacts_in;
-    if (cstate) { a.c_prev = s == 0 ? cs : cs + (B + plan.offset(s - 1)) * H; a.c_cur = cs + (B + off) * H; }
-    if (fam.keeps.aux) a.aux = const_cast<S*>(aux + off * H);
     fam.backward(fam, BackwardStep<S>{W, a, Bs, H, P, cell_flops, dh_next, drh, dacts_out});
     if (gate_acts) std::swap(dacts_in, dacts_out);
     if (smask) {  // through h_prev ⊙ mask
