@@ -338,10 +338,11 @@ export abstract class RecurrentBase {
       if (c) out.push(Tensor.from(c, [LD, batch, H]));
       return out;
     }
+    // Views, not copies: the native call's outputs are this call's alone, and the views are disjoint.
     const out: Tensor[] = [];
     for (let d = 0; d < (style === 'pairs' ? 2 : 1); d++) {
-      out.push(Tensor.from(h.slice(d * batch * P, (d + 1) * batch * P), [batch, P]));
-      if (c) out.push(Tensor.from(c.slice(d * batch * H, (d + 1) * batch * H), [batch, H]));
+      out.push(Tensor.from(h.subarray(d * batch * P, (d + 1) * batch * P), [batch, P]));
+      if (c) out.push(Tensor.from(c.subarray(d * batch * H, (d + 1) * batch * H), [batch, H]));
     }
     return out;
   }

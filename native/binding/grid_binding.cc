@@ -124,22 +124,70 @@ struct OutputArray {
   void zero() const { if (data) std::memset(data, 0, bytes); }
 };
 
+// A typed array of n elements over `buffer` (an ArrayBuffer) from byte `offset`.
+Napi::Value typed_view(Napi::Env env, bool f64, size_t n, const Napi::ArrayBuffer& buffer, size_t offset) {
+  return f64 ? Napi::Value(Napi::Float64Array::New(env, n, buffer, offset))
+             : Napi::Value(Napi::Float32Array::New(env, n, buffer, offset));
+}
+
+// An uninitialised Node buffer of `bytes`: its data and its ArrayBuffer (and the data's byte
+// offset in it, a multiple of 8).
+struct RawBuffer {
+  void* data = nullptr;
+  napi_value ab = nullptr;
+  size_t offset = 0;
+};
+RawBuffer new_buffer(Napi::Env env, size_t bytes) {
+  RawBuffer r;
+  napi_value buf = nullptr;
+  size_t length = 0;
+  napi_typedarray_type type;
+  if (napi_create_buffer(env, bytes, &r.data, &buf) != napi_ok ||
+      napi_get_typedarray_info(env, buf, &type, &length, &r.data, &r.ab, &r.offset) != napi_ok || r.offset % 8 != 0)
+    throw Napi::RangeError::New(env, "out of memory for an output of " + std::to_string(bytes) + " bytes");
+  return r;
+}
+
 OutputArray new_output(Napi::Env env, bool f64, size_t n) {
   OutputArray o;
   o.bytes = std::max<size_t>(n, 1) * (f64 ? 8 : 4);
-  napi_value buf = nullptr, ab = nullptr;
-  void* data = nullptr;
-  size_t offset = 0, length = 0;
-  napi_typedarray_type type;
-  if (napi_create_buffer(env, o.bytes, &data, &buf) != napi_ok ||
-      napi_get_typedarray_info(env, buf, &type, &length, &data, &ab, &offset) != napi_ok || offset % 8 != 0)
-    throw Napi::RangeError::New(env, "out of memory for an output of " + std::to_string(o.bytes) + " bytes");
-  Napi::ArrayBuffer buffer(env, ab);
-  Napi::Value ta = f64 ? Napi::Value(Napi::Float64Array::New(env, n, buffer, offset))
-                       : Napi::Value(Napi::Float32Array::New(env, n, buffer, offset));
-  o.ref = Napi::Persistent(ta);
-  o.data = data;
+  const RawBuffer r = new_buffer(env, o.bytes);
+  o.ref = Napi::Persistent(typed_view(env, f64, n, Napi::ArrayBuffer(env, r.ab), r.offset));
+  o.data = r.data;
   return o;
+}
+
+// The outputs of one call, each (out, n elements) with out null for an absent one. Those under
+// kSharedOutputBytes share one Node buffer, each at a 64-byte boundary; larger ones get their own.
+// Every Node buffer costs a malloc on this thread and a free by V8's array-buffer sweeper on one of
+// its worker threads (the two contend for malloc's arena lock): a small call's three or more
+// outputs in separate buffers were ~12 % of an LSTM(64 → 128) B 1 T 1 forward (perf). Sharing keeps
+// a small block alive as long as any of its arrays; a large output does not pin or get pinned.
+constexpr size_t kSharedOutputBytes = size_t(64) << 10;
+void new_outputs(Napi::Env env, bool f64, const std::vector<std::pair<OutputArray*, size_t>>& outs) {
+  const size_t es = f64 ? 8 : 4;
+  auto bytes_of = [&](size_t n) { return std::max<size_t>(n, 1) * es; };
+  auto padded = [](size_t b) { return (b + 63) / 64 * 64; };
+  size_t shared = 0;
+  int shared_count = 0;
+  for (const auto& [o, n] : outs)
+    if (o && bytes_of(n) < kSharedOutputBytes) shared += padded(bytes_of(n)), ++shared_count;
+  if (shared_count < 2) shared = 0;  // one small output alone: its own buffer, as any other
+  RawBuffer block;
+  if (shared) block = new_buffer(env, shared + 64);  // + 64: the data may start anywhere 8-aligned
+  const size_t lead = shared ? padded(reinterpret_cast<uintptr_t>(block.data)) - reinterpret_cast<uintptr_t>(block.data) : 0;
+  size_t at = lead;
+  for (const auto& [o, n] : outs) {
+    if (!o) continue;
+    if (!shared || bytes_of(n) >= kSharedOutputBytes) {
+      *o = new_output(env, f64, n);
+      continue;
+    }
+    o->bytes = bytes_of(n);
+    o->data = static_cast<char*>(block.data) + at;
+    o->ref = Napi::Persistent(typed_view(env, f64, n, Napi::ArrayBuffer(env, block.ab), block.offset + at));
+    at += padded(o->bytes);
+  }
 }
 
 int64_t read_count(const Napi::Object& o, const char* name, const std::string& where, int64_t lo, int64_t hi) {
@@ -563,9 +611,9 @@ std::unique_ptr<ForwardCall> parse_forward(const Napi::CallbackInfo& info, bool 
   k->c0 = keep(k->c0, size_t(LD * B * H) * es, async, k->c0_own);
   k->shape.lengths = keep(k->shape.lengths, size_t(B) * sizeof(int32_t), async, k->lengths_own);
   k->shape.mask = keep(k->shape.mask, size_t(B * T), async, k->mask_own);
-  if (k->want_y) k->y = new_output(env, base.float64, size_t(T * B * k->width));
-  k->hn = new_output(env, base.float64, size_t(LD * B * P));
-  if (lstm) k->cn = new_output(env, base.float64, size_t(LD * B * H));
+  new_outputs(env, base.float64, {{k->want_y ? &k->y : nullptr, size_t(T * B * k->width)},
+                                   {&k->hn, size_t(LD * B * P)},
+                                   {lstm ? &k->cn : nullptr, size_t(LD * B * H)}});
   return k;
 }
 
@@ -630,16 +678,18 @@ void allocate_gradients(Napi::Env env, BackwardCall& k) {
   const bool f64 = std::is_same_v<S, double>;
   const int64_t T = k.run.T, B = k.run.B;
   k.out.resize(size_t(3 + BackwardCall::kPerCell * LD));
-  if (k.input_gradient) k.out[0] = new_output(env, f64, size_t(T * B * c0.I));
-  k.out[1] = new_output(env, f64, size_t(LD * B * c0.state_size()));
-  if (c0.cell == CellKind::kLstm) k.out[2] = new_output(env, f64, size_t(LD * B * c0.H));
+  std::vector<std::pair<OutputArray*, size_t>> outs;
+  if (k.input_gradient) outs.emplace_back(&k.out[0], size_t(T * B * c0.I));
+  outs.emplace_back(&k.out[1], size_t(LD * B * c0.state_size()));
+  if (c0.cell == CellKind::kLstm) outs.emplace_back(&k.out[2], size_t(LD * B * c0.H));
   for (int i = 0; i < LD; ++i) {
     const PreparedLayer<S>& W = *st.cells[size_t(i)];
     const SeqConfig& c = W.config();
     for (int j = 0; j < BackwardCall::kPerCell; ++j)
       if (W.has(CellParam(j)))
-        k.out[size_t(3 + BackwardCall::kPerCell * i + j)] = new_output(env, f64, size_t(cell_param_elems(c, CellParam(j))));
+        outs.emplace_back(&k.out[size_t(3 + BackwardCall::kPerCell * i + j)], size_t(cell_param_elems(c, CellParam(j))));
   }
+  new_outputs(env, f64, outs);
 }
 
 std::unique_ptr<BackwardCall> parse_backward(const Napi::CallbackInfo& info, bool async) {
