@@ -209,13 +209,24 @@ void packed_gemm(int64_t M, const float* A, int64_t lda, const PackedMatrix& W, 
   }
 }
 
+bool gemm_tn_packed_available() {
+  const int isa = active_isa();
+  return isa == kAvx512 || isa == kAvx2;
+}
+
 bool gemm_tn_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
-                    float* C, int64_t ldc) {
+                    float* C, int64_t ldc, float* col_sums) {
   const int isa = active_isa();
   if (isa != kAvx512 && isa != kAvx2) return false;
   void (*const run_tn)(const packed_gemm_internal::TnTask&) =
       isa == kAvx512 ? &packed_gemm_internal::avx512::run_tn : &packed_gemm_internal::avx2::run_tn;
-  if (M <= 0 || N <= 0) return true;
+  if (col_sums && M > 0) std::fill(col_sums, col_sums + M, 0.f);
+  if (M <= 0 || N <= 0) {
+    if (col_sums)  // (no C to write: the sums alone)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t i = 0; i < M; ++i) col_sums[i] += A[k * lda + i];
+    return true;
+  }
   if (K <= 0) {
     for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, size_t(N) * sizeof(float));
     return true;
@@ -258,8 +269,18 @@ bool gemm_tn_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda
       const float* a_src = A + k_begin * lda + r0;
       if (mb == kTnRows) {
         for (int64_t k = 0; k < kc; ++k) std::memcpy(apack.data() + k * kTnRows, a_src + k * lda, sizeof(float) * kTnRows);
+        if (col_sums) {  // in a local block the compiler keeps in registers; each column's rows in order
+          float acc[kTnRows];
+          std::copy(col_sums + r0, col_sums + r0 + kTnRows, acc);
+          for (int64_t k = 0; k < kc; ++k)
+            for (int64_t j = 0; j < kTnRows; ++j) acc[j] += apack.data()[k * kTnRows + j];
+          std::copy(acc, acc + kTnRows, col_sums + r0);
+        }
       } else {
         for (int64_t k = 0; k < kc; ++k) std::memcpy(apack.data() + k * mb, a_src + k * lda, size_t(mb) * sizeof(float));
+        if (col_sums)
+          for (int64_t k = 0; k < kc; ++k)
+            for (int64_t j = 0; j < mb; ++j) col_sums[r0 + j] += apack.data()[k * mb + j];
       }
       t.m = mb;
       t.A = apack.data();

@@ -82,8 +82,13 @@ void packed_gemm(int64_t M, const float* A, int64_t lda, const PackedMatrix& W, 
 // depends on the shape alone, not on how callers split the rows of C (the two kernels also do the
 // same operations in the same order). Give each thread one large row range: the chunks of B are
 // copied into panels once per call.
+// col_sums (optional, M values): also col_sums[i] = Σ_k A[k, i], summed over k in order from zero
+// (the bias gradients: the column sums of the gate gradients that A is), read off A's chunks while
+// they are copied.
 bool gemm_tn_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
-                    float* C, int64_t ldc);
+                    float* C, int64_t ldc, float* col_sums = nullptr);
+// Whether gemm_tn_packed runs here (an AVX-512 or AVX2 kernel is active) rather than returning false.
+bool gemm_tn_packed_available();
 
 // Which kernel runs on this CPU: "avx512", "avx2" or "generic".
 const char* packed_gemm_isa();

@@ -113,20 +113,28 @@ void gemm_by_rows(const WeightGemm<S>& W, int64_t M, int64_t K, const S* A, int6
 // range of whole row blocks; on AVX-512 ~2.1× OpenBLAS's Haswell kernels (OPENBLAS_CORETYPE=Haswell,
 // which these CPUs need) on LSTM(128 → 256) B = 32, T = 50: 3.8 against 8 ms of a 21 ms forward +
 // backward (perf); on the AVX2 build ~1.35× them on the same shape (7.4 against 10 ms of 34–39 ms).
+// col_sums (optional, M values): also col_sums[i] = Σ_k A[k, i] (bias gradients), when this runs
+// on gemm_tn_packed (which reads them off A while copying it): returns whether it did; the same
+// additions in the same order as column_sums in sequence_backward, so the same bits.
 template <typename S>
-void gemm_tn_by_rows(int64_t M, int64_t N, int64_t K, const S* A, int64_t lda, const S* B, S* C, int64_t ldc) {
+bool gemm_tn_by_rows(int64_t M, int64_t N, int64_t K, const S* A, int64_t lda, const S* B, S* C, int64_t ldc,
+                     S* col_sums = nullptr) {
   constexpr int64_t kRowBlock = 32;
   const int64_t blocks = (M + kRowBlock - 1) / kRowBlock;
+  bool packed = false;
+  if constexpr (std::is_same_v<S, float>) packed = gemm_tn_packed_available();
+  if (!packed) col_sums = nullptr;
   for_ranges(blocks, 1, 2.0 * M * N * K, [&](int64_t b0, int64_t b1) {
     if constexpr (std::is_same_v<S, float>) {  // one call per range: it copies B's chunks once
       const int64_t r0 = b0 * kRowBlock, r1 = std::min(M, b1 * kRowBlock);
-      if (gemm_tn_packed(r1 - r0, N, K, A + r0, lda, B, N, C + r0 * ldc, ldc)) return;
+      if (packed && gemm_tn_packed(r1 - r0, N, K, A + r0, lda, B, N, C + r0 * ldc, ldc, col_sums ? col_sums + r0 : nullptr)) return;
     }
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t r0 = b * kRowBlock, r1 = std::min(M, r0 + kRowBlock);
       gemm(true, false, r1 - r0, N, K, S(1), A + r0, lda, B, N, S(0), C + r0 * ldc, ldc);
     }
   });
+  return col_sums != nullptr;
 }
 
 // out[M, N] = x[M, K] · W_ihᵀ (+ bias per row), in near-equal blocks of 64–127 rows (fewer than
@@ -239,8 +247,10 @@ struct CellFamily {
   // dh and dc; the second reads every unit's gate gradients.
   void (*backward_cell_units)(const CellFamily&, const BackwardStep<S>&, int64_t u0, int64_t u1) = nullptr;
   void (*backward_dh_units)(const CellFamily&, const BackwardStep<S>&, int64_t u0, int64_t u1) = nullptr;
-  // dW_hh from the h-side gate gradients [N, G·H], the aligned previous states [N, P] and the aux rows.
-  void (*hh_gradient)(int64_t N, int64_t H, int64_t P, const S* dgh, const S* h_prev, const S* aux, S* dw_hh) = nullptr;
+  // dW_hh from the h-side gate gradients [N, G·H], the aligned previous states [N, P] and the aux
+  // rows; with db_hh (G·H values, or null) also their column sums into it when the GEMM can read them
+  // off (gemm_tn_by_rows). Returns whether it wrote db_hh.
+  bool (*hh_gradient)(int64_t N, int64_t H, int64_t P, const S* dgh, const S* h_prev, const S* aux, S* dw_hh, S* db_hh) = nullptr;
 };
 
 // Clamps [n] values to [−limit, limit].
@@ -358,14 +368,15 @@ void gru_rb_backward(const CellFamily<S>& f, const BackwardStep<S>& s) {
 
 // dW_hh = dGatesᵀ · h_prev over all packed rows; GRU reset before: R_n's rows from r ⊙ h_prev.
 template <typename S>
-void hh_gradient(int64_t N, int64_t GH, int64_t P, const S* dgh, const S* h_prev, const S*, S* dw_hh) {
-  gemm_tn_by_rows(GH, P, N, dgh, GH, h_prev, dw_hh, P);
+bool hh_gradient(int64_t N, int64_t GH, int64_t P, const S* dgh, const S* h_prev, const S*, S* dw_hh, S* db_hh) {
+  return gemm_tn_by_rows(GH, P, N, dgh, GH, h_prev, dw_hh, P, db_hh);
 }
 template <typename S>
-void gru_rb_hh_gradient(int64_t N, int64_t GH, int64_t P, const S* dgh, const S* h_prev, const S* aux, S* dw_hh) {
+bool gru_rb_hh_gradient(int64_t N, int64_t GH, int64_t P, const S* dgh, const S* h_prev, const S* aux, S* dw_hh, S* db_hh) {
   const int64_t H = P;
-  gemm_tn_by_rows(2 * H, H, N, dgh, GH, h_prev, dw_hh, H);
-  gemm_tn_by_rows(H, H, N, dgh + 2 * H, GH, aux, dw_hh + 2 * H * H, H);
+  const bool rz = gemm_tn_by_rows(2 * H, H, N, dgh, GH, h_prev, dw_hh, H, db_hh);
+  const bool n = gemm_tn_by_rows(H, H, N, dgh + 2 * H, GH, aux, dw_hh + 2 * H * H, H, db_hh ? db_hh + 2 * H : nullptr);
+  return rz && n;
 }
 
 // The family of a configured cell, with its fast kernels or, when options leave the default form
@@ -780,8 +791,14 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
   // Weight and input gradients over all N packed rows at once.
   std::vector<S> gathered;
   const S* h_prev_all = smask ? hd : aligned_previous(plan, hs, P, gathered);  // [N, P] aligned with dgates
-  gemm_tn_by_rows(GH, I, N, dgx, GH, buf.x, buf.grad[kWeightIh], I);
-  fam.hh_gradient(N, GH, P, dgh, h_prev_all, aux, buf.grad[kWeightHh]);
+  // The bias gradients are the gate gradients' column sums: read off them by the weight-gradient
+  // GEMMs where those run on rnnkit's tiles, else summed below. With one set of gate gradients
+  // (dgh = dgx: every cell but GRU-lbr) both biases get the same sums.
+  S* const db_ih = buf.grad[kBiasIh];
+  S* const db_hh = buf.grad[kBiasHh];
+  const bool shared_sums = dgh == dgx && db_ih && db_hh;
+  const bool ih_sums = gemm_tn_by_rows(GH, I, N, dgx, GH, buf.x, buf.grad[kWeightIh], I, db_ih);
+  const bool hh_sums = fam.hh_gradient(N, GH, P, dgh, h_prev_all, aux, buf.grad[kWeightHh], shared_sums ? nullptr : db_hh);
   if (proj) gemm_tn_by_rows(P, H, N, dhs, P, ws + L.ms, buf.grad[kWeightHr], H);
   if (gate_acts) {
     std::vector<S> gathered_acts;
@@ -813,8 +830,9 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
       }
     });
   };
-  if (buf.grad[kBiasIh]) column_sums(dgx, buf.grad[kBiasIh]);
-  if (buf.grad[kBiasHh]) column_sums(dgh, buf.grad[kBiasHh]);
+  if (db_ih && !ih_sums) column_sums(dgx, db_ih);
+  if (shared_sums) std::copy(db_ih, db_ih + GH, db_hh);
+  else if (db_hh && !hh_sums) column_sums(dgh, db_hh);
   if (S* dpeep = buf.grad[kPeephole]) {
     // dp_i = Σ dai ⊙ c_prev, dp_f = Σ daf ⊙ c_prev, dp_o = Σ dao ⊙ c_t over all packed rows.
     std::vector<S> gathered_c;
