@@ -158,12 +158,12 @@ struct GridRun {
   DropoutSpec dropout;
   bool reverse[2] = {false, true};
   struct Cell {
-    std::vector<S> x;           // [N, I] packed input (masked)
+    Scratch<S> x;               // [N, I] packed input (masked), every row written by gather_inputs
     Scratch<S> workspace;       // every element written by the training forward before it is read
     std::vector<S> state_mask;  // [N, P] or empty
   };
   std::vector<Cell> cells;      // layer·D + dir
-  std::vector<S> top_raw;       // [T, B, D·P] top layer's halves (mul merge)
+  Scratch<S> top_raw;           // [T, B, D·P] top layer's halves (mul merge)
   int64_t in_width(int layer) const {
     if (layer == 0) return stack->at(0, 0).config().I;
     int64_t w = 0;
@@ -322,14 +322,20 @@ void gather_output_grads(const Packing& k, int d, const S* dout, bool bf, int64_
 }
 
 // d_in[t, b, :] += dx_packed[q] (⊙ input mask): the adjoint of gather_inputs. Rows of one
-// sequence are touched by one thread only.
+// sequence are touched by one thread only. first: d_in is not initialised yet, and each sequence's
+// T rows are zeroed by its thread before its first direction adds to them (in parallel, and while
+// they stay in cache, instead of a fill of all of d_in on one thread).
 template <typename S>
 void scatter_input_grads(const Packing& k, int d, const S* dxp, int64_t in_w, const DropoutSpec& dr, bool drop,
-                         int layer, S* d_in, bool bf) {
+                         int layer, S* d_in, bool bf, bool first) {
   const int64_t T = k.T, B = k.B;
   const uint64_t stream = stream_of(layer, d, kInput);
   parallel_for(B, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
+      if (first) {
+        if (bf) std::fill(d_in + b * T * in_w, d_in + (b + 1) * T * in_w, S(0));
+        else for (int64_t t = 0; t < T; ++t) std::fill(d_in + (t * B + b) * in_w, d_in + (t * B + b + 1) * in_w, S(0));
+      }
       // The packed rows of sequence b: rank r in the sorted order, one per step.
       const int64_t r = k.rank[b];
       for (int64_t s = 0; s < k.count[b]; ++s) {
@@ -684,7 +690,9 @@ std::shared_ptr<GridRun<S>> grid_forward(std::shared_ptr<const PreparedStack<S>>
   const StepPlan plan = k.plan();
   const int64_t N = k.N;
 
-  std::vector<S> layer_in, layer_out;  // [T, B, width] between layers
+  // [T, B, width] between layers: every position of each direction's columns is written by
+  // scatter_outputs (its output, carried or zero), so neither is zero-filled first.
+  Scratch<S> layer_in, layer_out;
   const S* in = io.x;
   int64_t in_w = st.at(0, 0).config().I;
   for (int l = 0; l < L; ++l) {
@@ -699,24 +707,24 @@ std::shared_ptr<GridRun<S>> grid_forward(std::shared_ptr<const PreparedStack<S>>
       out = io.y;
       out_bf = shape.batch_first;
     } else {
-      layer_out.assign(size_t(T * B * w), S(0));
+      layer_out.reset(T * B * w);
       out = layer_out.data();
     }
     const bool concurrent = directions_concurrently(st.at(l, 0).config(), B, D);
-    std::vector<std::vector<S>> ys(static_cast<size_t>(D));
+    std::vector<Scratch<S>> ys(static_cast<size_t>(D));  // written whole by sequence_forward
     for_directions(concurrent, D, [&](int d) {
       const PreparedLayer<S>& W = st.at(l, d);
       const SeqConfig& c = W.config();
       const int64_t P = c.state_size(), H = c.H;
       const bool lstm = c.cell == CellKind::kLstm;
-      std::vector<S> xp_local;
-      std::vector<S>* xp = training ? &run->cells[size_t(l * D + d)].x : &xp_local;
-      xp->resize(size_t(N * in_w));
+      Scratch<S> xp_local;
+      Scratch<S>* xp = training ? &run->cells[size_t(l * D + d)].x : &xp_local;
+      xp->reset(N * in_w);  // every packed row written by the gather
       gather_inputs(k, d, in, l == 0 && shape.batch_first, in_w, dr, dr.input_keep < 1, l, xp->data());
       std::vector<S> h0s, c0s, hns(size_t(B * P)), cns(lstm ? size_t(B * H) : 0);
       if (io.h0) { h0s.resize(size_t(B * P)); sort_rows(k, io.h0 + (l * D + d) * B * P, P, h0s.data()); }
       if (lstm && io.c0) { c0s.resize(size_t(B * H)); sort_rows(k, io.c0 + (l * D + d) * B * H, H, c0s.data()); }
-      ys[d].resize(size_t(N * P));
+      ys[d].reset(N * P);
       ForwardBuffers<S> f;
       f.x = xp->data();
       f.h0 = h0s.empty() ? nullptr : h0s.data();
@@ -771,7 +779,7 @@ void grid_backward(const GridRun<S>& run, const GridBackwardIO<S>& io) {
   const MergeMode merge = run.merge;
 
   // d_out: the gradient of the current layer's [T, B, w] output (both halves).
-  std::vector<S> d_out;
+  Scratch<S> d_out;  // (both written whole before they are read)
   int64_t w_top = 0;
   for (int d = 0; d < D; ++d) w_top += st.at(L - 1, d).config().state_size();
   const S* dcur = nullptr;
@@ -783,7 +791,7 @@ void grid_backward(const GridRun<S>& run, const GridBackwardIO<S>& io) {
       dcur_bf = bf;
     } else {
       const int64_t P = st.at(L - 1, 0).config().state_size();
-      d_out.assign(size_t(T * B * w_top), S(0));
+      d_out.reset(T * B * w_top);  // every element written below
       parallel_for(T * B, 64, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
           const S* g = io.dy + row_of(bf, T, B, i / B, i % B) * P;
@@ -807,7 +815,7 @@ void grid_backward(const GridRun<S>& run, const GridBackwardIO<S>& io) {
       dcur = d_out.data();
     }
   }
-  std::vector<S> d_in;
+  Scratch<S> d_in;
   for (int l = L - 1; l >= 0; --l) {
     int64_t w = 0;
     for (int d = 0; d < D; ++d) w += st.at(l, d).config().state_size();
@@ -850,13 +858,12 @@ void grid_backward(const GridRun<S>& run, const GridBackwardIO<S>& io) {
     S* target;
     if (l == 0) {
       target = io.dx;
-      std::fill(target, target + T * B * in_w, S(0));
     } else {
-      d_in.assign(size_t(T * B * in_w), S(0));
+      d_in.reset(T * B * in_w);  // zeroed by the first scatter
       target = d_in.data();
     }
     for (int d = 0; d < D; ++d)
-      scatter_input_grads(k, d, dxp[d].data(), in_w, dr, dr.input_keep < 1, l, target, l == 0 && bf);
+      scatter_input_grads(k, d, dxp[d].data(), in_w, dr, dr.input_keep < 1, l, target, l == 0 && bf, d == 0);
     if (l > 0) {
       if (dr.between_keep < 1) apply_between_mask(T, B, in_w, dr, l - 1, target);
       d_out.swap(d_in);

@@ -9,6 +9,7 @@
 // kMaxCachedBytes wait for reuse (the rest go back to malloc), so what the pool holds is bounded
 // whatever the number of threads. The contents of a block are undefined (not zeroed).
 #pragma once
+#include <utility>
 #include <cstddef>
 #include <cstdint>
 
@@ -43,6 +44,11 @@ class Scratch {
   }
   S* data() const { return p_; }
   int64_t size() const { return n_; }
+  void swap(Scratch& o) noexcept {
+    std::swap(p_, o.p_);
+    std::swap(n_, o.n_);
+    std::swap(size_class_, o.size_class_);
+  }
 
  private:
   void release() {
