@@ -305,7 +305,9 @@ void gather_output_grads(const Packing& k, int d, const S* dout, bool bf, int64_
         const int64_t p = k.ascending[d] ? i : T - 1 - i;
         const S* src = dout + row_of(bf, T, B, p, b) * ld + col0;
         const int32_t q = k.slot[d][b * T + p];
-        if (q >= 0) {
+        if (q >= 0 && !drop && !k.carry) {  // (the common case: a copy)
+          std::memcpy(dy + int64_t(q) * P, src, sizeof(S) * size_t(P));
+        } else if (q >= 0) {
           S* dst = dy + int64_t(q) * P;
           const uint64_t key = drop ? row_key(dr.seed, stream, dr.variational ? 0 : k.src_t[d][q], b) : 0;
           for (int64_t j = 0; j < P; ++j) {

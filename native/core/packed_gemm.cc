@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 
 namespace rnnkit {
 
@@ -209,84 +210,155 @@ void packed_gemm(int64_t M, const float* A, int64_t lda, const PackedMatrix& W, 
   }
 }
 
-bool gemm_tn_packed_available() {
+namespace {
+
+using TnRun = void (*)(const packed_gemm_internal::TnTask&);
+
+// The active ISA's gemm_tn tile driver, or null (generic: no packed gemm_tn).
+TnRun tn_kernel() {
   const int isa = active_isa();
-  return isa == kAvx512 || isa == kAvx2;
+  if (isa == kAvx512) return &packed_gemm_internal::avx512::run_tn;
+  if (isa == kAvx2) return &packed_gemm_internal::avx2::run_tn;
+  return nullptr;
 }
+
+// K in near-equal chunks of at most kTnKc rows, in order (gemm_tn_packed's and the blocks' alike).
+constexpr int64_t kTnKc = 128;
+
+// Rows [k_begin, k_begin + kc) of B [·, N] into 32-column panels (kc × 128 contiguous bytes each,
+// zero past N; panel p at dst + p·kc·32).
+void pack_b_chunk(const float* B, int64_t ldb, int64_t N, int64_t k_begin, int64_t kc, float* dst0) {
+  const int64_t np = (N + kP - 1) / kP;
+  for (int64_t p = 0; p < np; ++p) {
+    const int64_t j0 = p * kP, w = std::min(kP, N - j0);
+    float* dst = dst0 + p * kc * kP;
+    if (w == kP) {  // (a constant size: the copy is inlined as a few vector moves)
+      for (int64_t k = 0; k < kc; ++k, dst += kP) std::memcpy(dst, B + (k_begin + k) * ldb + j0, sizeof(float) * kP);
+    } else {
+      for (int64_t k = 0; k < kc; ++k, dst += kP) {
+        std::memcpy(dst, B + (k_begin + k) * ldb + j0, size_t(w) * sizeof(float));
+        std::memset(dst + w, 0, size_t(kP - w) * sizeof(float));
+      }
+    }
+  }
+}
+
+// Rows [0, kc) of the mb (≤ 32) columns at a_src (leading dimension lda) into kc × mb contiguous
+// floats; with col_sums (mb values), also adds each column's rows to it, in order.
+void pack_a_chunk(const float* a_src, int64_t lda, int64_t kc, int64_t mb, float* apack, float* col_sums) {
+  // 128-byte rows: a constant-size copy (a variable one compiled to `rep movsq`, whose start-up
+  // cost made this loop ~7% of a 2-layer BiLSTM training step on Zen 5).
+  if (mb == kTnBlockRows) {
+    for (int64_t k = 0; k < kc; ++k) std::memcpy(apack + k * kTnBlockRows, a_src + k * lda, sizeof(float) * kTnBlockRows);
+    if (col_sums) {  // in a local block the compiler keeps in registers; each column's rows in order
+      float acc[kTnBlockRows];
+      std::copy(col_sums, col_sums + kTnBlockRows, acc);
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t j = 0; j < kTnBlockRows; ++j) acc[j] += apack[k * kTnBlockRows + j];
+      std::copy(acc, acc + kTnBlockRows, col_sums);
+    }
+  } else {
+    for (int64_t k = 0; k < kc; ++k) std::memcpy(apack + k * mb, a_src + k * lda, size_t(mb) * sizeof(float));
+    if (col_sums)
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t j = 0; j < mb; ++j) col_sums[j] += apack[k * mb + j];
+  }
+}
+
+}  // namespace
+
+bool gemm_tn_packed_available() { return tn_kernel() != nullptr; }
 
 bool gemm_tn_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
                     float* C, int64_t ldc, float* col_sums) {
-  const int isa = active_isa();
-  if (isa != kAvx512 && isa != kAvx2) return false;
-  void (*const run_tn)(const packed_gemm_internal::TnTask&) =
-      isa == kAvx512 ? &packed_gemm_internal::avx512::run_tn : &packed_gemm_internal::avx2::run_tn;
-  if (col_sums && M > 0) std::fill(col_sums, col_sums + M, 0.f);
-  if (M <= 0 || N <= 0) {
-    if (col_sums)  // (no C to write: the sums alone)
+  if (!gemm_tn_packed_available()) return false;
+  if (M <= 0) return true;
+  if (N <= 0) {  // no C to write: the sums alone
+    if (col_sums) {
+      std::fill(col_sums, col_sums + M, 0.f);
       for (int64_t k = 0; k < K; ++k)
         for (int64_t i = 0; i < M; ++i) col_sums[i] += A[k * lda + i];
+    }
     return true;
   }
+  const TnOperand op{B, ldb, N};
+  TnSegment seg;
+  seg.A = A;
+  seg.lda = lda;
+  seg.M = M;
+  seg.col_sums = col_sums;
+  seg.products[0] = TnProduct{0, C, ldc};
+  seg.num_products = 1;
+  return gemm_tn_packed_blocks(K, &op, 1, &seg, 1, 0, tn_block_count(&seg, 1));
+}
+
+bool gemm_tn_packed_blocks(int64_t K, const TnOperand* ops, int num_ops, const TnSegment* segs, int num_segs,
+                           int64_t blk0, int64_t blk1) {
+  const TnRun run_tn = tn_kernel();
+  if (!run_tn) return false;
+  // The blocks of the range: (segment, first row, rows).
+  struct Block {
+    int seg;
+    int64_t r0, mb;
+  };
+  std::vector<Block> blocks;
+  std::vector<char> used(size_t(num_ops), 0);
+  for (int s = 0, g = 0; s < num_segs && g < blk1; ++s) {
+    for (int64_t r0 = 0; r0 < segs[s].M && g < blk1; r0 += kTnBlockRows, ++g) {
+      if (g < blk0) continue;
+      blocks.push_back(Block{s, r0, std::min(kTnBlockRows, segs[s].M - r0)});
+      for (int p = 0; p < segs[s].num_products; ++p) used[size_t(segs[s].products[p].operand)] = 1;
+    }
+  }
+  for (const Block& b : blocks)
+    if (float* cs = segs[b.seg].col_sums) std::fill(cs + b.r0, cs + b.r0 + b.mb, 0.f);
   if (K <= 0) {
-    for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, size_t(N) * sizeof(float));
-    return true;
-  }
-  // K in near-equal chunks of at most kTnKc rows, in order. Each chunk of B is copied once into
-  // 32-column panels (kc × 128 contiguous bytes each, zero past N) and each chunk of a 32-row block
-  // of C's A columns into kc × 32 contiguous floats: read in place, rows 4·lda and 4·ldb bytes
-  // apart (4 KiB for 4H = 1024) fall into the same few L1 sets and every tile missed L1 (measured
-  // 1.4× OpenBLAS-Haswell in place, against ~2.5× packed).
-  constexpr int64_t kTnKc = 128, kTnRows = 32;
-  const int64_t k_chunks = chunk_count(K, kTnKc);
-  const int64_t kc_max = (K + k_chunks - 1) / k_chunks;
-  const int64_t np = (N + kP - 1) / kP;
-  Scratch<float> bpack(kc_max * np * kP), apack(kc_max * kTnRows);
-  packed_gemm_internal::TnTask t;
-  t.n = N;
-  t.B = bpack.data();
-  t.ldc = ldc;
-  for (int64_t kb = 0; kb < k_chunks; ++kb) {
-    const int64_t k_begin = kb * K / k_chunks, k_end = (kb + 1) * K / k_chunks, kc = k_end - k_begin;
-    for (int64_t p = 0; p < np; ++p) {
-      const int64_t j0 = p * kP, w = std::min(kP, N - j0);
-      float* dst = bpack.data() + p * kc * kP;
-      if (w == kP) {  // (a constant size: the copy is inlined as a few vector moves)
-        for (int64_t k = 0; k < kc; ++k, dst += kP) std::memcpy(dst, B + (k_begin + k) * ldb + j0, sizeof(float) * kP);
-      } else {
-        for (int64_t k = 0; k < kc; ++k, dst += kP) {
-          std::memcpy(dst, B + (k_begin + k) * ldb + j0, size_t(w) * sizeof(float));
-          std::memset(dst + w, 0, size_t(kP - w) * sizeof(float));
-        }
+    for (const Block& b : blocks) {
+      const TnSegment& sg = segs[b.seg];
+      for (int p = 0; p < sg.num_products; ++p) {
+        const TnProduct& pr = sg.products[p];
+        for (int64_t i = b.r0; i < b.r0 + b.mb; ++i)
+          std::memset(pr.C + i * pr.ldc, 0, size_t(ops[pr.operand].N) * sizeof(float));
       }
     }
+    return true;
+  }
+  // Each chunk of an operand is copied once into 32-column panels (kc × 128 contiguous bytes each,
+  // zero past N) and each chunk of a 32-row block of A into kc × 32 contiguous floats: read in
+  // place, rows 4·lda and 4·ldb bytes apart (4 KiB for 4H = 1024) fall into the same few L1 sets
+  // and every tile missed L1 (measured 1.4× OpenBLAS-Haswell in place, against ~2.5× packed).
+  const int64_t k_chunks = chunk_count(K, kTnKc);
+  const int64_t kc_max = (K + k_chunks - 1) / k_chunks;
+  std::vector<int64_t> offset(size_t(num_ops), 0);
+  int64_t total = 0;
+  for (int b = 0; b < num_ops; ++b) {
+    offset[size_t(b)] = total;
+    if (used[size_t(b)]) total += kc_max * ((ops[b].N + kP - 1) / kP) * kP;
+  }
+  Scratch<float> bpack(total), apack(kc_max * kTnBlockRows);
+  packed_gemm_internal::TnTask t;
+  for (int64_t kb = 0; kb < k_chunks; ++kb) {
+    const int64_t k_begin = kb * K / k_chunks, k_end = (kb + 1) * K / k_chunks, kc = k_end - k_begin;
+    for (int b = 0; b < num_ops; ++b)
+      if (used[size_t(b)]) pack_b_chunk(ops[b].B, ops[b].ldb, ops[b].N, k_begin, kc, bpack.data() + offset[size_t(b)]);
     t.kc = kc;
     t.panel_stride = kc * kP;
     t.accumulate = kb > 0;
-    for (int64_t r0 = 0; r0 < M; r0 += kTnRows) {
-      const int64_t mb = std::min(kTnRows, M - r0);
-      // 128-byte rows: a constant-size copy (a variable one compiled to `rep movsq`, whose start-up
-      // cost made this loop ~7% of a 2-layer BiLSTM training step on Zen 5).
-      const float* a_src = A + k_begin * lda + r0;
-      if (mb == kTnRows) {
-        for (int64_t k = 0; k < kc; ++k) std::memcpy(apack.data() + k * kTnRows, a_src + k * lda, sizeof(float) * kTnRows);
-        if (col_sums) {  // in a local block the compiler keeps in registers; each column's rows in order
-          float acc[kTnRows];
-          std::copy(col_sums + r0, col_sums + r0 + kTnRows, acc);
-          for (int64_t k = 0; k < kc; ++k)
-            for (int64_t j = 0; j < kTnRows; ++j) acc[j] += apack.data()[k * kTnRows + j];
-          std::copy(acc, acc + kTnRows, col_sums + r0);
-        }
-      } else {
-        for (int64_t k = 0; k < kc; ++k) std::memcpy(apack.data() + k * mb, a_src + k * lda, size_t(mb) * sizeof(float));
-        if (col_sums)
-          for (int64_t k = 0; k < kc; ++k)
-            for (int64_t j = 0; j < mb; ++j) col_sums[r0 + j] += apack.data()[k * mb + j];
-      }
-      t.m = mb;
+    for (const Block& blk : blocks) {
+      const TnSegment& sg = segs[blk.seg];
+      pack_a_chunk(sg.A + k_begin * sg.lda + blk.r0, sg.lda, kc, blk.mb, apack.data(),
+                   sg.col_sums ? sg.col_sums + blk.r0 : nullptr);
+      t.m = blk.mb;
       t.A = apack.data();
-      t.lda = mb;
-      t.C = C + r0 * ldc;
-      run_tn(t);
+      t.lda = blk.mb;
+      for (int p = 0; p < sg.num_products; ++p) {
+        const TnProduct& pr = sg.products[p];
+        t.n = ops[pr.operand].N;
+        t.B = bpack.data() + offset[size_t(pr.operand)];
+        t.C = pr.C + blk.r0 * pr.ldc;
+        t.ldc = pr.ldc;
+        run_tn(t);
+      }
     }
   }
   return true;

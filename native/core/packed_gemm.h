@@ -90,6 +90,40 @@ bool gemm_tn_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda
 // Whether gemm_tn_packed runs here (an AVX-512 or AVX2 kernel is active) rather than returning false.
 bool gemm_tn_packed_available();
 
+// Several products over one K that share their left operands, in one pass (a layer's weight
+// gradients: dW_ih = dGᵀ·x and dW_hh = dGᵀ·h_prev read the same gate gradients dG). A segment is a
+// left operand A [K, M] (lda) with up to two products C_p[M, N_b] = Aᵀ · B_b (operand b, ldc_p),
+// and optionally A's column sums (as gemm_tn_packed's col_sums). The segments' rows, taken in
+// 32-row blocks segment after segment, are numbered [0, tn_block_count(...)); a call runs blocks
+// [blk0, blk1): each chunk of an operand B it reads is copied into panels once per call, each chunk
+// of a block of A once for all its products. Every element is computed as gemm_tn_packed computes
+// it (the same chunks of K, the same chains), so the bits do not depend on how the products are
+// grouped or the blocks split. Returns false, touching nothing, where gemm_tn_packed would.
+struct TnOperand {
+  const float* B;  // [K, N], row k at B + k·ldb
+  int64_t ldb, N;
+};
+struct TnProduct {
+  int operand;  // index into the operands
+  float* C;     // [M, N], row i at C + i·ldc
+  int64_t ldc;
+};
+struct TnSegment {
+  const float* A;  // [K, M], row k at A + k·lda
+  int64_t lda = 0, M = 0;
+  float* col_sums = nullptr;  // M values, or null
+  TnProduct products[2] = {};
+  int num_products = 0;
+};
+constexpr int64_t kTnBlockRows = 32;
+inline int64_t tn_block_count(const TnSegment* segs, int num_segs) {
+  int64_t n = 0;
+  for (int s = 0; s < num_segs; ++s) n += (segs[s].M + kTnBlockRows - 1) / kTnBlockRows;
+  return n;
+}
+bool gemm_tn_packed_blocks(int64_t K, const TnOperand* ops, int num_ops, const TnSegment* segs, int num_segs,
+                           int64_t blk0, int64_t blk1);
+
 // Which kernel runs on this CPU: "avx512", "avx2" or "generic".
 const char* packed_gemm_isa();
 

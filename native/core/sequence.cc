@@ -169,6 +169,9 @@ struct CellTraits {
   bool gate_acts = false;     // effective i, f, o rows [B + N, 3H] (LSTM full gate recurrence)
   bool hh_scratch = false;    // h_prev·Rᵀ [B, G·H] each step (GRU linear before reset)
   bool separate_dgh = false;  // h-side pre-activation gradients differ from the x-side ones (GRU-lbr)
+  // With separate_dgh: how many leading gate columns of the h-side gradients equal the x-side ones
+  // bit for bit (GRU-lbr: r and z, 2H; they differ in the n block only).
+  int64_t dgh_same_cols = 0;
 };
 CellTraits traits_of(const SeqConfig& c) {
   CellTraits t;
@@ -182,6 +185,7 @@ CellTraits traits_of(const SeqConfig& c) {
     case CellKind::kGru:
       t.aux = true;
       t.hh_scratch = t.separate_dgh = c.linear_before_reset;
+      if (t.separate_dgh) t.dgh_same_cols = 2 * c.H;
       break;
   }
   return t;
@@ -247,10 +251,15 @@ struct CellFamily {
   // dh and dc; the second reads every unit's gate gradients.
   void (*backward_cell_units)(const CellFamily&, const BackwardStep<S>&, int64_t u0, int64_t u1) = nullptr;
   void (*backward_dh_units)(const CellFamily&, const BackwardStep<S>&, int64_t u0, int64_t u1) = nullptr;
-  // dW_hh from the h-side gate gradients [N, G·H], the aligned previous states [N, P] and the aux
-  // rows; with db_hh (G·H values, or null) also their column sums into it when the GEMM can read them
-  // off (gemm_tn_by_rows). Returns whether it wrote db_hh.
-  bool (*hh_gradient)(int64_t N, int64_t H, int64_t P, const S* dgh, const S* h_prev, const S* aux, S* dw_hh, S* db_hh) = nullptr;
+  // dW_hh [G·H, P] in pieces of its rows: rows [g0, g1) = (columns [g0, g1) of the h-side gate
+  // gradients [N, G·H])ᵀ · the aligned previous states [N, P], or · the aux rows [N, H] (GRU reset
+  // before: R_n's rows from r ⊙ h_prev).
+  struct HhPiece {
+    int64_t g0, g1;
+    bool aux;
+  };
+  HhPiece hh[2] = {};
+  int hh_pieces = 0;
 };
 
 // Clamps [n] values to [−limit, limit].
@@ -366,19 +375,6 @@ void gru_rb_backward(const CellFamily<S>& f, const BackwardStep<S>& s) {
   gemm_by_columns(Wb.hh_t, s.Bs, 2 * H, a.dgx, GH, true, s.dh_next, H);
 }
 
-// dW_hh = dGatesᵀ · h_prev over all packed rows; GRU reset before: R_n's rows from r ⊙ h_prev.
-template <typename S>
-bool hh_gradient(int64_t N, int64_t GH, int64_t P, const S* dgh, const S* h_prev, const S*, S* dw_hh, S* db_hh) {
-  return gemm_tn_by_rows(GH, P, N, dgh, GH, h_prev, dw_hh, P, db_hh);
-}
-template <typename S>
-bool gru_rb_hh_gradient(int64_t N, int64_t GH, int64_t P, const S* dgh, const S* h_prev, const S* aux, S* dw_hh, S* db_hh) {
-  const int64_t H = P;
-  const bool rz = gemm_tn_by_rows(2 * H, H, N, dgh, GH, h_prev, dw_hh, H, db_hh);
-  const bool n = gemm_tn_by_rows(H, H, N, dgh + 2 * H, GH, aux, dw_hh + 2 * H * H, H, db_hh ? db_hh + 2 * H : nullptr);
-  return rz && n;
-}
-
 // The family of a configured cell, with its fast kernels or, when options leave the default form
 // (SeqConfig::general), the general ones.
 template <typename S>
@@ -392,7 +388,8 @@ CellFamily<S> family_of(const SeqConfig& c) {
   f.backward = gates_backward<S>;
   f.backward_cell_units = cell_backward_units<S>;
   f.backward_dh_units = f.keeps.gate_acts ? nullptr : gates_backward_dh_units<S>;
-  f.hh_gradient = hh_gradient<S>;
+  f.hh[0] = {0, c.gate_width(), false};
+  f.hh_pieces = 1;
   switch (c.cell) {
     case CellKind::kRnnTanh:
       f.fwd[0] = g ? K.rnn_general_forward : K.rnn_tanh_forward;
@@ -424,11 +421,86 @@ CellFamily<S> family_of(const SeqConfig& c) {
         f.backward_cell_units = nullptr;
         f.backward_dh_units = nullptr;
         f.backward = gru_rb_backward<S>;
-        f.hh_gradient = gru_rb_hh_gradient<S>;
+        f.hh[0] = {0, 2 * c.H, false};
+        f.hh[1] = {2 * c.H, 3 * c.H, true};
+        f.hh_pieces = 2;
       }
       break;
   }
   return f;
+}
+
+// dW_ih, dW_hh and the bias gradients of a layer in one pool job on rnnkit's tiles (float32 on an
+// AVX-512 or AVX2 CPU; false, touching nothing, elsewhere). The gate columns go in row pieces
+// (gemm_tn_packed_blocks segments): where the h-side gate gradients are the x-side ones (dgh = dgx:
+// every cell but GRU-lbr, whose r and z columns are still the same bits) one segment has both
+// products, so each chunk of the gate gradients is copied (and column-summed) once for dW_ih and
+// dW_hh instead of twice, and the two products share one pool hand-off. The blocks split across
+// the pool by their cost (the products' widths); they are independent, so the split changes no bit:
+// the same as gemm_tn_by_rows on each product. db_ih, db_hh: G·H values each, or null.
+template <typename S>
+bool weight_gradients_fused(const CellFamily<S>& fam, int64_t N, int64_t GH, int64_t I, int64_t P, const S* dgx,
+                            const S* dgh, const S* x, const S* h_prev, const S* aux, S* dw_ih, S* dw_hh, S* db_ih,
+                            S* db_hh) {
+  if constexpr (!std::is_same_v<S, float>) {
+    return false;
+  } else {
+    if (!gemm_tn_packed_available()) return false;
+    enum { kX, kH, kAux };
+    const TnOperand ops[3] = {{x, I, I}, {h_prev, P, P}, {aux, P, P}};  // (aux: GRU, where P = H)
+    const int64_t same = dgh == dgx ? GH : fam.keeps.dgh_same_cols;
+    TnSegment segs[8];
+    int ns = 0;
+    int64_t copy_sums[2][2];  // db_hh[a, b) = db_ih[a, b) afterwards
+    int ncopy = 0;
+    auto add = [&](const float* A, int64_t a, int64_t b, float* sums) -> TnSegment& {
+      TnSegment& sg = segs[ns++];
+      sg.A = A + a;
+      sg.lda = GH;
+      sg.M = b - a;
+      sg.col_sums = sums ? sums + a : nullptr;
+      return sg;
+    };
+    for (int i = 0; i < fam.hh_pieces; ++i) {
+      const auto& pc = fam.hh[i];
+      const TnProduct hh_of_piece{pc.aux ? kAux : kH, nullptr, P};
+      if (pc.g0 < same) {  // one segment, two products
+        const int64_t a = pc.g0, b = std::min(pc.g1, same);
+        TnSegment& sg = add(dgx, a, b, db_ih ? db_ih : db_hh);
+        sg.products[0] = TnProduct{kX, dw_ih + a * I, I};
+        sg.products[1] = TnProduct{hh_of_piece.operand, dw_hh + a * P, P};
+        sg.num_products = 2;
+        if (db_ih && db_hh) { copy_sums[ncopy][0] = a; copy_sums[ncopy][1] = b; ++ncopy; }
+      }
+      if (pc.g1 > same) {  // the x-side and h-side gradients apart
+        const int64_t a = std::max(pc.g0, same), b = pc.g1;
+        TnSegment& sx = add(dgx, a, b, db_ih);
+        sx.products[0] = TnProduct{kX, dw_ih + a * I, I};
+        sx.num_products = 1;
+        TnSegment& sh = add(dgh, a, b, db_hh);
+        sh.products[0] = TnProduct{hh_of_piece.operand, dw_hh + a * P, P};
+        sh.num_products = 1;
+      }
+    }
+    // Each block's cost in panels of its products (+1 for copying its chunk of A), as a prefix.
+    const int64_t blocks = tn_block_count(segs, ns);
+    std::vector<int64_t> start(size_t(blocks) + 1, 0);
+    for (int s = 0, g = 0; s < ns; ++s) {
+      int64_t cost = 1;
+      for (int p = 0; p < segs[s].num_products; ++p) cost += (ops[segs[s].products[p].operand].N + kTnBlockRows - 1) / kTnBlockRows;
+      for (int64_t r0 = 0; r0 < segs[s].M; r0 += kTnBlockRows, ++g) start[size_t(g) + 1] = start[size_t(g)] + cost;
+    }
+    const int64_t units = start[size_t(blocks)];
+    const double flops = 2.0 * double(N) * double(GH) * double(I + P);
+    parallel_for(units, flops < kMinParallelFlops ? units : 1, [&](int64_t c0, int64_t c1) {
+      // The blocks that start in [c0, c1).
+      const int64_t b0 = std::lower_bound(start.begin(), start.end() - 1, c0) - start.begin();
+      const int64_t b1 = std::lower_bound(start.begin(), start.end() - 1, c1) - start.begin();
+      if (b0 < b1) gemm_tn_packed_blocks(N, ops, 3, segs, ns, b0, b1);
+    });
+    for (int i = 0; i < ncopy; ++i) std::copy(db_ih + copy_sums[i][0], db_ih + copy_sums[i][1], db_hh + copy_sums[i][0]);
+    return true;
+  }
 }
 
 }  // namespace
@@ -797,8 +869,20 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
   S* const db_ih = buf.grad[kBiasIh];
   S* const db_hh = buf.grad[kBiasHh];
   const bool shared_sums = dgh == dgx && db_ih && db_hh;
-  const bool ih_sums = gemm_tn_by_rows(GH, I, N, dgx, GH, buf.x, buf.grad[kWeightIh], I, db_ih);
-  const bool hh_sums = fam.hh_gradient(N, GH, P, dgh, h_prev_all, aux, buf.grad[kWeightHh], shared_sums ? nullptr : db_hh);
+  S* const dw_hh = buf.grad[kWeightHh];
+  const bool fused = weight_gradients_fused(fam, N, GH, I, P, dgx, dgh, buf.x, h_prev_all, aux, buf.grad[kWeightIh],
+                                            dw_hh, db_ih, db_hh);
+  bool ih_sums = fused, hh_sums = fused;
+  if (!fused) {
+    ih_sums = gemm_tn_by_rows(GH, I, N, dgx, GH, buf.x, buf.grad[kWeightIh], I, db_ih);
+    hh_sums = !shared_sums && db_hh;
+    for (int i = 0; i < fam.hh_pieces; ++i) {
+      const auto& pc = fam.hh[i];
+      S* const sums = shared_sums || !db_hh ? nullptr : db_hh + pc.g0;
+      hh_sums &= gemm_tn_by_rows(pc.g1 - pc.g0, P, N, dgh + pc.g0, GH, pc.aux ? aux : h_prev_all, dw_hh + pc.g0 * P,
+                                 P, sums);
+    }
+  }
   if (proj) gemm_tn_by_rows(P, H, N, dhs, P, ws + L.ms, buf.grad[kWeightHr], H);
   if (gate_acts) {
     std::vector<S> gathered_acts;
@@ -831,7 +915,7 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
     });
   };
   if (db_ih && !ih_sums) column_sums(dgx, db_ih);
-  if (shared_sums) std::copy(db_ih, db_ih + GH, db_hh);
+  if (shared_sums && !fused) std::copy(db_ih, db_ih + GH, db_hh);
   else if (db_hh && !hh_sums) column_sums(dgh, db_hh);
   if (S* dpeep = buf.grad[kPeephole]) {
     // dp_i = Σ dai ⊙ c_prev, dp_f = Σ daf ⊙ c_prev, dp_o = Σ dao ⊙ c_t over all packed rows.
