@@ -250,6 +250,14 @@ __attribute__((noinline)) void tn_tile(int64_t kc, const float* __restrict A, in
   __m256 c0[R], c1[R];
 #pragma GCC unroll 8
   for (int i = 0; i < R; ++i) c0[i] = c1[i] = _mm256_setzero_ps();
+  if (accumulate) {  // C now, while the tile runs (see the AVX-512 tile)
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i) {
+      const char* row = reinterpret_cast<const char*>(C + i * ldc);
+      _mm_prefetch(row, _MM_HINT_T0);
+      _mm_prefetch(row + 60, _MM_HINT_T0);
+    }
+  }
   for (int64_t k = 0; k < kc; ++k) {
     const __m256 b0 = _mm256_load_ps(B + k * kP);
     const __m256 b1 = _mm256_load_ps(B + k * kP + 8);

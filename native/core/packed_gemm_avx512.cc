@@ -165,6 +165,18 @@ __attribute__((noinline)) void tn_tile(int64_t kc, const float* __restrict A, in
   __m512 c0[R], c1[R];
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+  // The C tile is read back after the k loop, when an out-of-order core can no longer hide its
+  // misses: a layer's weight gradients outgrow L2 (a 2-layer BiLSTM(128 → 256) layer: 3 MB per
+  // direction) and come back from L3 at every K chunk, so it is fetched now, while the tile runs.
+  if (accumulate) {
+#pragma GCC unroll 16
+    for (int i = 0; i < R; ++i) {
+      const char* row = reinterpret_cast<const char*>(C + i * ldc);
+      _mm_prefetch(row, _MM_HINT_T0);
+      _mm_prefetch(row + 64, _MM_HINT_T0);
+      _mm_prefetch(row + 124, _MM_HINT_T0);  // (a row not on a line boundary spans three lines)
+    }
+  }
   for (int64_t k = 0; k < kc; ++k) {
     const __m512 b0 = _mm512_load_ps(B + k * kP);
     const __m512 b1 = _mm512_load_ps(B + k * kP + 16);

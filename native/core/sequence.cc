@@ -449,7 +449,7 @@ bool weight_gradients_fused(const CellFamily<S>& fam, int64_t N, int64_t GH, int
     enum { kX, kH, kAux };
     const TnOperand ops[3] = {{x, I, I}, {h_prev, P, P}, {aux, P, P}};  // (aux: GRU, where P = H)
     const int64_t same = dgh == dgx ? GH : fam.keeps.dgh_same_cols;
-    TnSegment segs[8];
+    TnSegment segs[6];  // (at most 2 pieces × 3 segments)
     int ns = 0;
     int64_t copy_sums[2][2];  // db_hh[a, b) = db_ih[a, b) afterwards
     int ncopy = 0;
@@ -463,12 +463,12 @@ bool weight_gradients_fused(const CellFamily<S>& fam, int64_t N, int64_t GH, int
     };
     for (int i = 0; i < fam.hh_pieces; ++i) {
       const auto& pc = fam.hh[i];
-      const TnProduct hh_of_piece{pc.aux ? kAux : kH, nullptr, P};
+      const int hh_op = pc.aux ? kAux : kH;
       if (pc.g0 < same) {  // one segment, two products
         const int64_t a = pc.g0, b = std::min(pc.g1, same);
         TnSegment& sg = add(dgx, a, b, db_ih ? db_ih : db_hh);
         sg.products[0] = TnProduct{kX, dw_ih + a * I, I};
-        sg.products[1] = TnProduct{hh_of_piece.operand, dw_hh + a * P, P};
+        sg.products[1] = TnProduct{hh_op, dw_hh + a * P, P};
         sg.num_products = 2;
         if (db_ih && db_hh) { copy_sums[ncopy][0] = a; copy_sums[ncopy][1] = b; ++ncopy; }
       }
@@ -478,7 +478,7 @@ bool weight_gradients_fused(const CellFamily<S>& fam, int64_t N, int64_t GH, int
         sx.products[0] = TnProduct{kX, dw_ih + a * I, I};
         sx.num_products = 1;
         TnSegment& sh = add(dgh, a, b, db_hh);
-        sh.products[0] = TnProduct{hh_of_piece.operand, dw_hh + a * P, P};
+        sh.products[0] = TnProduct{hh_op, dw_hh + a * P, P};
         sh.num_products = 1;
       }
     }
