@@ -270,23 +270,13 @@ void pack_a_chunk(const float* a_src, int64_t lda, int64_t kc, int64_t mb, float
 bool gemm_tn_packed_available() { return tn_kernel() != nullptr; }
 
 bool gemm_tn_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
-                    float* C, int64_t ldc, float* col_sums) {
-  if (!gemm_tn_packed_available()) return false;
-  if (M <= 0) return true;
-  if (N <= 0) {  // no C to write: the sums alone
-    if (col_sums) {
-      std::fill(col_sums, col_sums + M, 0.f);
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t i = 0; i < M; ++i) col_sums[i] += A[k * lda + i];
-    }
-    return true;
-  }
+                    float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return gemm_tn_packed_available();  // (nothing to write)
   const TnOperand op{B, ldb, N};
   TnSegment seg;
   seg.A = A;
   seg.lda = lda;
   seg.M = M;
-  seg.col_sums = col_sums;
   seg.products[0] = TnProduct{0, C, ldc};
   seg.num_products = 1;
   return gemm_tn_packed_blocks(K, &op, 1, &seg, 1, 0, tn_block_count(&seg, 1));

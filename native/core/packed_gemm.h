@@ -81,19 +81,17 @@ void packed_gemm(int64_t M, const float* A, int64_t lda, const PackedMatrix& W, 
 // BLAS). K is summed in chunks of at most 128 in order and each element in one chain, so the result
 // depends on the shape alone, not on how callers split the rows of C (the two kernels also do the
 // same operations in the same order). Give each thread one large row range: the chunks of B are
-// copied into panels once per call.
-// col_sums (optional, M values): also col_sums[i] = Σ_k A[k, i], summed over k in order from zero
-// (the bias gradients: the column sums of the gate gradients that A is), read off A's chunks while
-// they are copied.
+// copied into panels once per call. (One segment of gemm_tn_packed_blocks below.)
 bool gemm_tn_packed(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
-                    float* C, int64_t ldc, float* col_sums = nullptr);
+                    float* C, int64_t ldc);
 // Whether gemm_tn_packed runs here (an AVX-512 or AVX2 kernel is active) rather than returning false.
 bool gemm_tn_packed_available();
 
 // Several products over one K that share their left operands, in one pass (a layer's weight
 // gradients: dW_ih = dGᵀ·x and dW_hh = dGᵀ·h_prev read the same gate gradients dG). A segment is a
 // left operand A [K, M] (lda) with up to two products C_p[M, N_b] = Aᵀ · B_b (operand b, ldc_p),
-// and optionally A's column sums (as gemm_tn_packed's col_sums). The segments' rows, taken in
+// and optionally A's column sums, col_sums[i] = Σ_k A[k, i] summed over k in order from zero (the
+// bias gradients, read off A's chunks while they are copied). The segments' rows, taken in
 // 32-row blocks segment after segment, are numbered [0, tn_block_count(...)); a call runs blocks
 // [blk0, blk1): each chunk of an operand B it reads is copied into panels once per call, each chunk
 // of a block of A once for all its products. Every element is computed as gemm_tn_packed computes

@@ -113,28 +113,23 @@ void gemm_by_rows(const WeightGemm<S>& W, int64_t M, int64_t K, const S* A, int6
 // range of whole row blocks; on AVX-512 ~2.1× OpenBLAS's Haswell kernels (OPENBLAS_CORETYPE=Haswell,
 // which these CPUs need) on LSTM(128 → 256) B = 32, T = 50: 3.8 against 8 ms of a 21 ms forward +
 // backward (perf); on the AVX2 build ~1.35× them on the same shape (7.4 against 10 ms of 34–39 ms).
-// col_sums (optional, M values): also col_sums[i] = Σ_k A[k, i] (bias gradients), when this runs
-// on gemm_tn_packed (which reads them off A while copying it): returns whether it did; the same
-// additions in the same order as column_sums in sequence_backward, so the same bits.
+// (A layer's dW_ih and dW_hh go to weight_gradients_fused instead, where it runs.)
 template <typename S>
-bool gemm_tn_by_rows(int64_t M, int64_t N, int64_t K, const S* A, int64_t lda, const S* B, S* C, int64_t ldc,
-                     S* col_sums = nullptr) {
+void gemm_tn_by_rows(int64_t M, int64_t N, int64_t K, const S* A, int64_t lda, const S* B, S* C, int64_t ldc) {
   constexpr int64_t kRowBlock = 32;
   const int64_t blocks = (M + kRowBlock - 1) / kRowBlock;
   bool packed = false;
   if constexpr (std::is_same_v<S, float>) packed = gemm_tn_packed_available();
-  if (!packed) col_sums = nullptr;
   for_ranges(blocks, 1, 2.0 * M * N * K, [&](int64_t b0, int64_t b1) {
     if constexpr (std::is_same_v<S, float>) {  // one call per range: it copies B's chunks once
       const int64_t r0 = b0 * kRowBlock, r1 = std::min(M, b1 * kRowBlock);
-      if (packed && gemm_tn_packed(r1 - r0, N, K, A + r0, lda, B, N, C + r0 * ldc, ldc, col_sums ? col_sums + r0 : nullptr)) return;
+      if (packed && gemm_tn_packed(r1 - r0, N, K, A + r0, lda, B, N, C + r0 * ldc, ldc)) return;
     }
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t r0 = b * kRowBlock, r1 = std::min(M, r0 + kRowBlock);
       gemm(true, false, r1 - r0, N, K, S(1), A + r0, lda, B, N, S(0), C + r0 * ldc, ldc);
     }
   });
-  return col_sums != nullptr;
 }
 
 // out[M, N] = x[M, K] · W_ihᵀ (+ bias per row), in near-equal blocks of 64–127 rows (fewer than
@@ -868,19 +863,14 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
   // (dgh = dgx: every cell but GRU-lbr) both biases get the same sums.
   S* const db_ih = buf.grad[kBiasIh];
   S* const db_hh = buf.grad[kBiasHh];
-  const bool shared_sums = dgh == dgx && db_ih && db_hh;
   S* const dw_hh = buf.grad[kWeightHh];
   const bool fused = weight_gradients_fused(fam, N, GH, I, P, dgx, dgh, buf.x, h_prev_all, aux, buf.grad[kWeightIh],
                                             dw_hh, db_ih, db_hh);
-  bool ih_sums = fused, hh_sums = fused;
-  if (!fused) {
-    ih_sums = gemm_tn_by_rows(GH, I, N, dgx, GH, buf.x, buf.grad[kWeightIh], I, db_ih);
-    hh_sums = !shared_sums && db_hh;
+  if (!fused) {  // (BLAS: float64, or the generic kernels; the bias gradients are summed below)
+    gemm_tn_by_rows(GH, I, N, dgx, GH, buf.x, buf.grad[kWeightIh], I);
     for (int i = 0; i < fam.hh_pieces; ++i) {
       const auto& pc = fam.hh[i];
-      S* const sums = shared_sums || !db_hh ? nullptr : db_hh + pc.g0;
-      hh_sums &= gemm_tn_by_rows(pc.g1 - pc.g0, P, N, dgh + pc.g0, GH, pc.aux ? aux : h_prev_all, dw_hh + pc.g0 * P,
-                                 P, sums);
+      gemm_tn_by_rows(pc.g1 - pc.g0, P, N, dgh + pc.g0, GH, pc.aux ? aux : h_prev_all, dw_hh + pc.g0 * P, P);
     }
   }
   if (proj) gemm_tn_by_rows(P, H, N, dhs, P, ws + L.ms, buf.grad[kWeightHr], H);
@@ -914,9 +904,11 @@ void sequence_backward(const PreparedLayer<S>& W, const StepPlan& plan, const Ba
       }
     });
   };
-  if (db_ih && !ih_sums) column_sums(dgx, db_ih);
-  if (shared_sums && !fused) std::copy(db_ih, db_ih + GH, db_hh);
-  else if (db_hh && !hh_sums) column_sums(dgh, db_hh);
+  if (!fused) {
+    if (db_ih) column_sums(dgx, db_ih);
+    if (db_hh && dgh == dgx && db_ih) std::copy(db_ih, db_ih + GH, db_hh);  // (one set of gate gradients)
+    else if (db_hh) column_sums(dgh, db_hh);
+  }
   if (S* dpeep = buf.grad[kPeephole]) {
     // dp_i = Σ dai ⊙ c_prev, dp_f = Σ daf ⊙ c_prev, dp_o = Σ dao ⊙ c_t over all packed rows.
     std::vector<S> gathered_c;
