@@ -188,8 +188,12 @@ export interface NativeBinding {
   stackForwardAsync(stack: NativeStack, call: NativeStackCall): Promise<NativeStackResult>;
   stackBackward(run: NativeRun, call: NativeStackBackwardCall): NativeStackGradients;
   stackBackwardAsync(run: NativeRun, call: NativeStackBackwardCall): Promise<NativeStackGradients>;
-  /** Prepared stacks and training runs alive, and their native bytes. */
-  liveObjects(): { stacks: number; runs: number; stackBytes: number; runBytes: number };
+  /**
+   * Prepared stacks and training runs alive (in every thread), and their native bytes; envBytes:
+   * those of this thread's environment, of which V8 is told (reportedBytes) only what exceeds
+   * unreportedBudget (see account_native_bytes in native/binding/grid_binding.cc).
+   */
+  liveObjects(): { stacks: number; runs: number; stackBytes: number; runBytes: number; envBytes: number; reportedBytes: number; unreportedBudget: number; mallocInUse?: number };
   cellParameters(): NativeCellParameter[];
   /** The dropout generator's keep values (0 or 1/keep) for one stream, [steps, batch, width]. */
   dropoutMask(args: { seed: number; stream: number; steps: number; batch: number; width: number; keep: number }): Float64Array;
