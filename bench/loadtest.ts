@@ -5,7 +5,10 @@
  * 64 features, the 4 largest outputs back). Two servers are compared at 1, 16, 64 and 256
  * connections: the batcher (--mode batcher) and one call per request (--mode direct: stream.stepAsync),
  * beside the same server running no model (--mode floor: zeros through the same HTTP, routing and
- * JSON code), which measures the most either can serve on this machine. Each configuration gets a fresh server process; reported: requests/s, latency p50/p99, the
+ * JSON code), which measures the most either can serve on this machine, and the least node:http
+ * server there is (bare, bench/bare-server.ts: a fixed answer to every POST), which measures what
+ * node:http and autocannon cost per request together on these cores. The server's and autocannon's
+ * CPU use during each run are reported in cores. Each configuration gets a fresh server process; reported: requests/s, latency p50/p99, the
  * server's event-loop delay p99/max over the run (perf_hooks.monitorEventLoopDelay), its peak RSS.
  *
  * The per-request server is measured twice: with the library's defaults ('direct'), and in its best
@@ -77,6 +80,10 @@ interface Row {
   statuses: string;
   /** Share of the CPU time the hypervisor stole during the run (/proc/stat steal). */
   steal: number;
+  /** CPU the server process used during the run, in cores (1 = one core busy all the time). */
+  serverCpu: number;
+  /** CPU this process (autocannon, the load generator) used during the run, in cores. */
+  loaderCpu: number;
 }
 
 async function startServer(dir: string, mode: string, config: Config): Promise<{ child: ChildProcess; url: string }> {
@@ -85,9 +92,12 @@ async function startServer(dir: string, mode: string, config: Config): Promise<{
   else env.RNNKIT_MAX_RUNNING_CALLS = String(config.runningCalls);
   // A young generation of 64 MB semi-spaces (V8's default is 16 MB): every request in flight is
   // alive at each scavenge, so fewer scavenges cost less (the batcher holds hundreds; see README).
-  const child = spawn(process.execPath, [`--max-semi-space-size=${semiSpaceMB}`, '--import', 'tsx', path.join(root, 'examples', 'server', 'server.ts'), '--port', '0', '--host', '127.0.0.1',
-    '--mode', mode, '--threads', threads, '--concurrency', concurrency, '--max-batch', '256', '--max-queue', '100000', '--model', `big=${dir}`,
-    ...(config.batchInvariant ? [] : ['--no-batch-invariant'])], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const args = mode === 'bare'
+    ? [path.join(root, 'bench', 'bare-server.ts'), '--port', '0', '--host', '127.0.0.1']
+    : [path.join(root, 'examples', 'server', 'server.ts'), '--port', '0', '--host', '127.0.0.1',
+      '--mode', mode, '--threads', threads, '--concurrency', concurrency, '--max-batch', '256', '--max-queue', '100000', '--model', `big=${dir}`,
+      ...(config.batchInvariant ? [] : ['--no-batch-invariant'])];
+  const child = spawn(process.execPath, [`--max-semi-space-size=${semiSpaceMB}`, '--import', 'tsx', ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => {
@@ -121,6 +131,17 @@ function load(url: string, connections: number, seconds: number, body: string): 
   } as autocannon.Options);
 }
 
+/** A process's CPU time so far (user + system, seconds) from /proc/<pid>/stat; NaN where unreadable. */
+function processCpuSeconds(pid: number | undefined): number {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;  // utime, stime in clock ticks (USER_HZ = 100 on Linux)
+  } catch {
+    return NaN;
+  }
+}
+
 /** CPU time counters from /proc/stat (jiffies): total and stolen by the hypervisor. */
 function cpuTimes(): { total: number; steal: number } {
   try {
@@ -134,13 +155,14 @@ function cpuTimes(): { total: number; steal: number } {
 async function measure(dir: string, mode: string, connections: number, body: string, config: Config = DEFAULTS, label = mode, seconds = duration, warm = warmup): Promise<Row> {
   const { child, url } = await startServer(dir, mode, config);
   try {
+    const bare = mode === 'bare';  // (no metrics: the bare server answers every request alike)
     if (warm > 0) await load(url, connections, warm, body);
-    await fetch(`${url}/admin/reset-loop-delay`, { method: 'POST' });
-    const before = parseMetrics(await (await fetch(`${url}/metrics`)).text());
-    const c0 = cpuTimes();
+    if (!bare) await fetch(`${url}/admin/reset-loop-delay`, { method: 'POST' });
+    const before = bare ? [] : parseMetrics(await (await fetch(`${url}/metrics`)).text());
+    const c0 = cpuTimes(), s0 = processCpuSeconds(child.pid), l0 = process.cpuUsage(), t0 = performance.now();
     const r = await load(url, connections, seconds, body);
-    const c1 = cpuTimes();
-    const m = parseMetrics(await (await fetch(`${url}/metrics`)).text());
+    const c1 = cpuTimes(), s1 = processCpuSeconds(child.pid), l1 = process.cpuUsage(l0), wall = (performance.now() - t0) / 1000;
+    const m = bare ? [] : parseMetrics(await (await fetch(`${url}/metrics`)).text());
     const get = (name: string, labels: Record<string, string> = {}, from = m) =>
       from.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value ?? NaN;
     const batches = get('rnnkit_batch_size_count', { model: 'big' }) - (get('rnnkit_batch_size_count', { model: 'big' }, before) || 0);
@@ -151,6 +173,7 @@ async function measure(dir: string, mode: string, connections: number, body: str
       peakRssMB: get('process_peak_resident_memory_bytes') / 2 ** 20, errors: r.errors, non2xx: r.non2xx,
       meanBatch: batches > 0 ? batched / batches : NaN,
       steal: (c1.steal - c0.steal) / (c1.total - c0.total),
+      serverCpu: (s1 - s0) / wall, loaderCpu: (l1.user + l1.system) / 1e6 / wall,
       statuses: m.filter((x) => x.name === 'rnnkit_requests_total' && x.labels.code !== '200').map((x) => `${x.labels.code}×${x.value}`).join(' '),
     };
   } finally {
@@ -213,25 +236,26 @@ try {
   console.log(`direct*: ${describeConfig(best)}`);
   const rows: Row[] = [];
   for (const connections of connectionsList) {
-    for (const [mode, config, label] of [['direct', DEFAULTS, 'direct'], ['direct', best, 'direct*'], ['batcher', DEFAULTS, 'batcher'], ['floor', DEFAULTS, 'floor']] as const) {
+    for (const [mode, config, label] of [['direct', DEFAULTS, 'direct'], ['direct', best, 'direct*'], ['batcher', DEFAULTS, 'batcher'], ['floor', DEFAULTS, 'floor'], ['bare', DEFAULTS, 'bare']] as const) {
       const row = await measure(dir, mode, connections, body, config, label);
       rows.push(row);
       if (row.non2xx > 0 || row.errors > 0) console.error(`warning: ${label} at ${connections} connections: ${row.errors} errors, ${row.non2xx} non-2xx responses (server: ${row.statuses})`);
-      console.log(`${label.padEnd(8)} ${String(connections).padStart(4)} conn: ${row.rps.toFixed(0).padStart(6)} req/s  p50 ${row.p50} ms  p99 ${row.p99} ms  loop p99 ${row.loopP99.toFixed(2)} ms max ${row.loopMax.toFixed(2)} ms  peak RSS ${row.peakRssMB.toFixed(0)} MB  mean batch ${row.meanBatch.toFixed(1)}  steal ${(100 * row.steal).toFixed(0)}%  errors ${row.errors} non-2xx ${row.non2xx}`);
+      console.log(`${label.padEnd(8)} ${String(connections).padStart(4)} conn: ${row.rps.toFixed(0).padStart(6)} req/s  p50 ${row.p50} ms  p99 ${row.p99} ms  loop p99 ${row.loopP99.toFixed(2)} ms max ${row.loopMax.toFixed(2)} ms  peak RSS ${row.peakRssMB.toFixed(0)} MB  mean batch ${row.meanBatch.toFixed(1)}  steal ${(100 * row.steal).toFixed(0)}%  cpu server ${row.serverCpu.toFixed(2)} autocannon ${row.loaderCpu.toFixed(2)}  errors ${row.errors} non-2xx ${row.non2xx}`);
     }
   }
-  console.log('\n| connections | mode | req/s | p50 ms | p99 ms | loop delay p99 ms | loop delay max ms | peak RSS MB | mean batch | CPU stolen | errors / non-2xx |');
-  console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const dash = (v: number, digits: number) => (Number.isNaN(v) ? '–' : v.toFixed(digits));
+  console.log('\n| connections | mode | req/s | p50 ms | p99 ms | loop delay p99 ms | loop delay max ms | peak RSS MB | mean batch | CPU stolen | server CPU | autocannon CPU | errors / non-2xx |');
+  console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    console.log(`| ${r.connections} | ${r.mode} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.loopP99.toFixed(2)} | ${r.loopMax.toFixed(2)} | ${r.peakRssMB.toFixed(0)} | ${Number.isNaN(r.meanBatch) ? '–' : r.meanBatch.toFixed(1)} | ${(100 * r.steal).toFixed(0)}% | ${r.errors} / ${r.non2xx} |`);
+    console.log(`| ${r.connections} | ${r.mode} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${dash(r.loopP99, 2)} | ${dash(r.loopMax, 2)} | ${dash(r.peakRssMB, 0)} | ${Number.isNaN(r.meanBatch) ? '–' : r.meanBatch.toFixed(1)} | ${(100 * r.steal).toFixed(0)}% | ${r.serverCpu.toFixed(2)} | ${r.loaderCpu.toFixed(2)} | ${r.errors} / ${r.non2xx} |`);
   }
   console.log(`\ndirect: the library's defaults; direct*: ${describeConfig(best)} (the best of the search above)`);
-  console.log('\n| connections | batcher ÷ direct* throughput | batcher ÷ direct | p99 batcher / direct* ms | floor ÷ direct* throughput | batcher ÷ floor |');
-  console.log('|---:|---:|---:|---:|---:|---:|');
+  console.log('\n| connections | batcher ÷ direct* throughput | batcher ÷ direct | p99 batcher / direct* ms | floor ÷ direct* throughput | bare ÷ direct* throughput | batcher ÷ floor |');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|');
   for (const c of connectionsList) {
     const of = (mode: string) => rows.find((r) => r.mode === mode && r.connections === c)!;
-    const d = of('direct'), t = of('direct*'), b = of('batcher'), f = of('floor');
-    console.log(`| ${c} | ${(b.rps / t.rps).toFixed(2)}× | ${(b.rps / d.rps).toFixed(2)}× | ${b.p99} / ${t.p99} | ${(f.rps / t.rps).toFixed(2)}× | ${(100 * b.rps / f.rps).toFixed(0)}% |`);
+    const d = of('direct'), t = of('direct*'), b = of('batcher'), f = of('floor'), z = of('bare');
+    console.log(`| ${c} | ${(b.rps / t.rps).toFixed(2)}× | ${(b.rps / d.rps).toFixed(2)}× | ${b.p99} / ${t.p99} | ${(f.rps / t.rps).toFixed(2)}× | ${(z.rps / t.rps).toFixed(2)}× | ${(100 * b.rps / f.rps).toFixed(0)}% |`);
   }
   console.log('\n| streams B | batched step µs | in-sequence µs per step | ratio |');
   console.log('|---:|---:|---:|---:|');
