@@ -5,10 +5,10 @@
  * 1. released: 30 training forwards of an LSTM(128 → 256) over 32 × 50 steps (a ~10 MB run each),
  *    each released after its backward: nothing is reported at any point (every byte stays under
  *    the budget), and the live bytes return to where they started.
- * 2. dropped: the same forwards without release(), turning the event loop after each (where the
- *    collector's finalizers run), until the runs' bytes have passed the budget three times over or
- *    400 calls: V8 must be told of what exceeds the budget (reportedBytes = envBytes − budget
- *    whenever envBytes is above it), and it must collect them — the live run bytes stay bounded.
+ * 2. held: the same forwards, the runs kept until they pass the budget by three runs: V8 must be
+ *    told of exactly what exceeds it (reportedBytes = envBytes − budget) after every call. Then
+ *    half of them released and the rest dropped and collected (gc(): needs --expose-gc): the
+ *    reports follow the live bytes down, to nothing.
  *
  * Prints `ok: {json}` with the figures.
  */
@@ -37,22 +37,38 @@ const afterReleased = native.liveObjects();
 if (maxReportedReleased !== 0) throw new Error(`released runs: ${maxReportedReleased} bytes were reported to V8 (expected none under the ${budget}-byte budget)`);
 if (afterReleased.envBytes !== start.envBytes) throw new Error(`released runs: live bytes ${afterReleased.envBytes}, started at ${start.envBytes}`);
 
-let calls = 0, maxEnv = 0, maxReported = 0, collected = 0, mismatch = '';
-let created = 0;
-while (calls < 400) {
-  layer.forward(x, { training: true });  // the run is dropped
-  created += runBytes;
-  calls++;
+// Held until they pass the budget by three runs: every byte past it must be reported, exactly.
+const held: { release(): void }[] = [];
+let calls = 0, maxEnv = 0, maxReported = 0, mismatch = '';
+const check = (when: string) => {
   const o = native.liveObjects();
   const want = Math.max(0, o.envBytes - budget);
-  if (o.reportedBytes !== want && !mismatch) mismatch = `call ${calls}: envBytes ${o.envBytes}, reportedBytes ${o.reportedBytes}, expected ${want}`;
+  if (o.reportedBytes !== want && !mismatch) mismatch = `${when}: envBytes ${o.envBytes}, reportedBytes ${o.reportedBytes}, expected ${want}`;
   maxEnv = Math.max(maxEnv, o.envBytes);
   maxReported = Math.max(maxReported, o.reportedBytes);
-  await turn();
-  if (created >= 3 * budget) break;
+  return o;
+};
+while (check(`call ${calls}`).envBytes <= budget + 3 * runBytes && calls < 400) {
+  held.push(layer.forward(x, { training: true }).run!);
+  calls++;
 }
-collected = Math.round((created + start.envBytes - native.liveObjects().envBytes) / runBytes);
-if (mismatch) throw new Error(`dropped runs: ${mismatch}`);
-if (maxReported === 0) throw new Error(`dropped runs: ${calls} runs of ${runBytes} bytes and nothing was reported to V8`);
-if (collected === 0) throw new Error(`dropped runs: none of ${calls} dropped runs was collected`);
-console.log(`ok: ${JSON.stringify({ runBytes, budget, calls, created, maxEnvBytes: maxEnv, maxReported, collected })}`);
+if (mismatch) throw new Error(`held runs: ${mismatch}`);
+if (maxReported < 3 * runBytes) throw new Error(`held runs: ${calls} runs of ${runBytes} bytes live, only ${maxReported} bytes reported to V8`);
+// Half released, the other half dropped and collected (gc(), then turns of the event loop, where
+// the finalizers run): the reports follow the live bytes down to nothing.
+const half = held.length >> 1;
+for (let i = 0; i < half; i++) {
+  held[i].release();
+  check(`release ${i}`);
+}
+held.length = 0;
+for (let i = 0; i < 4; i++) {
+  (globalThis as { gc?: () => void }).gc!();
+  await turn();
+}
+const end = check('after the collection');
+if (mismatch) throw new Error(`released and collected runs: ${mismatch}`);
+if (end.envBytes !== start.envBytes || end.reportedBytes !== 0) {
+  throw new Error(`after releasing and collecting every run: envBytes ${end.envBytes} (started at ${start.envBytes}), reportedBytes ${end.reportedBytes}`);
+}
+console.log(`ok: ${JSON.stringify({ runBytes, budget, calls, maxEnvBytes: maxEnv, maxReported, released: half, collected: calls - half })}`);
