@@ -237,8 +237,9 @@ export abstract class RecurrentBase {
         for (const ref of this.runs) {
           const run = ref.deref();
           if (run) native.releaseRun(run);
+          this.runRegistry.unregister(ref);
         }
-        this.runs = [];
+        this.runs.clear();
         native.releaseStack(this.prepared.stack);
       }
       this.prepared = { key, stack };
@@ -254,12 +255,20 @@ export abstract class RecurrentBase {
     return this.stack(where);
   }
 
-  /** Training runs made with the current prepared stack (weakly held). */
-  private runs: WeakRef<NativeRun>[] = [];
+  /**
+   * Training runs made with the current prepared stack (weakly held; a collected run's entry is
+   * dropped by runRegistry). Nothing but a weight change may deref() them: deref() keeps its
+   * target alive to the end of the current job, and a pruning pass over the live ones at each
+   * call (as there was) kept every run alive through each collection that a call's allocations
+   * set off: once 64 were alive at once, dropped runs were never collected (GBs in a loop).
+   */
+  private runs = new Set<WeakRef<NativeRun>>();
+  private runRegistry = new FinalizationRegistry<WeakRef<NativeRun>>((ref) => this.runs.delete(ref));
 
   private trackRun(run: NativeRun): void {
-    if (this.runs.length >= 64) this.runs = this.runs.filter((r) => r.deref() !== undefined);
-    this.runs.push(new WeakRef(run));
+    const ref = new WeakRef(run);
+    this.runs.add(ref);
+    this.runRegistry.register(run, ref, ref);
   }
 
   /** Bytes of the prepared native weights (0 before the first call). */

@@ -9,6 +9,8 @@
  *    told of exactly what exceeds it (reportedBytes = envBytes − budget) after every call. Then
  *    half of them released and the rest dropped and collected (gc(): needs --expose-gc): the
  *    reports follow the live bytes down, to nothing.
+ * 3. 100 runs of a small layer, held across a turn of the event loop, then dropped, then one more
+ *    call and a collection in the same job: all but the newest must be collected.
  *
  * Prints `ok: {json}` with the figures.
  */
@@ -71,4 +73,21 @@ if (mismatch) throw new Error(`released and collected runs: ${mismatch}`);
 if (end.envBytes !== start.envBytes || end.reportedBytes !== 0) {
   throw new Error(`after releasing and collecting every run: envBytes ${end.envBytes} (started at ${start.envBytes}), reportedBytes ${end.reportedBytes}`);
 }
-console.log(`ok: ${JSON.stringify({ runBytes, budget, calls, maxEnvBytes: maxEnv, maxReported, released: half, collected: calls - half })}`);
+// 3. Dropped runs of a small layer, more than 64 of them alive at once, then one more call and a
+// collection in the same job: every dropped run but the newest must go (the layer's bookkeeping of
+// its runs once deref()'d them all at each call, which kept them alive through any collection the
+// call's own allocations set off).
+const small = new LSTM({ inputSize: 4, units: 4, seed: 2 });
+const xs = Tensor.from(new Float32Array(2 * 3 * 4).fill(0.5), [2, 3, 4]);
+small.forward(xs);
+const runsBefore = native.liveObjects().runs;
+const keep: unknown[] = [];
+for (let i = 0; i < 100; i++) keep.push(small.forward(xs, { training: true }).run);
+await turn();  // (a WeakRef keeps its target alive to the end of the job that made it)
+keep.length = 0;
+small.forward(xs, { training: true });
+(globalThis as { gc?: () => void }).gc!();
+for (let i = 0; i < 4; i++) await turn();
+const smallLeft = native.liveObjects().runs - runsBefore;
+if (smallLeft > 1) throw new Error(`dropped runs: ${smallLeft} of 101 still alive after a collection`);
+console.log(`ok: ${JSON.stringify({ runBytes, budget, calls, maxEnvBytes: maxEnv, maxReported, released: half, collected: calls - half, smallLeft })}`);
