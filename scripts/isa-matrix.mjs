@@ -27,6 +27,7 @@ const SUITE = [
   'test/gemm.test.ts',
   'test/training.test.ts',
   'test/weight-grad-kernel.test.ts',
+  'test/projection-bias.test.ts',
   'test/async.test.ts',
   'test/batch-invariance.test.ts',
   'test/staged-steps.test.ts',

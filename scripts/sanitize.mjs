@@ -47,6 +47,8 @@ const KINDS = {
       'test/stack-native.test.ts',
       'test/gemm.test.ts',
       'test/weight-grad-kernel.test.ts',
+      'test/projection-bias.test.ts',
+      'test/native-bytes.test.ts',
       'test/model.test.ts',
     ],
   },

@@ -45,11 +45,11 @@ inline int64_t chunk_count(int64_t n, int64_t max_chunk) { return (n + max_chunk
 
 // ---- Portable kernel ----------------------------------------------------------------------------
 // One row of A times one panel: acc[0:32] = C[0, 0:32] (accumulating; else 0) + A[0, 0:kc] ·
-// B[0:kc, 0:32], then columns [lo, hi) of the C row are stored: each element one chain over k in
-// order, as in the AVX kernels (batch invariance, packed_gemm_avx512.cc). The compiler keeps acc in
-// 8 SSE registers (baseline x86-64: ~20 GFLOP/s on the development machine, where wider tiles of
-// this plain form came out 1.5-8x slower).
-void generic_row(int64_t kc, const float* A, const float* B, float* C, int lo, int hi, bool accumulate) {
+// B[0:kc, 0:32], then columns [lo, hi) of the C row are stored (plus bias[lo, hi) when given):
+// each element one chain over k in order, as in the AVX kernels (batch invariance,
+// packed_gemm_avx512.cc). The compiler keeps acc in 8 SSE registers (baseline x86-64: ~20 GFLOP/s
+// on the development machine, where wider tiles of this plain form came out 1.5-8x slower).
+void generic_row(int64_t kc, const float* A, const float* B, float* C, int lo, int hi, bool accumulate, const float* bias) {
   float acc[kP] = {};
   if (accumulate)
     for (int j = lo; j < hi; ++j) acc[j] = C[j];
@@ -58,7 +58,10 @@ void generic_row(int64_t kc, const float* A, const float* B, float* C, int lo, i
     const float* b = B + k * kP;
     for (int j = 0; j < kP; ++j) acc[j] += a * b[j];
   }
-  for (int j = lo; j < hi; ++j) C[j] = acc[j];
+  if (bias)
+    for (int j = lo; j < hi; ++j) C[j] = acc[j] + bias[j];
+  else
+    for (int j = lo; j < hi; ++j) C[j] = acc[j];
 }
 
 void generic_run_panels(const packed_gemm_internal::PanelTask& t) {
@@ -67,7 +70,8 @@ void generic_run_panels(const packed_gemm_internal::PanelTask& t) {
     const int hi = p == t.num_panels - 1 ? t.col_end : static_cast<int>(kP);
     const float* B = t.B + p * t.panel_stride;
     float* C = t.C + p * kP;
-    for (int64_t i = 0; i < t.m; ++i) generic_row(t.kc, t.A + i * t.lda, B, C + i * t.ldc, lo, hi, t.accumulate);
+    const float* bias = t.bias ? t.bias + p * kP : nullptr;
+    for (int64_t i = 0; i < t.m; ++i) generic_row(t.kc, t.A + i * t.lda, B, C + i * t.ldc, lo, hi, t.accumulate, bias);
   }
 }
 
@@ -176,7 +180,7 @@ void PackedMatrix::pack_transposed(const float* Wt, int64_t K, int64_t N, int64_
 // ---- packed_gemm ------------------------------------------------------------------------------
 
 void packed_gemm(int64_t M, const float* A, int64_t lda, const PackedMatrix& W, int64_t n0, int64_t n1,
-                 bool accumulate, float* C, int64_t ldc) {
+                 bool accumulate, float* C, int64_t ldc, const float* bias) {
   if (M <= 0 || n1 <= n0 || W.empty()) return;
   const int64_t K = W.cols();
   const RunPanels run = kernel_for(active_isa());
@@ -205,6 +209,7 @@ void packed_gemm(int64_t M, const float* A, int64_t lda, const PackedMatrix& W, 
       t.A = A + m_begin * lda + k_begin;
       t.B = W.panel(p0) + k_begin * kP;
       t.accumulate = accumulate || kb > 0;
+      t.bias = bias && kb == k_chunks - 1 ? bias + p0 * kP : nullptr;  // once the sums are complete
       run(t);
     }
   }

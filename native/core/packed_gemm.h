@@ -66,12 +66,15 @@ class PackedMatrix {
   int64_t n_ = 0, k_ = 0;
 };
 
-// C[M, n0:n1] = A[M, K] · W[n0:n1, :]ᵀ + (accumulate ? C[M, n0:n1] : 0).  Single-threaded.
+// C[M, n0:n1] = A[M, K] · W[n0:n1, :]ᵀ + (accumulate ? C[M, n0:n1] : 0) (+ bias[n0:n1] on every
+// row).  Single-threaded.
 //   M >= 1; K = W.cols(); A is [M, K] with lda >= K; C points at column 0 of an [M, >= n1] matrix
 //   with ldc >= n1; 0 <= n0 <= n1 <= W.rows() (an empty range does nothing). Only columns [n0, n1)
 //   of C are read (when accumulating) or written. A and C need no alignment and must not overlap.
+//   bias (nullptr: none) is indexed by column like C's rows; it is added once each element's sum is
+//   complete, as the last operation: the same bits as adding it to C after a call without it.
 void packed_gemm(int64_t M, const float* A, int64_t lda, const PackedMatrix& W, int64_t n0, int64_t n1,
-                 bool accumulate, float* C, int64_t ldc);
+                 bool accumulate, float* C, int64_t ldc, const float* bias = nullptr);
 
 // C[M, N] = A[K, M]ᵀ · B[K, N], overwriting C (the weight gradients of BPTT: A the pre-activation
 // gradients [T·B, G·H], B the inputs or states [T·B, I]). Single-threaded. Row-major, lda >= M,
@@ -156,6 +159,7 @@ struct PanelTask {
   bool accumulate;       // add to C instead of overwriting it
   float* C;              // C[0, column 0 of panel 0]
   int64_t ldc;
+  const float* bias;     // bias[column 0 of panel 0], added to every row after the sum; nullptr: none
 };
 
 // One K chunk of gemm_tn_packed over up to 32 rows of C: C[0:m, 0:n] (+)= A[0:kc, 0:m]ᵀ · B[0:kc, 0:n],

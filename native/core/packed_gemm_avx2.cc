@@ -44,6 +44,7 @@ struct TileArgs {
   __m256i mask0[kGMax], mask1[kGMax];  // per unit: columns 0-7 / 8-15 to store
   bool full;             // every mask all-ones: plain loads/stores (masked ones are slow on some CPUs)
   bool accumulate;
+  const float* bias;     // unit g's bias from bias + 16·g, added after the sum; nullptr: none
   const float* next_B;  // half panel to prefetch alongside B (row k with row k), or nullptr (G = 1 only)
   const float* next_C;  // C tile to prefetch: next_C_rows rows at stride ldc, columns [next_lo, next_hi)
   int next_C_rows, next_lo, next_hi;
@@ -109,6 +110,19 @@ __attribute__((noinline)) void tile(const TileArgs& t) {
     }
   }
 
+  if (t.bias) {  // (after each element's whole chain: the bits of adding it to the stored C later)
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) {
+      const float* b = t.bias + g * 16;
+      const __m256 b0 = t.full ? _mm256_loadu_ps(b) : _mm256_maskload_ps(b, t.mask0[g]);
+      const __m256 b1 = t.full ? _mm256_loadu_ps(b + 8) : _mm256_maskload_ps(b + 8, t.mask1[g]);
+#pragma GCC unroll 16
+      for (int i = 0; i < R; ++i) {
+        c0[g][i] = _mm256_add_ps(c0[g][i], b0);
+        c1[g][i] = _mm256_add_ps(c1[g][i], b1);
+      }
+    }
+  }
 #pragma GCC unroll 16
   for (int g = 0; g < G; ++g) {
 #pragma GCC unroll 16
@@ -197,6 +211,7 @@ void run_panels(const PanelTask& pt) {
         t.B[g] = unit_B(u + g);
       }
       t.C = unit_C(u);
+      t.bias = pt.bias ? pt.bias + u * 16 : nullptr;
       if (pt.m == 1) wide_tile<1, kGMax>(g_count, t);
       else wide_tile<2, 2>(g_count, t);
     }
@@ -211,6 +226,7 @@ void run_panels(const PanelTask& pt) {
     t.B[0] = unit_B(u);
     t.next_B = has_next ? unit_B(u + 1) : nullptr;
     float* C = unit_C(u);
+    t.bias = pt.bias ? pt.bias + u * 16 : nullptr;
     int64_t i0 = 0;
     for (int64_t b = 0; b < nb; ++b) {
       const int64_t r = block_rows(b);

@@ -50,6 +50,7 @@ struct TileArgs {
   int64_t ldc;
   __mmask16 mask0[kGMax], mask1[kGMax];  // per panel: columns 0-15 / 16-31 to store
   bool accumulate;
+  const float* bias;    // panel g's bias from bias + 32·g, added after the sum; nullptr: none
   const float* next_B;  // panel to prefetch alongside B (row k with row k), or nullptr (G = 1 only)
   const float* next_C;  // C tile to prefetch: next_C_rows rows at stride ldc, columns [next_lo, next_hi)
   int next_C_rows, next_lo, next_hi;
@@ -122,6 +123,18 @@ __attribute__((noinline)) void tile(const TileArgs& t) {
     }
   }
 
+  if (t.bias) {  // (after each element's whole chain: the bits of adding it to the stored C later)
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) {
+      const __m512 b0 = _mm512_maskz_loadu_ps(t.mask0[g], t.bias + g * kP);
+      const __m512 b1 = _mm512_maskz_loadu_ps(t.mask1[g], t.bias + g * kP + 16);
+#pragma GCC unroll 16
+      for (int i = 0; i < R; ++i) {
+        c0[g][i] = _mm512_add_ps(c0[g][i], b0);
+        c1[g][i] = _mm512_add_ps(c1[g][i], b1);
+      }
+    }
+  }
 #pragma GCC unroll 16
   for (int g = 0; g < G; ++g) {
 #pragma GCC unroll 16
@@ -264,6 +277,7 @@ void run_panels(const PanelTask& pt) {
       }
       t.B = pt.B + p * pt.panel_stride;
       t.C = pt.C + p * kP;
+      t.bias = pt.bias ? pt.bias + p * kP : nullptr;
       if (pt.m == 1) wide_tile<1, kGMax>(g_count, t);
       else wide_tile<2, 2>(g_count, t);
     }
@@ -276,6 +290,7 @@ void run_panels(const PanelTask& pt) {
     t.mask1[0] = lane_mask(lo, hi, 16);
     t.B = pt.B + p * pt.panel_stride;
     t.next_B = has_next_panel ? t.B + pt.panel_stride : nullptr;
+    t.bias = pt.bias ? pt.bias + p * kP : nullptr;
     float* C = pt.C + p * kP;
     int64_t i0 = 0;
     for (int64_t b = 0; b < nb; ++b) {

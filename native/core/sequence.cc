@@ -146,12 +146,7 @@ void project_inputs(const WeightGemm<S>& W, int64_t M, int64_t K, const S* x, co
   for_ranges(blocks, 1, 2.0 * M * N * K, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
       const int64_t b0 = M * q / blocks, b1 = M * (q + 1) / blocks;
-      W.run(b1 - b0, x + b0 * K, K, 0, N, false, out + b0 * N, N);
-      if (!bias) continue;
-      for (int64_t r = b0; r < b1; ++r) {
-        S* row = out + r * N;
-        for (int64_t j = 0; j < N; ++j) row[j] += bias[j];
-      }
+      W.run(b1 - b0, x + b0 * K, K, 0, N, false, out + b0 * N, N, bias);  // (the bias as each tile stores)
     }
   });
 }

@@ -24,15 +24,24 @@ class WeightGemm {
 
   int64_t n() const { return N_; }
 
-  void run(int64_t M, const S* A, int64_t lda, int64_t n0, int64_t n1, bool accumulate, S* C, int64_t ldc) const {
+  // bias (nullptr: none; indexed by column): added to every row of C[:, n0:n1) once its sums are
+  // complete (the packed kernels add it as they store; BLAS's result gets it after).
+  void run(int64_t M, const S* A, int64_t lda, int64_t n0, int64_t n1, bool accumulate, S* C, int64_t ldc,
+           const S* bias = nullptr) const {
     if (n1 <= n0) return;
     if constexpr (std::is_same_v<S, float>) {
-      packed_gemm(M, A, lda, packed_, n0, n1, accumulate, C, ldc);
+      packed_gemm(M, A, lda, packed_, n0, n1, accumulate, C, ldc, bias);
+      return;
     } else if (transposed_) {
       gemm(false, false, M, n1 - n0, K_, S(1), A, lda, w_ + n0, N_, accumulate ? S(1) : S(0), C + n0, ldc);
     } else {
       gemm(false, true, M, n1 - n0, K_, S(1), A, lda, w_ + n0 * K_, K_, accumulate ? S(1) : S(0), C + n0, ldc);
     }
+    if (bias)
+      for (int64_t r = 0; r < M; ++r) {
+        S* row = C + r * ldc;
+        for (int64_t j = n0; j < n1; ++j) row[j] += bias[j];
+      }
   }
 
  private:
