@@ -79,9 +79,9 @@ void count(const RunHolder* h, int sign) {
 // The native memory of live stacks and runs, as V8 is told of it (napi_adjust_external_memory):
 // only what exceeds kUnreportedNativeBytes. Every byte reported counts towards V8's external-memory
 // limit, and crossing it starts a full mark-compact: a training loop that reported each run's
-// activations (D2: ~40 MB a call, released right after its backward) had V8 mark the whole heap
-// every 3–4 calls, ~18 times in 4 s, on helper threads that took the cores from the kernels'
-// threads (D2 forward + backward 77 → 70 ms without the reports, separate processes alternated).
+// activations (D2: ~45 MB a call, released right after its backward) had V8 mark the whole heap
+// every 3–4 calls (18–19 mark-compacts in 4 s; 3 without the reports), on helper threads that take
+// the cores from the kernels' threads while those meet at their per-step barriers.
 // Under the budget a loop that releases its runs (or changes the weights, which frees the stale
 // ones) reports nothing; runs left to the garbage collector pile up to the budget unreported, and
 // every byte past it is reported, so V8 still collects them. Per thread: each Node environment (the
