@@ -280,6 +280,7 @@ export async function ortImpl(p: Problem, threads: number): Promise<Impl> {
     B: bias,
     ...(op === 'GRU' && { linearBeforeReset: true }),
     threads,
+    preallocatedY: true,  // as rnnkit's rows write into one output tensor (forward's options.output)
   });
   const xTime = toTimeMajor(p.x, batch, steps, I);
   return {
@@ -287,7 +288,7 @@ export async function ortImpl(p: Problem, threads: number): Promise<Impl> {
     label: 'onnxruntime-node',
     threads,
     baseline: 'rnnkit',
-    note: 'onnxruntime: input already time-major (no layout conversion timed); output Y [T, 1, B, H]',
+    note: 'onnxruntime: input already time-major (no layout conversion timed); output Y [T, 1, B, H] into one pre-allocated tensor',
     measure: (calls) => timeCalls(calls, () => runner.run(xTime)),
     async check() {
       const { Y } = await runner.run(xTime); // [T, 1, B, H]

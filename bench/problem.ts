@@ -193,9 +193,17 @@ export class RnnkitStack {
     private readonly layers: Recurrent[][],
   ) {}
 
-  /** Inference. x: [B, T, I] -> [B, T, dirs·H]. */
+  /** One layer's output tensor, written by every inference call (forward's options.output). */
+  private out: Tensor | undefined;
+
+  /** Inference. x: [B, T, I] -> [B, T, dirs·H]; a single layer writes into one tensor kept across calls. */
   forward(x: Tensor): Float32Array {
-    if (this.layers.length === 1 && this.layers[0].length === 1) return this.layers[0][0].forward(x).output.data as Float32Array;
+    if (this.layers.length === 1 && this.layers[0].length === 1) {
+      const layer = this.layers[0][0];
+      const [B, T] = x.shape;
+      if (this.out?.shape[0] !== B || this.out.shape[1] !== T) this.out = Tensor.from(new Float32Array(B * T * this.c.hiddenSize), [B, T, this.c.hiddenSize]);
+      return layer.forward(x, { output: this.out }).output.data as Float32Array;
+    }
     let input = x;
     for (const row of this.layers) input = this.merge(row.map((layer) => layer.forward(input).output.data as Float32Array));
     return input.data as Float32Array;

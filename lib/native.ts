@@ -142,6 +142,8 @@ export interface NativeStackCall {
   merge?: 'concat' | 'sum' | 'mul' | 'ave';
   training?: boolean;
   dropout?: NativeDropout;
+  /** The caller's array for y (written in place by stackForward, on completion by stackForwardAsync; returned as y). */
+  y?: NativeArray;
   /**
    * 'states': only the final states are wanted (a layer returning its last output): no y is made
    * or returned, and inference holds no buffer in proportion to the steps beyond the input (but a

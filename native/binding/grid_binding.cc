@@ -455,6 +455,11 @@ class InputCopy {
     std::memcpy(data_, p, bytes);
     return data_;
   }
+  // A block of `bytes` for an async call to write (copied out on completion), from the same pool.
+  void* reserve(size_t bytes) {
+    data_ = CopyPool::take(std::max<size_t>(1, bytes), size_class_);
+    return data_;
+  }
 
  private:
   void* data_ = nullptr;
@@ -484,6 +489,14 @@ struct ForwardCall : Call {
   const void* c0 = nullptr;
   InputCopy x_own, h0_own, c0_own, lengths_own, mask_own;
   OutputArray y, hn, cn;
+  // call.y, the caller's array for the output: written in place by a sync call (y is it); an async
+  // call writes its own y and copies it in on completion (JavaScript may transfer or resize the
+  // array meanwhile: it is checked again then).
+  Napi::Reference<Napi::Value> y_user;
+  InputCopy y_stage;  // (async: where the work writes y; pooled, so no fresh pages or buffer per call)
+  bool y_in_place = false;
+  int64_t y_length = 0;
+  DType dtype = DType::kFloat32;
   std::shared_ptr<GridRun<float>> run_f;
   std::shared_ptr<GridRun<double>> run_d;
   size_t run_bytes = 0;
@@ -512,7 +525,14 @@ struct ForwardCall : Call {
   }
   Napi::Value result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
-    if (y.present()) o.Set("y", y.ref.Value());
+    if (!y_user.IsEmpty() && !y_in_place) {  // async: into the caller's array now
+      DType d = dtype;
+      void* dst = typed_array_data(y_user.Value(), "call.y (after the call)", y_length, "as when the call started", &d);
+      std::memcpy(dst, y.data, y.bytes);
+      o.Set("y", y_user.Value());
+    } else if (y.present()) {
+      o.Set("y", y.ref.Value());
+    }
     o.Set("hN", hn.ref.Value());
     if (cn.present()) o.Set("cN", cn.ref.Value());
     if (training) {
@@ -622,10 +642,15 @@ std::unique_ptr<ForwardCall> parse_forward(const Napi::CallbackInfo& info, bool 
   const std::string s_h = shape_str({{"layers·directions", LD}, {"batch", B}, {p_name, P}});
   const std::string s_c = shape_str({{"layers·directions", LD}, {"batch", B}, {"hiddenSize", H}});
   r.bind(&k->x, "x", T * B * I, s_x, true, false);
+  void* y_user = nullptr;
+  const std::string s_y = k->shape.batch_first ? shape_str({{"batch", B}, {"steps", T}, {"width", k->width}})
+                                               : shape_str({{"steps", T}, {"batch", B}, {"width", k->width}});
+  r.bind(&y_user, "y", T * B * k->width, s_y, false, true);
   r.bind(&k->h0, "h0", LD * B * P, s_h, false, false);
   if (lstm) r.bind(&k->c0, "c0", LD * B * H, s_c, false, false);
   Napi::Value lengths = call.Get("lengths"), mask = call.Get("mask");
   r.check();
+  if (y_user && !k->want_y) throw Napi::TypeError::New(env, "call.y: only with outputs 'sequence' (no per-step output is made with 'states')");
   if (!lengths.IsUndefined() && !mask.IsUndefined())
     throw Napi::TypeError::New(env, "call: give lengths or mask, not both");
   if (!lengths.IsUndefined()) k->shape.lengths = index_array<int32_t>(lengths, "call.lengths", B, shape_str({{"batch", B}}));
@@ -640,7 +665,25 @@ std::unique_ptr<ForwardCall> parse_forward(const Napi::CallbackInfo& info, bool 
   k->c0 = keep(k->c0, size_t(LD * B * H) * es, async, k->c0_own);
   k->shape.lengths = keep(k->shape.lengths, size_t(B) * sizeof(int32_t), async, k->lengths_own);
   k->shape.mask = keep(k->shape.mask, size_t(B * T), async, k->mask_own);
-  new_outputs(env, base.float64, {{k->want_y ? &k->y : nullptr, size_t(T * B * k->width)},
+  if (y_user) {
+    // It must not overlap what the call reads: x, h0, c0 (the output is written while they are read).
+    const size_t y_bytes = size_t(T * B * k->width) * es;
+    auto overlaps = [&](const void* p, size_t n) {
+      const char *a = static_cast<const char*>(p), *b = static_cast<const char*>(y_user);
+      return p && a < b + y_bytes && b < a + n;
+    };
+    if (overlaps(k->x, size_t(T * B * I) * es) || overlaps(k->h0, size_t(LD * B * P) * es) || overlaps(k->c0, size_t(LD * B * H) * es))
+      throw Napi::RangeError::New(env, "call.y: shares memory with an input (x, h0 or c0); the output needs a buffer of its own");
+    for (const BufferBinding& b : bindings)
+      if (b.field == reinterpret_cast<void**>(&y_user)) k->y_user = Napi::Persistent(b.ref.Value());
+    k->y_length = T * B * k->width;
+    k->dtype = base.float64 ? DType::kFloat64 : DType::kFloat32;
+    k->y_in_place = !async;
+    k->y.data = async ? k->y_stage.reserve(y_bytes) : y_user;
+    k->y.bytes = y_bytes;
+    if (!async) k->y.ref = Napi::Persistent(k->y_user.Value());
+  }
+  new_outputs(env, base.float64, {{k->want_y && !y_user ? &k->y : nullptr, size_t(T * B * k->width)},
                                    {&k->hn, size_t(LD * B * P)},
                                    {lstm ? &k->cn : nullptr, size_t(LD * B * H)}});
   return k;
@@ -820,8 +863,17 @@ class CallWorker : public Napi::AsyncWorker {
     if (status != napi_cancelled) {
       try {
         Napi::HandleScope scope(env);
-        if (!error_.empty()) deferred_.Reject(Napi::RangeError::New(env, error_).Value());
-        else deferred_.Resolve(call_->result(env));
+        if (!error_.empty()) {
+          deferred_.Reject(Napi::RangeError::New(env, error_).Value());
+        } else {
+          Napi::Value v;
+          try {
+            v = call_->result(env);
+          } catch (const Napi::Error& e) {  // (e.g. an output array transferred during the call)
+            deferred_.Reject(e.Value());
+          }
+          if (!v.IsEmpty()) deferred_.Resolve(v);
+        }
       } catch (...) {
       }
     }

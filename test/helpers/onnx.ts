@@ -73,6 +73,11 @@ export interface OnnxRnnSpec {
   layout?: 0;
   /** intraOpNumThreads of the session (default 1). */
   threads?: number;
+  /**
+   * Runner only: every run writes Y into one tensor allocated once (onnxruntime's pre-allocated
+   * outputs, `session.run(feeds, fetches)`), as a caller that reuses its output buffer would.
+   */
+  preallocatedY?: boolean;
 }
 
 export interface OnnxRunResult {
@@ -286,6 +291,7 @@ export async function createRunner(spec: OnnxRnnSpec): Promise<OnnxRunner> {
   const withC = spec.withInitialC === true;
   const isLstm = spec.op === 'LSTM';
   let released = false;
+  const Yfetch = spec.preallocatedY ? new ort.Tensor('float32', new Float32Array(T * dirs * N * H), [T, dirs, N, H]) : undefined;
 
   return {
     async run(x: Float32Array, h0?: Float32Array, c0?: Float32Array): Promise<OnnxRunResult> {
@@ -306,7 +312,7 @@ export async function createRunner(spec: OnnxRnnSpec): Promise<OnnxRunner> {
         checkLength('c0', c0.length, [dirs, N, H]);
         feeds['initial_c'] = new ort.Tensor('float32', c0, [dirs, N, H]);
       }
-      const outputs = await session.run(feeds);
+      const outputs = Yfetch ? await session.run(feeds, { Y: Yfetch, Y_h: null, ...(isLstm && { Y_c: null }) }) : await session.run(feeds);
       const result: OnnxRunResult = { Y: floatOutput(outputs, 'Y'), Y_h: floatOutput(outputs, 'Y_h') };
       if (isLstm) result.Y_c = floatOutput(outputs, 'Y_c');
       return result;

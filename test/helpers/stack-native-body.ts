@@ -88,6 +88,30 @@ expectError('keep NaN', () => native.stackForward(stack, { steps: T, batch: B, x
 expectError('seed negative', () => native.stackForward(stack, { steps: T, batch: B, x, training: true, dropout: { seed: -1 } }));
 expectError('training too big', () => native.stackForward(stack, { steps: 2 ** 30, batch: 2 ** 10, x, training: true }));
 expectError('x shared', () => native.stackForward(stack, { steps: T, batch: B, x: new Float32Array(new SharedArrayBuffer(T * B * I * 4)) }));
+// call.y: the caller's output array
+const Y = T * B * 2 * H;  // [steps, batch, 2 directions · H]
+expectError('y short', () => native.stackForward(stack, { steps: T, batch: B, x, y: new Float32Array(Y - 1) }));
+expectError('y float64', () => native.stackForward(stack, { steps: T, batch: B, x, y: new Float64Array(Y) }));
+expectError('y shared', () => native.stackForward(stack, { steps: T, batch: B, x, y: new Float32Array(new SharedArrayBuffer(Y * 4)) }));
+expectError('y not a typed array', () => native.stackForward(stack, { steps: T, batch: B, x, y: [1, 2] as never }));
+expectError('y with outputs states', () => native.stackForward(stack, { steps: T, batch: B, x, y: new Float32Array(Y), outputs: 'states' }));
+{
+  const both = new Float32Array(Y + T * B * I);
+  expectError('y overlaps x', () => native.stackForward(stack, { steps: T, batch: B, x: both.subarray(Y - 1, Y - 1 + T * B * I), y: both.subarray(0, Y) }));
+  const hy = new Float32Array(Y + 4 * B * H);
+  expectError('y overlaps h0', () => native.stackForward(stack, { steps: T, batch: B, x, h0: hy.subarray(Y - 2, Y - 2 + 4 * B * H), y: hy.subarray(0, Y) }));
+}
+expectError('y getter detaches x', () => {
+  const xs = new Float32Array(T * B * I);
+  const c = { steps: T, batch: B, x: xs, get y() { structuredClone(xs.buffer, { transfer: [xs.buffer] }); return new Float32Array(Y); } };
+  return native.stackForward(stack, c as never);
+});
+{
+  const y = new Float32Array(Y).fill(NaN);
+  const r = native.stackForward(stack, { steps: T, batch: B, x, y });
+  if (r.y !== y || y.some(Number.isNaN)) throw new Error('call.y: the output was not written in place');
+  calls++;
+}
 
 // stackBackward
 const fwd = native.stackForward(stack, { steps: T, batch: B, x, training: true });
@@ -113,6 +137,19 @@ await expectReject('async run forged', () => native.stackBackwardAsync({} as nev
   structuredClone(dy.buffer, { transfer: [dy.buffer] });
   await q;
   calls += 2;
+}
+{
+  // An async call's output array is written on completion; transferred meanwhile, the call rejects.
+  const y = new Float32Array(T * B * 2 * H);
+  const ok = await native.stackForwardAsync(stack, { steps: T, batch: B, x, y });
+  if (ok.y !== y) throw new Error('async call.y: not returned as y');
+  const y2 = new Float32Array(T * B * 2 * H);
+  await expectReject('async y transferred during the call', () => {
+    const p = native.stackForwardAsync(stack, { steps: T, batch: B, x, y: y2 });
+    structuredClone(y2.buffer, { transfer: [y2.buffer] });
+    return p;
+  });
+  calls++;
 }
 
 // released handles
