@@ -7,9 +7,10 @@
  * beside the same server running no model (--mode floor: zeros through the same HTTP, routing and
  * JSON code), which measures the most either can serve on this machine, and the least node:http
  * server there is (bare, bench/bare-server.ts: a fixed answer to every POST), which measures what
- * node:http and autocannon cost per request together on these cores. The server's and autocannon's
- * CPU use during each run are reported in cores. Each configuration gets a fresh server process; reported: requests/s, latency p50/p99, the
- * server's event-loop delay p99/max over the run (perf_hooks.monitorEventLoopDelay), its peak RSS.
+ * node:http and autocannon cost per request together on these cores. Each configuration gets a
+ * fresh server process; reported: requests/s, latency p50/p99, the server's event-loop delay
+ * p99/max over the run (perf_hooks.monitorEventLoopDelay), its peak RSS, and the CPU the server
+ * and autocannon used during the run, in cores.
  *
  * The per-request server is measured twice: with the library's defaults ('direct'), and in its best
  * configuration on this machine ('direct*'), found first by a search at the largest connection
