@@ -80,8 +80,8 @@ export interface ForwardOptions {
    * the layer's. A loop that passes the same tensor each call allocates no output buffer (a new
    * 6.5 MB array per call of an LSTM(128 → 256) over 64 × 100 steps had V8 collect every ~10 calls).
    * It must not share memory with the input or the initial states. forwardAsync writes it when the
-   * call completes (JavaScript may read or transfer it meanwhile, then the call rejects). Not with
-   * mergeMode 'none' (two outputs).
+   * call completes (until then it keeps its old contents; if its buffer is transferred meanwhile,
+   * the call rejects). Not with mergeMode 'none' (two outputs).
    */
   output?: Tensor;
 }
