@@ -489,14 +489,11 @@ struct ForwardCall : Call {
   const void* c0 = nullptr;
   InputCopy x_own, h0_own, c0_own, lengths_own, mask_own;
   OutputArray y, hn, cn;
-  // call.y, the caller's array for the output: written in place by a sync call (y is it); an async
-  // call writes its own y and copies it in on completion (JavaScript may transfer or resize the
-  // array meanwhile: it is checked again then).
-  Napi::Reference<Napi::Value> y_user;
-  InputCopy y_stage;  // (async: where the work writes y; pooled, so no fresh pages or buffer per call)
-  bool y_in_place = false;
-  int64_t y_length = 0;
-  DType dtype = DType::kFloat32;
+  // call.y, the caller's array for the output: a sync call writes it in place (y is it); an async
+  // call writes y_stage and copies it into y_user on completion (JavaScript may transfer or resize
+  // the array meanwhile: it is checked again then).
+  Napi::Reference<Napi::Value> y_user;  // (async only)
+  InputCopy y_stage;  // (pooled, so no fresh pages or buffer per call)
   std::shared_ptr<GridRun<float>> run_f;
   std::shared_ptr<GridRun<double>> run_d;
   size_t run_bytes = 0;
@@ -525,9 +522,10 @@ struct ForwardCall : Call {
   }
   Napi::Value result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
-    if (!y_user.IsEmpty() && !y_in_place) {  // async: into the caller's array now
-      DType d = dtype;
-      void* dst = typed_array_data(y_user.Value(), "call.y (after the call)", y_length, "as when the call started", &d);
+    if (!y_user.IsEmpty()) {  // async: into the caller's array now
+      DType d = stack->float64 ? DType::kFloat64 : DType::kFloat32;
+      const int64_t length = int64_t(y.bytes / (stack->float64 ? 8 : 4));
+      void* dst = typed_array_data(y_user.Value(), "call.y (after the call)", length, "as when the call started", &d);
       std::memcpy(dst, y.data, y.bytes);
       o.Set("y", y_user.Value());
     } else if (y.present()) {
@@ -674,14 +672,13 @@ std::unique_ptr<ForwardCall> parse_forward(const Napi::CallbackInfo& info, bool 
     };
     if (overlaps(k->x, size_t(T * B * I) * es) || overlaps(k->h0, size_t(LD * B * P) * es) || overlaps(k->c0, size_t(LD * B * H) * es))
       throw Napi::RangeError::New(env, "call.y: shares memory with an input (x, h0 or c0); the output needs a buffer of its own");
-    for (const BufferBinding& b : bindings)
-      if (b.field == reinterpret_cast<void**>(&y_user)) k->y_user = Napi::Persistent(b.ref.Value());
-    k->y_length = T * B * k->width;
-    k->dtype = base.float64 ? DType::kFloat64 : DType::kFloat32;
-    k->y_in_place = !async;
+    for (const BufferBinding& b : bindings) {
+      if (b.field != reinterpret_cast<void**>(&y_user)) continue;
+      if (async) k->y_user = Napi::Persistent(b.ref.Value());
+      else k->y.ref = Napi::Persistent(b.ref.Value());
+    }
     k->y.data = async ? k->y_stage.reserve(y_bytes) : y_user;
     k->y.bytes = y_bytes;
-    if (!async) k->y.ref = Napi::Persistent(k->y_user.Value());
   }
   new_outputs(env, base.float64, {{k->want_y && !y_user ? &k->y : nullptr, size_t(T * B * k->width)},
                                    {&k->hn, size_t(LD * B * P)},
